@@ -1,0 +1,160 @@
+"""Settings of the API process: one class, read from the environment and `.env`.
+
+The MCP child has its own, smaller settings (`chatgate.mcp_server.settings`) read only from the
+environment its parent passes; nothing here is visible to it unless the launcher copies it over.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+MIN_HS256_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be served safely; raised at start-up, never per request."""
+
+
+class Settings(BaseSettings):
+    """Everything the API process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Deployment
+    env: Literal["dev", "production"] = Field(default="dev", validation_alias="CHATGATE_ENV")
+    state_dir: Path = Field(default=Path("var"), validation_alias="CHATGATE_STATE_DIR")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    # Auth
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="JWT_SECRET")
+    jwks_url: str | None = Field(default=None, validation_alias="JWKS_URL")
+    better_auth_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_URL")
+    jwt_issuer: str | None = Field(default=None, validation_alias="JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300, validation_alias="JWT_LEEWAY_SECONDS")
+    jwks_refetch_interval_seconds: float = Field(
+        default=30.0, ge=0, validation_alias="JWKS_REFETCH_INTERVAL_SECONDS"
+    )
+
+    # Model
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api: Literal["chat_completions", "responses"] | None = Field(
+        default=None, validation_alias="OPENAI_API"
+    )
+    agent_model: str = Field(default="gpt-4.1-mini", validation_alias="AGENT_MODEL")
+    agent_max_turns: int = Field(default=10, ge=1, le=100, validation_alias="AGENT_MAX_TURNS")
+    openai_tracing: bool = Field(default=False, validation_alias="OPENAI_TRACING")
+
+    # Tool data
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    files_root: Path | None = Field(
+        default=None, validation_alias=AliasChoices("FILES_ROOT", "BASE_DATA_PATH")
+    )
+    config_file: Path | None = Field(default=None, validation_alias="CHATGATE_CONFIG")
+    encryption_key: SecretStr | None = Field(default=None, validation_alias="CHATGATE_ENCRYPTION_KEY")
+
+    # Tool servers
+    mcp_launcher: Literal["exec", "fork"] = Field(default="exec", validation_alias="MCP_LAUNCHER")
+    max_concurrent_sessions: int = Field(default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS")
+    admission_wait_seconds: float = Field(default=2.0, ge=0, le=60, validation_alias="ADMISSION_WAIT_SECONDS")
+    mcp_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, validation_alias="MCP_CONNECT_TIMEOUT_SECONDS"
+    )
+    mcp_tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600, validation_alias="MCP_TOOL_TIMEOUT_SECONDS")
+
+    # HTTP API
+    chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
+    max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("jwks_url", "better_auth_url", "openai_base_url", "jwt_issuer", "jwt_audience", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `.env.example` ships these keys empty; an empty value means "not configured".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("jwt_secret", "openai_api_key", "encryption_key", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _derive_better_auth_defaults(self) -> Settings:
+        if self.better_auth_url:
+            base = self.better_auth_url.rstrip("/")
+            if self.jwks_url is None:
+                self.jwks_url = f"{base}/api/auth/jwks"
+            # Better Auth's JWT plugin stamps its base URL as both issuer and audience.
+            if self.jwt_issuer is None:
+                self.jwt_issuer = base
+            if self.jwt_audience is None:
+                self.jwt_audience = base
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def auth_configured(self) -> bool:
+        """True when a real verifier (shared secret or JWKS) is configured."""
+        return self.jwt_secret is not None or self.jwks_url is not None
+
+    @property
+    def model_configured(self) -> bool:
+        """True when a model endpoint is configured (an OpenAI key or a compatible base URL)."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def resolved_files_root(self) -> Path:
+        return (self.files_root or self.state_dir / "files").resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.state_dir / 'chatgate.db').resolve()}"
+
+    def check_servable(self) -> None:
+        """Refuse configurations that must not serve traffic.
+
+        Raises:
+            ConfigError: production without auth, or an HS256 secret too short to resist brute force.
+        """
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if self.env == "production":
+            if not self.auth_configured:
+                raise ConfigError(
+                    "CHATGATE_ENV=production needs JWT_SECRET, JWKS_URL or BETTER_AUTH_URL; "
+                    "refusing to start unauthenticated"
+                )
+            if secret is not None and len(secret.encode()) < MIN_HS256_SECRET_BYTES:
+                raise ConfigError(f"JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes in production")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; a FastAPI dependency that tests override."""
+    return Settings()

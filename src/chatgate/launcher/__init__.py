@@ -1,0 +1,19 @@
+"""Launchers: one fresh, user-bound MCP tool server per request, behind one interface.
+
+`launch(principal, request_id=…)` is an async context manager yielding a connected Agents SDK MCP
+server; leaving it tears the process down, whatever happened inside (success, error, timeout,
+cancellation). Implementations: `exec` (a new interpreter per request).
+"""
+
+from __future__ import annotations
+
+from chatgate.config import Settings
+from chatgate.launcher.base import Launcher, ToolServerStartError
+from chatgate.launcher.exec import ExecLauncher
+
+__all__ = ["Launcher", "ToolServerStartError", "create_launcher"]
+
+
+def create_launcher(settings: Settings) -> Launcher:
+    """The launcher `MCP_LAUNCHER` selects."""
+    return ExecLauncher(settings)

@@ -1,0 +1,30 @@
+"""The launcher interface and its errors."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from agents.mcp import MCPServer as AgentsMCPServer
+
+from chatgate.principal import Principal
+
+
+class ToolServerStartError(RuntimeError):
+    """The tool server could not be started or did not answer in time (the request gets a 503)."""
+
+
+class Launcher(Protocol):
+    """Starts single-use tool servers bound to one principal."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Prepare shared machinery (called once at app start-up)."""
+
+    async def stop(self) -> None:
+        """Release shared machinery (called once at app shutdown)."""
+
+    def launch(self, principal: Principal, *, request_id: str) -> AbstractAsyncContextManager[AgentsMCPServer]:
+        """A connected server bound to `principal`, torn down when the context exits."""
+        ...

@@ -1,0 +1,38 @@
+"""Entry point: `python -m chatgate.mcp_server` (the exec launcher's child)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import anyio
+
+from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
+from chatgate.mcp_server.server import serve_stdio
+from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
+
+logger = logging.getLogger("chatgate.mcp_server")
+
+
+def main() -> None:
+    # stdout is the protocol channel: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = ChildSettings.from_environ(os.environ)
+    except IdentityMissingError as exc:
+        logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only, no traceback needed
+        hard_exit(2)
+        return
+    logging.getLogger().setLevel(settings.log_level.upper())
+    die_with_parent(settings.parent_pid)
+    try:
+        anyio.run(serve_stdio, settings)
+    except Exception:
+        logger.exception("tool server failed")
+        hard_exit(1)
+    hard_exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""What a tool may use: the bound identity and the resources opened for it at start-up.
+
+Tools take these from the server's lifespan context rather than from arguments, so no tool can be
+pointed at another user's data by anything the model says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+
+from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
+
+
+@dataclass
+class ToolResources:
+    """The lifespan context of one child: opened after the identity is bound, closed on exit."""
+
+    settings: ChildSettings
+
+    @property
+    def identity(self) -> BoundIdentity:
+        return self.settings.identity
+
+
+def resources_of(ctx: Context[Any, Any]) -> ToolResources:
+    """The resources of the server running this tool call."""
+    resources = ctx.request_context.lifespan_context
+    if not isinstance(resources, ToolResources):  # pragma: no cover - a wiring bug, not user input
+        raise TypeError("tool called outside a chatgate MCP server")
+    return resources

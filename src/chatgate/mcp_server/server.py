@@ -1,0 +1,79 @@
+"""Builds the tool server for one bound identity and serves it over stdio."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import Tool as MCPTool
+
+from chatgate.mcp_server.context import ToolResources
+from chatgate.mcp_server.settings import ChildSettings
+from chatgate.mcp_server.tools import register_all
+
+SERVER_NAME = "chatgate"
+INSTRUCTIONS = (
+    "Tools over the signed-in user's own data. Every tool acts for that user only; "
+    "no tool takes a user id."
+)
+
+
+class StrictMCPServer(MCPServer[ToolResources]):
+    """An `MCPServer` that rejects arguments its tools do not declare.
+
+    The SDK's argument models ignore unknown keys. Here an invented key (a `user_id` smuggled in by
+    a prompt injection, say) is an error the model sees, and the advertised schemas say so too.
+    """
+
+    async def list_tools(self) -> list[MCPTool]:
+        tools = await super().list_tools()
+        strict: list[MCPTool] = []
+        for tool in tools:
+            schema = copy.deepcopy(tool.input_schema)
+            schema["additionalProperties"] = False
+            schema.pop("title", None)
+            strict.append(tool.model_copy(update={"input_schema": schema}))
+        return strict
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[ToolResources, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        schema = self._tool_input_schema(name)
+        if schema is not None:
+            unknown = sorted(set(arguments) - set(schema.get("properties", {})))
+            if unknown:
+                allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
+                raise ToolError(f"unknown argument(s) {', '.join(unknown)}; this tool accepts: {allowed}")
+        return await super().call_tool(name, arguments, context)
+
+
+def build_server(settings: ChildSettings) -> StrictMCPServer:
+    """The tool server for `settings.identity`; resources open when it starts serving."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
+        yield ToolResources(settings=settings)
+
+    server = StrictMCPServer(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=_sdk_log_level(settings.log_level),
+    )
+    register_all(server)
+    return server
+
+
+async def serve_stdio(settings: ChildSettings) -> None:
+    """Serve one session on this process's stdin/stdout until the client closes stdin."""
+    await build_server(settings).run_stdio_async()
+
+
+def _sdk_log_level(level: str) -> Any:
+    upper = level.upper()
+    return upper if upper in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} else "WARNING"

@@ -1,0 +1,90 @@
+"""Settings of the per-request MCP child, read only from the environment its parent passes.
+
+The parent builds this environment as an allowlist (`chatgate.launcher.environment`): the bound
+identity plus tool configuration. Model keys and JWT secrets are never in it, so nothing here reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Environment names shared by parent and child: the contract of the spawn.
+ENV_USER_ID = "CHATGATE_USER_ID"
+ENV_USER_CLAIMS = "CHATGATE_USER_CLAIMS"
+ENV_REQUEST_ID = "CHATGATE_REQUEST_ID"
+ENV_PARENT_PID = "CHATGATE_PARENT_PID"
+ENV_LOG_LEVEL = "CHATGATE_CHILD_LOG_LEVEL"
+ENV_FILES_ROOT = "FILES_ROOT"
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_CONFIG_FILE = "CHATGATE_CONFIG"
+
+# Claims the parent may pass to the child for `whoami`; everything else in the token stays behind.
+PASSED_CLAIMS = ("email", "name")
+MAX_USER_ID_CHARS = 1024
+
+
+class IdentityMissingError(RuntimeError):
+    """The child was started without a bound identity; it must refuse to serve."""
+
+
+@dataclass(frozen=True)
+class BoundIdentity:
+    """The one user this process serves, fixed before the first protocol byte."""
+
+    user_id: str
+    claims: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChildSettings:
+    """Everything the child's tools may use."""
+
+    identity: BoundIdentity
+    request_id: str = ""
+    parent_pid: int | None = None
+    log_level: str = "WARNING"
+    files_root: Path | None = None
+    database_url: str | None = None
+    config_file: Path | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ChildSettings:
+        """Read the spawn contract.
+
+        Raises:
+            IdentityMissingError: no user id, or an unusable one.
+        """
+        user_id = environ.get(ENV_USER_ID, "")
+        if not user_id or len(user_id) > MAX_USER_ID_CHARS or "\x00" in user_id:
+            raise IdentityMissingError(f"{ENV_USER_ID} must hold the bound user id")
+        claims = _parse_claims(environ.get(ENV_USER_CLAIMS, ""))
+        parent = environ.get(ENV_PARENT_PID, "")
+        return cls(
+            identity=BoundIdentity(user_id=user_id, claims=claims),
+            request_id=environ.get(ENV_REQUEST_ID, ""),
+            parent_pid=int(parent) if parent.isdigit() else None,
+            log_level=environ.get(ENV_LOG_LEVEL, "WARNING"),
+            files_root=_path_or_none(environ.get(ENV_FILES_ROOT)),
+            database_url=environ.get(ENV_DATABASE_URL) or None,
+            config_file=_path_or_none(environ.get(ENV_CONFIG_FILE)),
+        )
+
+
+def _parse_claims(raw: str) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise IdentityMissingError(f"{ENV_USER_CLAIMS} is not JSON") from exc
+    if not isinstance(decoded, dict):
+        raise IdentityMissingError(f"{ENV_USER_CLAIMS} must be a JSON object")
+    # Defense in depth: even if a parent passed more, only the allowlisted string claims survive.
+    return {key: value for key, value in decoded.items() if key in PASSED_CLAIMS and isinstance(value, str)}
+
+
+def _path_or_none(raw: str | None) -> Path | None:
+    return Path(raw) if raw else None
