@@ -6,6 +6,7 @@ environment its parent passes; nothing here is visible to it unless the launcher
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -66,7 +67,12 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(default=None, validation_alias="CHATGATE_ENCRYPTION_KEY")
 
     # Tool servers
-    mcp_launcher: Literal["exec", "fork"] = Field(default="exec", validation_alias="MCP_LAUNCHER")
+    # None: `fork` on Linux, `exec` elsewhere (see `resolved_mcp_launcher`).
+    mcp_launcher: Literal["exec", "fork"] | None = Field(default=None, validation_alias="MCP_LAUNCHER")
+    mcp_child_memory_mb: int = Field(default=1024, ge=0, le=1 << 20, validation_alias="MCP_CHILD_MEMORY_MB")
+    mcp_child_lifetime_seconds: float = Field(
+        default=600.0, gt=0, le=86400, validation_alias="MCP_CHILD_LIFETIME_SECONDS"
+    )
     max_concurrent_sessions: int = Field(default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS")
     admission_wait_seconds: float = Field(default=2.0, ge=0, le=60, validation_alias="ADMISSION_WAIT_SECONDS")
     mcp_connect_timeout_seconds: float = Field(
@@ -79,6 +85,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
     max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+
+    @field_validator("mcp_launcher", mode="before")
+    @classmethod
+    def _blank_launcher_is_default(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -126,6 +139,13 @@ class Settings(BaseSettings):
     def model_configured(self) -> bool:
         """True when a model endpoint is configured (an OpenAI key or a compatible base URL)."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def resolved_mcp_launcher(self) -> Literal["exec", "fork"]:
+        """The launcher to use: as configured, else `fork` where it is supported (Linux)."""
+        if self.mcp_launcher is not None:
+            return self.mcp_launcher
+        return "fork" if sys.platform.startswith("linux") else "exec"
 
     @property
     def resolved_files_root(self) -> Path:

@@ -2,10 +2,13 @@
 
 `launch(principal, request_id=…)` is an async context manager yielding a connected Agents SDK MCP
 server; leaving it tears the process down, whatever happened inside (success, error, timeout,
-cancellation). Implementations: `exec` (a new interpreter per request).
+cancellation). Implementations: `exec` (a new interpreter per request) and `fork` (a child of a
+warm template process; Linux, the default there).
 """
 
 from __future__ import annotations
+
+import sys
 
 from chatgate.config import Settings
 from chatgate.launcher.base import Launcher, ToolServerStartError
@@ -15,5 +18,9 @@ __all__ = ["Launcher", "ToolServerStartError", "create_launcher"]
 
 
 def create_launcher(settings: Settings) -> Launcher:
-    """The launcher `MCP_LAUNCHER` selects."""
+    """The launcher `MCP_LAUNCHER` selects (`fork` on Linux when unset; `exec` where fork cannot run)."""
+    if settings.resolved_mcp_launcher == "fork" and sys.platform.startswith("linux"):
+        from chatgate.launcher.fork import ForkLauncher  # noqa: PLC0415 - Linux-only machinery
+
+        return ForkLauncher(settings)
     return ExecLauncher(settings)

@@ -19,18 +19,23 @@ def die_with_parent(expected_parent: int | None) -> None:
     Three layers: the parent's death closes our stdin (the server then returns); on Linux the kernel
     sends SIGKILL through PR_SET_PDEATHSIG; and a watchdog thread notices re-parenting anywhere else.
     """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - exotic libc
-            pass
+    set_parent_death_signal()
     parent = expected_parent or os.getppid()
     # The parent may have died before prctl took effect: then we were already re-parented.
     if os.getppid() != parent:
         hard_exit(1)
     watchdog = threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True)
     watchdog.start()
+
+
+def set_parent_death_signal() -> None:
+    """Ask the kernel (Linux) to SIGKILL this process when the thread that forked it exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - exotic libc
+            pass
 
 
 def _watch_parent(parent: int) -> None:

@@ -1,0 +1,136 @@
+"""The fork launcher: single-use tool servers forked from a warm template process.
+
+The exec launcher pays an interpreter start and the SDK imports for every request (about a second
+of CPU). Here one template process pays them once (`chatgate.mcp_server.template`) and forks a child
+per request; the child binds the identity from the same allowlisted environment the exec launcher
+builds and runs the same `serve_stdio`, so what a tool sees is identical. Per request this costs a
+fork, a few KiB of protocol, and the copy-on-write pages the child touches.
+
+Off the request path: the template's warm-up, its tool list (seeded into each session's cache, so
+`list_tools` costs no round trip), restarts after a crash (a watcher notices EOF on its stdout),
+and the child's exit (closing the pipes is the whole teardown; the template reaps).
+
+Failure behavior: a dead or unreachable template fails `launch` with `ToolServerStartError`; a
+template crash kills its children (PDEATHSIG), so a session in use sees its stream end. The next
+request gets a fresh template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from agents.mcp import MCPServer as AgentsMCPServer
+
+from chatgate.config import Settings
+from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
+from chatgate.launcher.base import ToolServerStartError
+from chatgate.launcher.environment import child_environment
+from chatgate.launcher.exec import connect_within, teardown
+from chatgate.launcher.pipes import ForkedMCPServer
+from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
+from chatgate.principal import Principal
+
+logger = logging.getLogger(__name__)
+
+# The template imports the SDK and runs one in-memory session; on a loaded 2-core box that is seconds.
+TEMPLATE_START_TIMEOUT_SECONDS = 60.0
+
+
+class ForkLauncher:
+    """Forks each request's tool server from a warm template (Linux)."""
+
+    name = "fork"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._template: TemplateProcess | None = None
+        self._lock: anyio.Lock | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @property
+    def template_pid(self) -> int | None:
+        """The running template's pid (for tests and the benchmark)."""
+        return self._template.pid if self._template is not None and self._template.alive() else None
+
+    async def start(self) -> None:
+        self._stopped = False
+        await self._ensure_template()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        if self._template is not None:
+            template, self._template = self._template, None
+            await anyio.to_thread.run_sync(template.terminate)
+
+    @asynccontextmanager
+    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+        settings = self._settings
+        env = child_environment(settings, principal, request_id=request_id)
+        try:
+            with anyio.fail_after(settings.mcp_connect_timeout_seconds):
+                template = await self._ensure_template()
+                pipes = await template.fork_child(env, str(settings.state_dir.resolve()))
+        except (TimeoutError, TemplateUnavailableError) as exc:
+            logger.warning("fork template unavailable: %s", exc)
+            raise ToolServerStartError("tool server failed to start") from exc
+        server = ForkedMCPServer(
+            pipes,
+            tools=template.tools,
+            name="chatgate",
+            cache_tools_list=True,
+            client_session_timeout_seconds=settings.mcp_tool_timeout_seconds,
+            failure_error_function=curated_tool_failure,
+            custom_data_extractor=record_tool_outcome,
+        )
+        try:
+            await connect_within(server, settings.mcp_connect_timeout_seconds)
+            yield server
+        finally:
+            try:
+                await teardown(server)
+            finally:
+                pipes.close()
+
+    async def _ensure_template(self) -> TemplateProcess:
+        if self._template is not None and self._template.alive():
+            return self._template
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._template is not None and self._template.alive():
+                return self._template
+            if self._template is not None:
+                dead, self._template = self._template, None
+                dead.kill()  # reap it and remove its socket directory
+            self._template = await TemplateProcess.start(
+                cwd=self._settings.state_dir.resolve(),
+                memory_mb=self._settings.mcp_child_memory_mb,
+                lifetime=self._settings.mcp_child_lifetime_seconds,
+                timeout=TEMPLATE_START_TIMEOUT_SECONDS,
+            )
+            self._watch(self._template)
+            return self._template
+
+    def _watch(self, template: TemplateProcess) -> None:
+        """Restart the template as soon as it dies, so the next request finds it warm."""
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+        self._watcher = asyncio.get_running_loop().create_task(self._restart_when_dead(template))
+
+    async def _restart_when_dead(self, template: TemplateProcess) -> None:
+        await template.wait_closed()
+        if self._stopped or self._template is not template:
+            return
+        logger.error("fork template %d died; restarting it", template.pid)
+        try:
+            await self._ensure_template()
+        except TemplateUnavailableError:
+            logger.exception("fork template restart failed; the next request retries")

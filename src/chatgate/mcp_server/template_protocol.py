@@ -1,0 +1,72 @@
+"""The private channel between the API process and the fork template.
+
+One connection per child, on a Unix socket inside a 0700 directory only the API's user can enter:
+
+    API → template   frame {"token": hex, "env": {...}, "cwd": path}
+    template → API   frame {"ok": true, "pid": N} carrying two fds via SCM_RIGHTS
+                     (the child's stdin write end, then its stdout read end),
+                     or {"ok": false, "error": code} and no fds.
+
+A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. The template checks the
+peer's uid (SO_PEERCRED) and the token (constant-time) before it forks anything. The token travels
+to the template on its stdin, never in argv or the environment (both readable in /proc).
+
+This module is imported by both sides; it must stay free of MCP and Agents SDK imports.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 256 * 1024
+TOKEN_BYTES = 32
+# Reply fds, in this order.
+CHILD_FDS = 2
+
+# Refusal codes (the only detail an unauthenticated peer learns).
+ERROR_UNAUTHORIZED = "unauthorized"
+ERROR_BAD_REQUEST = "bad_request"
+ERROR_FORK_FAILED = "fork_failed"
+ERROR_SHUTTING_DOWN = "shutting_down"
+
+
+class ProtocolError(ValueError):
+    """A frame that is not what the protocol says."""
+
+
+def encode_frame(payload: dict[str, Any]) -> bytes:
+    """Length-prefixed JSON for `payload`.
+
+    Raises:
+        ProtocolError: the frame would exceed `MAX_FRAME_BYTES`.
+    """
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    if len(body) > MAX_FRAME_BYTES:
+        raise ProtocolError("frame too large")
+    return HEADER.pack(len(body)) + body
+
+
+def split_frame(buffer: bytes | bytearray) -> tuple[dict[str, Any], int] | None:
+    """The first complete frame in `buffer` and its total size, or None when more bytes are needed.
+
+    Raises:
+        ProtocolError: a declared length over the limit, or a body that is not a JSON object.
+    """
+    if len(buffer) < HEADER.size:
+        return None
+    (length,) = HEADER.unpack_from(buffer)
+    if length > MAX_FRAME_BYTES:
+        raise ProtocolError("frame too large")
+    end = HEADER.size + length
+    if len(buffer) < end:
+        return None
+    try:
+        payload = json.loads(bytes(buffer[HEADER.size : end]))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("frame is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise ProtocolError("frame is not a JSON object")
+    return payload, end
