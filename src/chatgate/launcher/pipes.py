@@ -143,6 +143,11 @@ class ForkedMCPServer(MCPServerStdio):
             # client-side behavior, including its required-argument check, matches the exec path.
             self._tools_list = copy.deepcopy(self._preloaded_tools)
             self._cache_dirty = False
+            # The MCP client re-lists tools on a session's first call to learn output schemas; give it
+            # the same schemas (private in mcp 2.x; without it the only cost is that round trip).
+            schemas = getattr(self.session, "_tool_output_schemas", None)
+            if isinstance(schemas, dict):
+                schemas.update({tool.name: tool.output_schema for tool in self._preloaded_tools})
 
     async def cleanup(self) -> None:
         try:
