@@ -19,12 +19,15 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import jsonschema  # type: ignore[import-untyped]  # noqa: F401 - see below
 import mcp_types as types
 from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.shared.message import SessionMessage
 from mcp.types import Tool as MCPTool
 
+# `jsonschema` above: the MCP client imports it on a session's first tool call (~0.1 s, blocking the
+# event loop); importing it with the launcher moves that to start-up.
 READ_CHUNK_BYTES = 64 * 1024
 
 
