@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import jsonschema  # type: ignore[import-untyped]  # noqa: F401 - see below
+import jsonschema  # noqa: F401 - see below
 import mcp_types as types
 from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-import jsonschema  # type: ignore[import-untyped]  # noqa: F401 - imported lazily by the SDK on first use; pay for it here
+import jsonschema  # noqa: F401 - imported lazily by the SDK on first use; pay for it here
 import mcp.server.stdio  # noqa: F401 - the child's transport
 from mcp import Client
 
