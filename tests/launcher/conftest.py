@@ -1,36 +1,14 @@
-"""Fixtures for launcher tests: both launchers, process and descriptor accounting."""
+"""Fixtures for launcher tests: each runs against both launchers."""
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
-import psutil
 import pytest
 
-from chatgate.config import Settings
 from chatgate.launcher import Launcher
-from chatgate.launcher.exec import ExecLauncher
-
-LAUNCHERS = ["exec", "fork"] if sys.platform.startswith("linux") else ["exec"]
-
-
-def launcher_settings(tmp_path: Path, **env: object) -> Settings:
-    values: dict[str, object] = {"CHATGATE_STATE_DIR": tmp_path, "FILES_ROOT": tmp_path / "files"}
-    values.update(env)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def make_launcher(kind: str, settings: Settings) -> Launcher:
-    if kind == "fork":
-        from chatgate.launcher.fork import ForkLauncher
-
-        return ForkLauncher(settings)
-    return ExecLauncher(settings)
+from support.launching import LAUNCHERS, launcher_settings, make_launcher
 
 
 @pytest.fixture(params=LAUNCHERS)
@@ -46,48 +24,3 @@ async def launcher(launcher_kind: str, tmp_path: Path) -> AsyncIterator[Launcher
         yield started
     finally:
         await started.stop()
-
-
-def live_descendants(pid: int | None = None) -> set[int]:
-    """Pids of the live (non-zombie) descendants of `pid` (default: this process)."""
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return set()
-    alive = set()
-    for child in children:
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                alive.add(child.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def is_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-async def eventually(predicate: Callable[[], bool], *, within: float = 10.0) -> None:
-    """Poll `predicate` until it holds, failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not reached within {within}s")
-        await anyio.sleep(0.01)
-
-
-def template_pid(launcher: Launcher) -> int | None:
-    return getattr(launcher, "template_pid", None)
-
-
-def session_pids(before: set[int], launcher: Launcher) -> set[int]:
-    """The tool server processes that appeared since `before` (the template excluded)."""
-    return live_descendants() - before - {template_pid(launcher)}

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import (
+
+from chatgate.launcher import Launcher
+from chatgate.principal import Principal
+from support.launching import (
     eventually,
     is_gone,
     launcher_settings,
@@ -21,9 +24,6 @@ from conftest import (
     session_pids,
     template_pid,
 )
-
-from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 
 HERE = Path(__file__).parent
 
@@ -100,7 +100,7 @@ async def test_child_environment_holds_no_model_key_or_jwt_secret(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG is Linux-only")
 async def test_killing_the_api_process_leaves_no_stray_processes(launcher_kind: str, tmp_path: Path) -> None:
-    with subprocess.Popen(
+    with subprocess.Popen(  # noqa: ASYNC220 - a stand-in API process, waited for below
         [sys.executable, str(HERE / "hold_session.py"), launcher_kind, str(tmp_path)],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},

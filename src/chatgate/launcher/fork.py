@@ -109,7 +109,9 @@ class ForkLauncher:
                 return self._template
             if self._template is not None:
                 dead, self._template = self._template, None
-                dead.kill()  # reap it and remove its socket directory
+                # Reap it (it may still be exiting) and remove its socket directory, off the loop.
+                await anyio.to_thread.run_sync(dead.reap)
+                dead.release()
             self._template = await TemplateProcess.start(
                 cwd=self._settings.state_dir.resolve(),
                 memory_mb=self._settings.mcp_child_memory_mb,

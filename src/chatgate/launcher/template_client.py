@@ -46,6 +46,7 @@ class TemplateProcess:
         self.directory = directory
         self.socket_path = directory / "template.sock"
         self._token = token
+        self._dying = False
         self.tools: list[MCPTool] = []
 
     @property
@@ -58,7 +59,11 @@ class TemplateProcess:
         return self.process.stdout.fileno()
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """False once it has exited, or is exiting: its stdout closed or its socket refused us."""
+        return not self._dying and self.process.poll() is None
+
+    def mark_dying(self) -> None:
+        self._dying = True
 
     @classmethod
     async def start(cls, *, cwd: Path, memory_mb: int, lifetime: float, timeout: float) -> TemplateProcess:  # noqa: ASYNC109
@@ -110,16 +115,19 @@ class TemplateProcess:
         return framed[0]
 
     async def wait_closed(self) -> None:
-        """Return when the template's stdout reaches EOF: it has exited (or is about to)."""
-        while True:
-            try:
-                await anyio.wait_readable(self.stdout_fd)
-                if not os.read(self.stdout_fd, 4096):
+        """Return when the template's stdout reaches EOF: it is exiting (its files close first)."""
+        try:
+            while True:
+                try:
+                    await anyio.wait_readable(self.stdout_fd)
+                    if not os.read(self.stdout_fd, 4096):
+                        return
+                except BlockingIOError:
+                    continue
+                except (OSError, ValueError, anyio.ClosedResourceError):
                     return
-            except BlockingIOError:
-                continue
-            except (OSError, ValueError, anyio.ClosedResourceError):
-                return
+        finally:
+            self._dying = True
 
     async def fork_child(self, env: dict[str, str], cwd: str) -> ChildPipes:
         """Ask the template for a child bound to `env`; the child's pipes come back over the socket.
@@ -134,6 +142,8 @@ class TemplateProcess:
                 message, fds = await stream.receive_fds(4096, protocol.CHILD_FDS)
                 reply = await _complete_frame(stream, bytearray(message), fds)
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, protocol.ProtocolError) as exc:
+            # Refused, reset or cut short: it is dying or broken, so the next request gets a new one.
+            self._dying = True
             raise TemplateUnavailableError("fork template did not answer") from exc
         pid = reply.get("pid")
         if reply.get("ok") is not True or len(fds) != protocol.CHILD_FDS or not isinstance(pid, int):
@@ -150,16 +160,21 @@ class TemplateProcess:
             self.process.wait(STOP_GRACE_SECONDS)
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
-        self._release()
+        self.release()
 
     def kill(self) -> None:
-        """SIGKILL the template (its children follow through PDEATHSIG) and reap it."""
-        if self.alive():
+        """SIGKILL the template (its children follow through PDEATHSIG), reap it, release its files."""
+        self.reap()
+        self.release()
+
+    def reap(self) -> None:
+        """SIGKILL the template if it still runs and wait for it (blocking, but only for an exit)."""
+        if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        self._release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Close our ends of its pipes and remove its socket directory."""
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None and not pipe.closed:
                 with suppress(RuntimeError):  # wake a watcher waiting on it (none outside a loop)

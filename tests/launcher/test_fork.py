@@ -1,0 +1,184 @@
+"""Fork-only behavior: the template's channel, its crashes, child limits, launcher selection."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from chatgate.launcher import ToolServerStartError, create_launcher
+from chatgate.launcher.exec import ExecLauncher
+from chatgate.mcp_server import template_protocol as protocol
+from chatgate.principal import Principal
+from support.launching import eventually, is_gone, launcher_settings, live_descendants, session_pids
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux-only")
+
+if sys.platform.startswith("linux"):
+    from chatgate.launcher.fork import ForkLauncher
+
+NOBODY = 65534
+
+
+@pytest.fixture
+async def fork_launcher(tmp_path: Path) -> AsyncIterator[ForkLauncher]:
+    launcher = ForkLauncher(launcher_settings(tmp_path))
+    await launcher.start()
+    try:
+        yield launcher
+    finally:
+        await launcher.stop()
+
+
+def socket_path(launcher: ForkLauncher) -> Path:
+    assert launcher._template is not None
+    return launcher._template.socket_path
+
+
+def raw_request(path: Path, payload: dict[str, object]) -> tuple[bytes, list[int]]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(str(path))
+        client.sendall(protocol.encode_frame(payload))
+        message, fds, _flags, _addr = socket.recv_fds(client, 4096, 2)
+        return message, fds
+
+
+def connect_as_nobody(path: Path) -> str:
+    """In a forked child running as `nobody`, ask the template for a child; return what happened."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        outcome = "unexpected"
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                client.settimeout(5)
+                client.connect(str(path))
+                client.sendall(protocol.encode_frame({"token": "x", "env": {}, "cwd": None}))
+                outcome = "reply:" + client.recv(4096).decode(errors="replace")
+        except OSError as exc:
+            outcome = type(exc).__name__
+        finally:
+            os.write(write_end, outcome.encode())
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as result:
+        outcome = result.read().decode()
+    os.waitpid(pid, 0)
+    return outcome
+
+
+def test_create_launcher_prefers_fork_on_linux_and_honors_exec(tmp_path: Path) -> None:
+    assert isinstance(create_launcher(launcher_settings(tmp_path)), ForkLauncher)
+    assert isinstance(create_launcher(launcher_settings(tmp_path, MCP_LAUNCHER="exec")), ExecLauncher)
+    assert isinstance(create_launcher(launcher_settings(tmp_path, MCP_LAUNCHER="fork")), ForkLauncher)
+
+
+async def test_channel_directory_and_socket_are_private(fork_launcher: ForkLauncher) -> None:
+    path = socket_path(fork_launcher)
+    directory = path.parent.stat()
+    assert directory.st_uid == os.geteuid()
+    assert stat.S_IMODE(directory.st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.mark.parametrize("opened", [False, True], ids=["private-directory", "opened-up-directory"])
+async def test_another_user_cannot_get_a_child(fork_launcher: ForkLauncher, opened: bool) -> None:
+    path = socket_path(fork_launcher)
+    if opened:  # defense in depth: even with the directory opened up, the uid check refuses
+        path.parent.chmod(0o755)
+        path.chmod(0o666)
+    before = live_descendants()
+    outcome = await anyio.to_thread.run_sync(connect_as_nobody, path)
+    if opened:
+        assert outcome in {"reply:", "ConnectionResetError", "BrokenPipeError"}  # closed without a word
+    else:
+        assert outcome == "PermissionError"
+    assert session_pids(before, fork_launcher) == set()
+
+
+async def test_an_unauthenticated_request_is_refused(fork_launcher: ForkLauncher) -> None:
+    before = live_descendants()
+    env = {"CHATGATE_USER_ID": "mallory"}
+    for token in ("0" * 64, None, 12):
+        message, fds = await anyio.to_thread.run_sync(
+            raw_request, socket_path(fork_launcher), {"token": token, "env": env, "cwd": None}
+        )
+        assert fds == []
+        framed = protocol.split_frame(message)
+        assert framed is not None
+        assert framed[0] == {"ok": False, "error": protocol.ERROR_UNAUTHORIZED}
+    assert session_pids(before, fork_launcher) == set()
+
+
+async def test_template_killed_mid_session_fails_that_request_and_the_next_works(
+    fork_launcher: ForkLauncher,
+) -> None:
+    first = fork_launcher.template_pid
+    assert first is not None
+    outcome = "no call"
+    async with fork_launcher.launch(Principal("alice"), request_id="t-crash") as server:
+        await server.call_tool("whoami", {})
+        os.kill(first, signal.SIGKILL)
+        await eventually(lambda: is_gone(first))  # the kernel signals its children as it exits
+        with anyio.fail_after(10):  # the session must fail promptly, never hang
+            try:
+                result = await server.call_tool("whoami", {})
+                outcome = "error result" if result.is_error else "answered"
+            except Exception as exc:
+                outcome = type(exc).__name__
+    assert outcome not in {"answered", "no call"}
+    await eventually(lambda: fork_launcher.template_pid not in (None, first))
+    async with fork_launcher.launch(Principal("bob"), request_id="t-after") as server:
+        assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "bob"}
+
+
+async def test_a_dead_template_fails_the_request_cleanly_or_is_replaced(fork_launcher: ForkLauncher) -> None:
+    first = fork_launcher.template_pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    try:
+        async with fork_launcher.launch(Principal("alice"), request_id="t-dead") as server:
+            assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "alice"}
+    except ToolServerStartError:
+        pass  # the request raced the crash: a clean 503, not a hang or a raw error
+    async with fork_launcher.launch(Principal("bob"), request_id="t-next") as server:
+        assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "bob"}
+    assert fork_launcher.template_pid not in (None, first)
+
+
+async def test_stop_kills_the_template_and_its_children(tmp_path: Path) -> None:
+    launcher = ForkLauncher(launcher_settings(tmp_path))
+    await launcher.start()
+    before = live_descendants()
+    template = launcher.template_pid
+    assert template is not None
+    async with launcher.launch(Principal("alice"), request_id="t-stop") as server:
+        await server.call_tool("whoami", {})
+        children = session_pids(before, launcher)
+        await launcher.stop()
+    assert is_gone(template)
+    await eventually(lambda: all(is_gone(pid) for pid in children))
+
+
+async def test_a_child_outliving_its_lifetime_is_killed(tmp_path: Path) -> None:
+    launcher = ForkLauncher(launcher_settings(tmp_path, MCP_CHILD_LIFETIME_SECONDS=0.5))
+    await launcher.start()
+    try:
+        before = live_descendants()
+        async with launcher.launch(Principal("alice"), request_id="t-lifetime") as server:
+            await server.call_tool("whoami", {})
+            children = session_pids(before, launcher)
+            await eventually(lambda: all(is_gone(pid) for pid in children), within=5)
+    finally:
+        await launcher.stop()
