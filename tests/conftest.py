@@ -7,6 +7,7 @@ the process environment is scrubbed of model and auth variables before anything 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -108,10 +109,14 @@ def start_live_app(state_dir: Path, **env: Any) -> tuple[ThreadedServer, LiveApp
     return server, LiveApp(url=server.url, model=model, settings=settings)
 
 
-@pytest.fixture(scope="module")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """One real app per test module: uvicorn on a free port, the real launcher, a scripted model."""
-    server, app = start_live_app(tmp_path_factory.mktemp("live-app"))
+# Every end-to-end test runs against each launcher: isolation, cleanup and errors must be identical.
+LIVE_APP_LAUNCHERS = ["exec", "fork"] if sys.platform.startswith("linux") else ["exec"]
+
+
+@pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)
+def live_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """One real app per test module and launcher: uvicorn on a free port, a scripted model."""
+    server, app = start_live_app(tmp_path_factory.mktemp("live-app"), MCP_LAUNCHER=request.param)
     with server:
         yield app
 
