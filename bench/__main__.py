@@ -1,0 +1,184 @@
+"""`python -m bench`: exec vs fork vs no isolation, side by side, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.chat import ChatLevel, measure_chat
+from bench.sessions import SessionResult, measure_sessions
+from bench.stats import percentile, ratio
+
+MODES = ["exec", "fork", "baseline"]
+RESULTS = Path(__file__).parent / "results"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of exec,fork,baseline"
+    )
+    parser.add_argument("--sessions", type=int, default=200, help="sequential sessions (fork, baseline)")
+    parser.add_argument(
+        "--exec-sessions", type=int, default=20, help="sequential sessions for exec (~1 s each)"
+    )
+    parser.add_argument("--live", type=int, default=16, help="sessions held open for the memory figure")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="chat concurrency levels")
+    parser.add_argument(
+        "--chats", type=int, default=0, help="chats per level (default: max(40, 4×concurrency))"
+    )
+    parser.add_argument(
+        "--exec-max-concurrency", type=int, default=16, help="skip exec chat levels above this"
+    )
+    parser.add_argument("--no-chat", action="store_true", help="session costs only")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few sessions and chats")
+    return parser.parse_args(argv)
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _session_table(results: dict[str, SessionResult]) -> str:
+    base = results.get("baseline")
+    rows = [
+        ("session ready p50 (ms)", lambda r: percentile(r.ready_ms, 50)),
+        ("session ready p99 (ms)", lambda r: percentile(r.ready_ms, 99)),
+        ("first tool call p50 (ms)", lambda r: percentile(r.first_call_ms, 50)),
+        ("teardown on request path p50 (ms)", lambda r: percentile(r.teardown_ms, 50)),
+        ("teardown on request path p99 (ms)", lambda r: percentile(r.teardown_ms, 99)),
+        ("CPU per session, whole tree (ms)", lambda r: r.cpu_ms_per_session),
+        ("unshared memory per live session, USS (MiB)", lambda r: r.uss_mib_per_live_session),
+        ("PSS per live session (MiB)", lambda r: r.pss_mib_per_live_session),
+        ("template PSS, shared by all (MiB)", lambda r: r.template_pss_mib),
+    ]
+    modes = list(results)
+    header = (
+        f"{'':46}"
+        + "".join(f"{m:>12}" for m in modes)
+        + "".join(f"{m + '/base':>14}" for m in modes if m != "baseline" and base)
+    )
+    lines = [header, "-" * len(header)]
+    for label, get in rows:
+        values = {m: get(results[m]) for m in modes}
+        line = f"{label:46}" + "".join(f"{_fmt(values[m], 2):>12}" for m in modes)
+        if base:
+            line += "".join(f"{ratio(values[m], values['baseline']):>14}" for m in modes if m != "baseline")
+        lines.append(line)
+    lines.append(
+        "CPU above baseline per session (ms): "
+        + ", ".join(
+            f"{m} {results[m].cpu_ms_per_session - base.cpu_ms_per_session:.1f}"
+            for m in modes
+            if base and m != "baseline"
+        )
+    )
+    return "\n".join(lines)
+
+
+def _chat_table(levels: dict[str, list[ChatLevel]]) -> str:
+    header = (
+        f"{'mode':>9} {'conc':>5} {'chats':>6} {'fail':>5} {'chats/s':>8} {'vs base':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'launch p50':>11} {'teardown p50':>13} {'CPU ms/chat':>12}"
+    )
+    lines = [header, "-" * len(header)]
+    base = {level.concurrency: level for level in levels.get("baseline", [])}
+    for mode, mode_levels in levels.items():
+        for level in mode_levels:
+            reference = base.get(level.concurrency)
+            relative = (
+                f"{level.throughput / reference.throughput:.0%}"
+                if reference and reference.throughput
+                else "—"
+            )
+            lines.append(
+                f"{mode:>9} {level.concurrency:>5} {level.chats:>6} {level.failures:>5} {level.throughput:>8.1f} "
+                f"{relative:>8} {_fmt(percentile(level.latency_ms, 50)):>8} {_fmt(percentile(level.latency_ms, 99)):>8} "
+                f"{_fmt(percentile(level.server_launch_ms, 50)):>11} "
+                f"{_fmt(percentile(level.server_teardown_ms, 50)):>13} {level.cpu_ms_per_chat:>12.1f}"
+            )
+    return "\n".join(lines)
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    if args.quick:
+        args.sessions, args.exec_sessions, args.live = 20, 3, 4
+        concurrencies = [c for c in concurrencies if c <= 4] or [1]
+    report: dict[str, Any] = {"machine": _machine(), "sessions": {}, "chat": {}}
+    sessions: dict[str, SessionResult] = {}
+    with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
+        for mode in modes:
+            count = args.exec_sessions if mode == "exec" else args.sessions
+            print(f"[sessions] {mode}: {count} sequential, {args.live} live …", flush=True)
+            sessions[mode] = await measure_sessions(
+                mode, Path(tmp) / f"s-{mode}", sessions=count, live=args.live
+            )
+        print("\n" + _session_table(sessions) + "\n", flush=True)
+        report["sessions"] = {mode: result.as_json() for mode, result in sessions.items()}
+        if not args.no_chat:
+            levels: dict[str, list[ChatLevel]] = {}
+            for mode in modes:
+                wanted = [c for c in concurrencies if mode != "exec" or c <= args.exec_max_concurrency]
+                chats_for = {
+                    c: args.chats or (max(8, 2 * c) if args.quick else max(40, 4 * c)) for c in wanted
+                }
+                if mode == "exec" and not args.chats:
+                    chats_for = {c: max(4, 2 * c) if args.quick else max(10, 2 * c) for c in wanted}
+                print(f"[chat] {mode}: concurrency {wanted} …", flush=True)
+                levels[mode] = await measure_chat(
+                    mode, Path(tmp) / f"c-{mode}", concurrencies=wanted, chats_for=chats_for
+                )
+            print("\n" + _chat_table(levels) + "\n", flush=True)
+            report["chat"] = {mode: [level.summary() for level in ls] for mode, ls in levels.items()}
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    started = time.perf_counter()
+    report = asyncio.run(_run(args))
+    report["duration_seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The service under load for the chat benchmark: `python -m bench.serve --mode M --port P --state DIR`.
+
+The real app (`create_app`) with a scripted model that makes one `whoami` call per chat and then
+answers. `--mode baseline` swaps in the shared in-process tool server (bench only).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from agents import Model
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+
+import chatgate.main
+from bench.baseline import SharedInProcessLauncher
+from chatgate.config import Settings
+
+
+def one_tool_call(call: ModelCall) -> Any:
+    """First turn: call `whoami`; second turn: answer with what it returned."""
+    items = call.input if isinstance(call.input, list) else []
+    if any(isinstance(item, dict) and item.get("type") == "function_call_output" for item in items):
+        return [assistant_message("done")]
+    return [function_call("whoami", {}, call_id="call_whoami")]
+
+
+def scripted_model() -> Model:
+    return ScriptedModel([ModelStep.respond(one_tool_call), ModelStep.respond(one_tool_call)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.serve")
+    parser.add_argument("--mode", choices=["exec", "fork", "baseline"], required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--max-sessions", type=int, default=64)
+    args = parser.parse_args()
+    if args.mode == "baseline":
+        chatgate.main.create_launcher = SharedInProcessLauncher  # type: ignore[assignment]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        CHATGATE_STATE_DIR=args.state,
+        MCP_LAUNCHER="exec" if args.mode == "exec" else "fork",
+        MAX_CONCURRENT_SESSIONS=args.max_sessions,
+        ADMISSION_WAIT_SECONDS=60,
+        MCP_CONNECT_TIMEOUT_SECONDS=120,
+        MCP_TOOL_TIMEOUT_SECONDS=120,
+        LOG_LEVEL="WARNING",
+    )
+    app = chatgate.main.create_app(settings, model_provider=scripted_model)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
