@@ -159,6 +159,6 @@ def _cpu(process: psutil.Process) -> float:
 async def _settle(launcher: Launcher, within: float = 10.0) -> None:
     """Wait until every tool server has exited and been reaped (its CPU is then accounted)."""
     deadline = time.monotonic() + within
-    while _tool_server_pids(launcher) and time.monotonic() < deadline:
+    while _tool_server_pids(launcher) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls /proc
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # background client cleanup
