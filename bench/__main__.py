@@ -126,7 +126,8 @@ def _chat_table(levels: dict[str, list[ChatLevel]]) -> str:
                 else "—"
             )
             lines.append(
-                f"{mode:>9} {level.concurrency:>5} {level.chats:>6} {level.failures:>5} {level.throughput:>8.1f} "
+                f"{mode:>9} {level.concurrency:>5} {level.chats:>6} {level.failures:>5} "
+                f"{level.throughput:>8.1f} "
                 f"{relative:>8} {_fmt(percentile(level.latency_ms, 50)):>8} "
                 f"{_fmt(percentile(level.latency_ms, 99)):>8} "
                 f"{_fmt(percentile(level.server_launch_ms, 50)):>11} "
