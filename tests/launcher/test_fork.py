@@ -182,3 +182,20 @@ async def test_a_child_outliving_its_lifetime_is_killed(tmp_path: Path) -> None:
             await eventually(lambda: all(is_gone(pid) for pid in children), within=5)
     finally:
         await launcher.stop()
+
+
+async def test_a_prebuilt_server_serves_nobody_until_bound_and_binds_once() -> None:
+    from mcp import Client
+
+    from chatgate.mcp_server.server import build_server
+    from chatgate.mcp_server.settings import BoundIdentity, ChildSettings, IdentityMissingError
+
+    server = build_server()
+    with pytest.raises(IdentityMissingError):
+        async with Client(server) as client:
+            await client.call_tool("whoami", {})
+    server.bind(ChildSettings(identity=BoundIdentity("alice")))
+    with pytest.raises(RuntimeError, match="already bound"):
+        server.bind(ChildSettings(identity=BoundIdentity("bob")))
+    async with Client(server) as client:
+        assert (await client.call_tool("whoami", {})).structured_content == {"user_id": "alice"}

@@ -23,7 +23,7 @@ import anyio
 
 from chatgate.mcp_server import settings as child_settings
 from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
-from chatgate.mcp_server.server import serve_stdio
+from chatgate.mcp_server.server import StrictMCPServer, serve_stdio
 
 logger = logging.getLogger("chatgate.mcp_server")
 
@@ -47,8 +47,12 @@ def run_forked_child(
     cwd: str | None,
     limits: ChildLimits,
     template_pid: int,
+    server: StrictMCPServer,
 ) -> NoReturn:
-    """Become a single-use tool server on `stdin_fd`/`stdout_fd` for the identity in `environ`."""
+    """Become a single-use tool server on `stdin_fd`/`stdout_fd` for the identity in `environ`.
+
+    `server` is the template's prebuilt, unbound server: this child binds its own copy.
+    """
     try:
         _reset_signals()
         # The protocol pipes become fds 0/1; every other inherited descriptor (the template's socket,
@@ -71,7 +75,7 @@ def run_forked_child(
             hard_exit(EXIT_IDENTITY_MISSING)
         logging.getLogger().setLevel(settings.log_level.upper())
         die_with_parent(template_pid)
-        anyio.run(serve_stdio, settings)
+        anyio.run(serve_stdio, settings, server)
     except BaseException:
         logger.exception("forked tool server failed")
         hard_exit(1)

@@ -13,7 +13,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
 from chatgate.mcp_server.context import ToolResources
-from chatgate.mcp_server.settings import ChildSettings
+from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
 
 SERVER_NAME = "chatgate"
@@ -28,6 +28,21 @@ class StrictMCPServer(MCPServer[ToolResources]):
     The SDK's argument models ignore unknown keys. Here an invented key (a `user_id` smuggled in by
     a prompt injection, say) is an error the model sees, and the advertised schemas say so too.
     """
+
+    _bound_settings: ChildSettings | None = None
+
+    def bind(self, settings: ChildSettings) -> None:
+        """Fix the one identity this server acts for; a server is bound once and never rebound."""
+        if self._bound_settings is not None:
+            raise RuntimeError("tool server is already bound to an identity")
+        self._bound_settings = settings
+
+    @property
+    def bound_settings(self) -> ChildSettings:
+        """The bound settings. Raises `IdentityMissingError` if `bind` was never called."""
+        if self._bound_settings is None:
+            raise IdentityMissingError("tool server started without a bound identity")
+        return self._bound_settings
 
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()
@@ -51,26 +66,41 @@ class StrictMCPServer(MCPServer[ToolResources]):
         return await super().call_tool(name, arguments, context)
 
 
-def build_server(settings: ChildSettings) -> StrictMCPServer:
-    """The tool server for `settings.identity`; resources open when it starts serving."""
+def build_server(settings: ChildSettings | None = None) -> StrictMCPServer:
+    """The tool server for `settings.identity`; resources open when it starts serving.
+
+    Without `settings` the server is built unbound (the fork template builds one before any user
+    exists); `bind` must then fix the identity before it serves, or the lifespan refuses to start.
+    """
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
+    async def lifespan(server: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
+        assert isinstance(server, StrictMCPServer)
+        settings = server.bound_settings
         yield ToolResources(settings=settings)
 
     server = StrictMCPServer(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        log_level=_sdk_log_level(settings.log_level),
+        log_level=_sdk_log_level(settings.log_level if settings else "WARNING"),
     )
     register_all(server)
+    if settings is not None:
+        server.bind(settings)
     return server
 
 
-async def serve_stdio(settings: ChildSettings) -> None:
-    """Serve one session on this process's stdin/stdout until the client closes stdin."""
-    await build_server(settings).run_stdio_async()
+async def serve_stdio(settings: ChildSettings, server: StrictMCPServer | None = None) -> None:
+    """Serve one session on this process's stdin/stdout until the client closes stdin.
+
+    `server` is an unbound server built ahead of time (the fork template's); it is bound here.
+    """
+    if server is None:
+        server = build_server(settings)
+    else:
+        server.bind(settings)
+    await server.run_stdio_async()
 
 
 def _sdk_log_level(level: str) -> Any:

@@ -36,6 +36,7 @@ from typing import Any, cast
 from chatgate.mcp_server import template_protocol as protocol
 from chatgate.mcp_server.forked import ChildLimits, run_forked_child
 from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal
+from chatgate.mcp_server.server import StrictMCPServer
 from chatgate.mcp_server.warmup import warm_up
 
 logger = logging.getLogger("chatgate.mcp_server.template")
@@ -56,7 +57,15 @@ class _Pending:
 class Template:
     """Accepts authenticated requests and forks one bound child for each."""
 
-    def __init__(self, listener: socket.socket, token: bytes, limits: ChildLimits, lifetime: float) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        token: bytes,
+        limits: ChildLimits,
+        lifetime: float,
+        server: StrictMCPServer,
+    ) -> None:
+        self._server = server
         self._listener = listener
         self._token = token
         self._limits = limits
@@ -169,6 +178,7 @@ class Template:
                 cwd=cwd,
                 limits=self._limits,
                 template_pid=os.getppid(),
+                server=self._server,
             )
         self._children[pid] = time.monotonic() + self._lifetime
         os.close(stdin_r)
@@ -289,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     if os.getppid() != args.parent_pid:  # the API process died before the signal was armed
         hard_exit(1)
     token = _read_token()
-    tools = warm_up()
+    warm = warm_up()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(args.socket))
     args.socket.chmod(0o600)
@@ -298,14 +308,14 @@ def main(argv: list[str] | None = None) -> None:
         memory_bytes=args.memory_mb * 1024 * 1024 if args.memory_mb > 0 else None,
         cpu_seconds=max(1, int(args.lifetime)),
     )
-    template = Template(listener, token, limits, args.lifetime)
+    template = Template(listener, token, limits, args.lifetime, warm.server)
     # Children must not inherit a half-written stdout buffer, and the fork loop needs one thread.
     assert threading.active_count() == 1, "warm-up left threads behind; forking would be unsafe"
     # Objects that exist now are shared with every child; freezing them keeps the child's garbage
     # collector from writing to (and so copying) those pages.
     gc.collect()
     gc.freeze()
-    ready = protocol.encode_frame({"ready": True, "pid": os.getpid(), "tools": tools})
+    ready = protocol.encode_frame({"ready": True, "pid": os.getpid(), "tools": warm.tools})
     os.write(1, ready)
     try:
         template.serve_forever()
