@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     mcp_child_lifetime_seconds: float = Field(
         default=600.0, gt=0, le=86400, validation_alias="MCP_CHILD_LIFETIME_SECONDS"
     )
+    mcp_fork_spares: int = Field(default=2, ge=0, le=64, validation_alias="MCP_FORK_SPARES")
     max_concurrent_sessions: int = Field(
         default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS"
     )

@@ -17,7 +17,14 @@ from chatgate.launcher import ToolServerStartError, create_launcher
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.mcp_server import template_protocol as protocol
 from chatgate.principal import Principal
-from support.launching import eventually, is_gone, launcher_settings, live_descendants, session_pids
+from support.launching import (
+    eventually,
+    is_gone,
+    launcher_settings,
+    session_pid,
+    spares_settled,
+    template_children,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is Linux-only")
 
@@ -98,17 +105,17 @@ async def test_another_user_cannot_get_a_child(fork_launcher: ForkLauncher, open
     if opened:  # defense in depth: even with the directory opened up, the uid check refuses
         path.parent.chmod(0o755)
         path.chmod(0o666)
-    before = live_descendants()
+    spares = await spares_settled(fork_launcher)
     outcome = await anyio.to_thread.run_sync(connect_as_nobody, path)
     if opened:
         assert outcome in {"reply:", "ConnectionResetError", "BrokenPipeError"}  # closed without a word
     else:
         assert outcome == "PermissionError"
-    assert session_pids(before, fork_launcher) == set()
+    assert template_children(fork_launcher) == spares  # no spare was handed out
 
 
 async def test_an_unauthenticated_request_is_refused(fork_launcher: ForkLauncher) -> None:
-    before = live_descendants()
+    spares = await spares_settled(fork_launcher)
     env = {"CHATGATE_USER_ID": "mallory"}
     for token in ("0" * 64, None, 12):
         message, fds = await anyio.to_thread.run_sync(
@@ -118,7 +125,7 @@ async def test_an_unauthenticated_request_is_refused(fork_launcher: ForkLauncher
         framed = protocol.split_frame(message)
         assert framed is not None
         assert framed[0] == {"ok": False, "error": protocol.ERROR_UNAUTHORIZED}
-    assert session_pids(before, fork_launcher) == set()
+    assert template_children(fork_launcher) == spares  # no spare was handed out
 
 
 async def test_template_killed_mid_session_fails_that_request_and_the_next_works(
@@ -160,12 +167,12 @@ async def test_a_dead_template_fails_the_request_cleanly_or_is_replaced(fork_lau
 async def test_stop_kills_the_template_and_its_children(tmp_path: Path) -> None:
     launcher = ForkLauncher(launcher_settings(tmp_path))
     await launcher.start()
-    before = live_descendants()
     template = launcher.template_pid
     assert template is not None
     async with launcher.launch(Principal("alice"), request_id="t-stop") as server:
         await server.call_tool("whoami", {})
-        children = session_pids(before, launcher)
+        children = template_children(launcher)
+        assert session_pid(server, set()) in children
         await launcher.stop()
     assert is_gone(template)
     await eventually(lambda: all(is_gone(pid) for pid in children))
@@ -175,11 +182,11 @@ async def test_a_child_outliving_its_lifetime_is_killed(tmp_path: Path) -> None:
     launcher = ForkLauncher(launcher_settings(tmp_path, MCP_CHILD_LIFETIME_SECONDS=0.5))
     await launcher.start()
     try:
-        before = live_descendants()
         async with launcher.launch(Principal("alice"), request_id="t-lifetime") as server:
             await server.call_tool("whoami", {})
-            children = session_pids(before, launcher)
-            await eventually(lambda: all(is_gone(pid) for pid in children), within=5)
+            pid = session_pid(server, set())
+            await eventually(lambda: is_gone(pid), within=5)
+        assert all(not is_gone(spare) for spare in await spares_settled(launcher))  # idle spares stay
     finally:
         await launcher.stop()
 

@@ -21,7 +21,7 @@ from support.launching import (
     live_descendants,
     make_launcher,
     open_fds,
-    session_pids,
+    session_pid,
     template_pid,
 )
 
@@ -59,10 +59,9 @@ async def test_teardown_leaves_no_tool_server_process(launcher: Launcher) -> Non
     before = live_descendants()
     async with launcher.launch(Principal("alice"), request_id="t-teardown") as server:
         await server.call_tool("whoami", {})
-        pids = session_pids(before, launcher)
-        assert len(pids) == 1
-    await eventually(lambda: all(is_gone(pid) for pid in pids))
-    await eventually(lambda: session_pids(before, launcher) == set())
+        pid = session_pid(server, before)
+        assert pid != template_pid(launcher)
+    await eventually(lambda: is_gone(pid))
 
 
 async def test_sessions_leak_no_file_descriptors(launcher: Launcher) -> None:
@@ -87,7 +86,7 @@ async def test_child_environment_holds_no_model_key_or_jwt_secret(
         before = live_descendants()
         async with launcher.launch(Principal("alice"), request_id="t-env") as server:
             await server.call_tool("whoami", {})
-            processes = session_pids(before, launcher) | {template_pid(launcher)} - {None}
+            processes = {session_pid(server, before), template_pid(launcher)} - {None}
             environments = [psutil.Process(pid).environ() for pid in processes if pid is not None]
     finally:
         await launcher.stop()

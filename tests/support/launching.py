@@ -73,6 +73,25 @@ def template_pid(launcher: Launcher) -> int | None:
     return getattr(launcher, "template_pid", None)
 
 
-def session_pids(before: set[int], launcher: Launcher) -> set[int]:
-    """The tool server processes that appeared since `before` (the template excluded)."""
-    return live_descendants() - before - {template_pid(launcher)}
+def session_pid(server: object, before: set[int]) -> int:
+    """The pid of the tool server behind `server`.
+
+    The fork launcher's server knows it; for exec it is the one process that appeared since `before`.
+    """
+    pid = getattr(server, "pid", None)
+    if isinstance(pid, int):
+        return pid
+    (new,) = live_descendants() - before
+    return new
+
+
+def template_children(launcher: Launcher) -> set[int]:
+    """Live children of the fork template (idle spares and bound tool servers)."""
+    template = template_pid(launcher)
+    return live_descendants(template) if template is not None else set()
+
+
+async def spares_settled(launcher: Launcher, count: int = 2) -> set[int]:
+    """Wait until the template holds exactly its `count` idle spares; return their pids."""
+    await eventually(lambda: len(template_children(launcher)) == count)
+    return template_children(launcher)

@@ -116,7 +116,8 @@ class ForkLauncher:
                 cwd=self._settings.state_dir.resolve(),
                 memory_mb=self._settings.mcp_child_memory_mb,
                 lifetime=self._settings.mcp_child_lifetime_seconds,
-                timeout=TEMPLATE_START_TIMEOUT_SECONDS,
+                spares=self._settings.mcp_fork_spares,
+                warm_up_limit=TEMPLATE_START_TIMEOUT_SECONDS,
             )
             self._watch(self._template)
             return self._template

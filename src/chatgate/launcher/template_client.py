@@ -66,11 +66,13 @@ class TemplateProcess:
         self._dying = True
 
     @classmethod
-    async def start(cls, *, cwd: Path, memory_mb: int, lifetime: float, timeout: float) -> TemplateProcess:  # noqa: ASYNC109
+    async def start(
+        cls, *, cwd: Path, memory_mb: int, lifetime: float, spares: int, warm_up_limit: float
+    ) -> TemplateProcess:
         """Spawn a template and wait until it is warm.
 
         Raises:
-            TemplateUnavailableError: it exited or did not report ready within `timeout`.
+            TemplateUnavailableError: it exited or did not report ready within `warm_up_limit` seconds.
         """
         directory = Path(tempfile.mkdtemp(prefix="chatgate-fork-"))  # mode 0700
         token = secrets.token_hex(protocol.TOKEN_BYTES)
@@ -78,6 +80,7 @@ class TemplateProcess:
         env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
         args = [sys.executable, "-u", "-m", TEMPLATE_MODULE, "--socket", str(directory / "template.sock")]
         args += ["--parent-pid", str(os.getpid()), "--memory-mb", str(memory_mb), "--lifetime", str(lifetime)]
+        args += ["--spares", str(spares)]
         # Spawned from the event loop's thread: PDEATHSIG fires when the spawning thread exits.
         process = subprocess.Popen(  # noqa: ASYNC220 - a fork/exec, not a wait
             args,
@@ -92,7 +95,7 @@ class TemplateProcess:
             assert process.stdin is not None
             process.stdin.write(token.encode() + b"\n")
             process.stdin.flush()
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(warm_up_limit):
                 ready = await template._read_ready()
         except (OSError, TimeoutError, protocol.ProtocolError) as exc:
             template.kill()

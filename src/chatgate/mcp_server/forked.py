@@ -2,11 +2,13 @@
 
 It ends up exactly where `python -m chatgate.mcp_server` ends up — the same `ChildSettings` read
 from the same allowlisted environment, the same `serve_stdio` on fds 0 and 1 — only without paying
-for an interpreter start and the SDK imports, which the template already did.
+for an interpreter start, the SDK imports and building the server, which the template already did.
 
-Order matters: drop everything inherited from the template (signal handlers, descriptors), bind
-the lifetime to the template (PDEATHSIG), apply limits, and only then read the identity and serve.
-This function never returns.
+Every child is forked *unbound* and first waits on a private control pipe for its one bind request
+(the environment and working directory). The template keeps a few such spares forked ahead of
+demand, so a request pays neither the fork nor this setup. Order matters: drop everything
+inherited from the template (signal handlers, descriptors), bind the lifetime to the template
+(PDEATHSIG), apply limits, and only then read the identity and serve. This function never returns.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ import logging
 import os
 import resource
 import signal
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio
 
 from chatgate.mcp_server import settings as child_settings
-from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
+from chatgate.mcp_server import template_protocol as protocol
+from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit, set_parent_death_signal
 from chatgate.mcp_server.server import StrictMCPServer, serve_stdio
 
 logger = logging.getLogger("chatgate.mcp_server")
 
+CONTROL_FD = 3
 EXIT_IDENTITY_MISSING = 2
-EXIT_SETUP_FAILED = 70
 
 
 @dataclass(frozen=True)
@@ -43,44 +45,71 @@ def run_forked_child(
     *,
     stdin_fd: int,
     stdout_fd: int,
-    environ: Mapping[str, str],
-    cwd: str | None,
+    control_fd: int,
     limits: ChildLimits,
     template_pid: int,
     server: StrictMCPServer,
 ) -> NoReturn:
-    """Become a single-use tool server on `stdin_fd`/`stdout_fd` for the identity in `environ`.
+    """Wait for a bind request on `control_fd`, then serve it on `stdin_fd`/`stdout_fd`.
 
     `server` is the template's prebuilt, unbound server: this child binds its own copy.
     """
     try:
         _reset_signals()
-        # The protocol pipes become fds 0/1; every other inherited descriptor (the template's socket,
-        # other requests' connections, its selector) is closed so this child can reach nothing else.
+        # The protocol pipes become fds 0/1 and the control pipe fd 3; every other inherited
+        # descriptor (the template's socket, other requests' connections, other children's pipes,
+        # its selector) is closed, so this child can reach nothing else.
         os.dup2(stdin_fd, 0)
         os.dup2(stdout_fd, 1)
-        os.closerange(3, _max_fd())
+        os.dup2(control_fd, CONTROL_FD)
+        os.closerange(CONTROL_FD + 1, _max_fd())
+        set_parent_death_signal()
+        if os.getppid() != template_pid:
+            hard_exit(1)
         _apply_limits(limits)
-        if cwd:
-            os.chdir(cwd)
-        env = dict(environ)
-        # This child's parent is the template, not the API process the environment was built in.
-        env[child_settings.ENV_PARENT_PID] = str(template_pid)
-        os.environ.clear()
-        os.environ.update(env)
-        try:
-            settings = child_settings.ChildSettings.from_environ(env)
-        except child_settings.IdentityMissingError as exc:
-            logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only
-            hard_exit(EXIT_IDENTITY_MISSING)
-        logging.getLogger().setLevel(settings.log_level.upper())
-        die_with_parent(template_pid)
-        anyio.run(serve_stdio, settings, server)
+        request = _read_bind_request()
+        os.close(CONTROL_FD)
+        if request is not None:  # None: the template retired this spare unused
+            _serve(request, template_pid, server)
     except BaseException:
         logger.exception("forked tool server failed")
         hard_exit(1)
     hard_exit(0)
     raise AssertionError("unreachable")  # pragma: no cover - hard_exit does not return
+
+
+def _serve(request: dict[str, Any], template_pid: int, server: StrictMCPServer) -> None:
+    environ, cwd = request.get("env"), request.get("cwd")
+    if not isinstance(environ, dict):
+        hard_exit(EXIT_IDENTITY_MISSING)
+        return
+    if isinstance(cwd, str) and cwd:
+        os.chdir(cwd)
+    env = {str(key): str(value) for key, value in environ.items()}
+    # This child's parent is the template, not the API process the environment was built in.
+    env[child_settings.ENV_PARENT_PID] = str(template_pid)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        settings = child_settings.ChildSettings.from_environ(env)
+    except child_settings.IdentityMissingError as exc:
+        logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only
+        hard_exit(EXIT_IDENTITY_MISSING)
+        return
+    logging.getLogger().setLevel(settings.log_level.upper())
+    die_with_parent(template_pid)
+    anyio.run(serve_stdio, settings, server)
+
+
+def _read_bind_request() -> dict[str, Any] | None:
+    """The one frame the template writes on the control pipe; None if it closes it unused."""
+    buffer = bytearray()
+    while (framed := protocol.split_frame(buffer)) is None:
+        chunk = os.read(CONTROL_FD, 65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    return framed[0]
 
 
 def _reset_signals() -> None:

@@ -28,6 +28,7 @@ import struct
 import sys
 import threading
 import time
+from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,23 @@ from chatgate.mcp_server.warmup import warm_up
 logger = logging.getLogger("chatgate.mcp_server.template")
 
 REQUEST_DEADLINE_SECONDS = 2.0
+_NO_DEADLINE = float("inf")
 _UCRED = struct.Struct("3i")
+
+
+@dataclass
+class _Spare:
+    """An unbound child waiting on its control pipe, and the template's ends of its pipes."""
+
+    pid: int
+    stdin_w: int
+    stdout_r: int
+    control_w: int
+
+    def close(self) -> None:
+        for fd in (self.stdin_w, self.stdout_r, self.control_w):
+            with suppress(OSError):
+                os.close(fd)
 
 
 @dataclass
@@ -55,7 +72,7 @@ class _Pending:
 
 
 class Template:
-    """Accepts authenticated requests and forks one bound child for each."""
+    """Accepts authenticated requests and hands each a fresh child (a spare, or forked on demand)."""
 
     def __init__(
         self,
@@ -64,8 +81,11 @@ class Template:
         limits: ChildLimits,
         lifetime: float,
         server: StrictMCPServer,
+        spare_count: int,
     ) -> None:
         self._server = server
+        self._spare_count = spare_count
+        self._spares: deque[_Spare] = deque()
         self._listener = listener
         self._token = token
         self._limits = limits
@@ -87,6 +107,8 @@ class Template:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(0, selectors.EVENT_READ, "parent")
         while not self._stopping:
+            # Forking replacements between batches of requests keeps a burst from waiting on them.
+            self._top_up_spares()
             for key, _ in self._selector.select(self._next_timeout()):
                 if key.data == "accept":
                     self._accept()
@@ -161,37 +183,54 @@ class Template:
             self._fork_child(conn, cast(dict[str, str], env), cwd)
 
     def _fork_child(self, conn: socket.socket, env: dict[str, str], cwd: str | None) -> None:
+        spare = self._spares.popleft() if self._spares else self._spawn_spare()
+        if spare is None:
+            _send_quietly(conn, {"ok": False, "error": protocol.ERROR_FORK_FAILED})
+            return
+        self._children[spare.pid] = time.monotonic() + self._lifetime
+        try:
+            # The bind frame is small and the spare is blocked reading it: this write does not stall.
+            os.write(spare.control_w, protocol.encode_frame({"env": env, "cwd": cwd}))
+            reply = protocol.encode_frame({"ok": True, "pid": spare.pid})
+            socket.send_fds(conn, [reply], [spare.stdin_w, spare.stdout_r])
+        except (OSError, protocol.ProtocolError):
+            # The requester is gone (or the frame is unusable): nobody will ever talk to this child.
+            _kill(spare.pid)
+        finally:
+            spare.close()
+
+    def _spawn_spare(self) -> _Spare | None:
+        """Fork an unbound child that waits for its bind request; None if fork fails."""
         stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
         stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
+        control_r, control_w = os.pipe2(os.O_CLOEXEC)
         try:
             pid = os.fork()
         except OSError:
-            for fd in (stdin_r, stdin_w, stdout_r, stdout_w):
+            logger.exception("fork failed")
+            for fd in (stdin_r, stdin_w, stdout_r, stdout_w, control_r, control_w):
                 os.close(fd)
-            _send_quietly(conn, {"ok": False, "error": protocol.ERROR_FORK_FAILED})
-            return
+            return None
         if pid == 0:  # the child: never returns
             run_forked_child(
                 stdin_fd=stdin_r,
                 stdout_fd=stdout_w,
-                environ=env,
-                cwd=cwd,
+                control_fd=control_r,
                 limits=self._limits,
                 template_pid=os.getppid(),
                 server=self._server,
             )
-        self._children[pid] = time.monotonic() + self._lifetime
-        os.close(stdin_r)
-        os.close(stdout_w)
-        try:
-            reply = protocol.encode_frame({"ok": True, "pid": pid})
-            socket.send_fds(conn, [reply], [stdin_w, stdout_r])
-        except OSError:
-            # The requester is gone: nobody will ever talk to this child.
-            _kill(pid)
-        finally:
-            os.close(stdin_w)
-            os.close(stdout_r)
+        for fd in (stdin_r, stdout_w, control_r):
+            os.close(fd)
+        self._children[pid] = _NO_DEADLINE  # idle spares live until used or retired
+        return _Spare(pid, stdin_w=stdin_w, stdout_r=stdout_r, control_w=control_w)
+
+    def _top_up_spares(self) -> None:
+        while len(self._spares) < self._spare_count and not self._stopping:
+            spare = self._spawn_spare()
+            if spare is None:
+                return
+            self._spares.append(spare)
 
     def _refuse(self, fd: int, error: str) -> None:
         pending = self._pending.pop(fd)
@@ -218,6 +257,9 @@ class Template:
             if pid == 0:
                 return
             self._children.pop(pid, None)
+            for spare in [spare for spare in self._spares if spare.pid == pid]:
+                self._spares.remove(spare)  # a spare that died idle is never handed out
+                spare.close()
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -231,12 +273,15 @@ class Template:
                 self._drop(fd)
 
     def _next_timeout(self) -> float | None:
-        deadlines = [*self._children.values(), *(p.deadline for p in self._pending.values())]
+        deadlines = [d for d in self._children.values() if d != _NO_DEADLINE]
+        deadlines += [pending.deadline for pending in self._pending.values()]
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
 
     def kill_all_children(self) -> None:
+        while self._spares:
+            self._spares.popleft().close()
         for pid in list(self._children):
             _kill(pid)
         self._reap()
@@ -287,6 +332,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parent-pid", required=True, type=int)
     parser.add_argument("--memory-mb", type=int, default=0, help="RLIMIT_AS per child; 0 for none")
     parser.add_argument("--lifetime", type=float, default=300.0, help="seconds before a child is killed")
+    parser.add_argument("--spares", type=int, default=2, help="unbound children kept forked ahead of demand")
     return parser.parse_args(argv)
 
 
@@ -308,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         memory_bytes=args.memory_mb * 1024 * 1024 if args.memory_mb > 0 else None,
         cpu_seconds=max(1, int(args.lifetime)),
     )
-    template = Template(listener, token, limits, args.lifetime, warm.server)
+    template = Template(listener, token, limits, args.lifetime, warm.server, max(0, args.spares))
     # Children must not inherit a half-written stdout buffer, and the fork loop needs one thread.
     assert threading.active_count() == 1, "warm-up left threads behind; forking would be unsafe"
     # Objects that exist now are shared with every child; freezing them keeps the child's garbage
