@@ -24,13 +24,12 @@ import anyio
 
 from chatgate.mcp_server import settings as child_settings
 from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit, set_parent_death_signal
+from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
 from chatgate.mcp_server.server import StrictMCPServer, serve_stdio
 
 logger = logging.getLogger("chatgate.mcp_server")
 
 CONTROL_FD = 3
-EXIT_IDENTITY_MISSING = 2
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,9 @@ def run_forked_child(
         os.dup2(stdout_fd, 1)
         os.dup2(control_fd, CONTROL_FD)
         os.closerange(CONTROL_FD + 1, _max_fd())
-        set_parent_death_signal()
-        if os.getppid() != template_pid:
-            hard_exit(1)
         _apply_limits(limits)
-        request = _read_bind_request()
-        os.close(CONTROL_FD)
-        if request is not None:  # None: the template retired this spare unused
-            _serve(request, template_pid, server)
+        die_with_parent(template_pid)
+        anyio.run(_wait_and_serve, template_pid, server)
     except BaseException:
         logger.exception("forked tool server failed")
         hard_exit(1)
@@ -78,11 +72,29 @@ def run_forked_child(
     raise AssertionError("unreachable")  # pragma: no cover - hard_exit does not return
 
 
-def _serve(request: dict[str, Any], template_pid: int, server: StrictMCPServer) -> None:
+async def _wait_and_serve(template_pid: int, server: StrictMCPServer) -> None:
+    # Everything that does not depend on the identity happens before the request arrives: the event
+    # loop exists, and the worker thread that will read stdin is already started.
+    await anyio.to_thread.run_sync(_nothing)
+    request = await _read_bind_request()
+    os.close(CONTROL_FD)
+    if request is None:  # the template retired this spare unused
+        return
+    settings = _bind_environment(request, template_pid)
+    if settings is not None:
+        await serve_stdio(settings, server)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _bind_environment(request: dict[str, Any], template_pid: int) -> child_settings.ChildSettings | None:
+    """Adopt the request's environment and working directory; None (after logging) if unusable."""
     environ, cwd = request.get("env"), request.get("cwd")
     if not isinstance(environ, dict):
-        hard_exit(EXIT_IDENTITY_MISSING)
-        return
+        logger.error("refusing to serve: malformed bind request")
+        return None
     if isinstance(cwd, str) and cwd:
         os.chdir(cwd)
     env = {str(key): str(value) for key, value in environ.items()}
@@ -94,18 +106,21 @@ def _serve(request: dict[str, Any], template_pid: int, server: StrictMCPServer) 
         settings = child_settings.ChildSettings.from_environ(env)
     except child_settings.IdentityMissingError as exc:
         logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only
-        hard_exit(EXIT_IDENTITY_MISSING)
-        return
+        return None
     logging.getLogger().setLevel(settings.log_level.upper())
-    die_with_parent(template_pid)
-    anyio.run(serve_stdio, settings, server)
+    return settings
 
 
-def _read_bind_request() -> dict[str, Any] | None:
+async def _read_bind_request() -> dict[str, Any] | None:
     """The one frame the template writes on the control pipe; None if it closes it unused."""
+    os.set_blocking(CONTROL_FD, False)
     buffer = bytearray()
     while (framed := protocol.split_frame(buffer)) is None:
-        chunk = os.read(CONTROL_FD, 65536)
+        await anyio.wait_readable(CONTROL_FD)
+        try:
+            chunk = os.read(CONTROL_FD, 65536)
+        except BlockingIOError:
+            continue
         if not chunk:
             return None
         buffer += chunk
