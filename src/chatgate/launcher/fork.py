@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 # The template imports the SDK and runs one in-memory session; on a loaded 2-core box that is seconds.
 TEMPLATE_START_TIMEOUT_SECONDS = 60.0
+STOP_CLEANUP_SECONDS = 5.0
 
 
 class ForkLauncher:
@@ -51,6 +52,7 @@ class ForkLauncher:
         self._lock: anyio.Lock | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._stopped = False
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @property
     def template_pid(self) -> int | None:
@@ -63,6 +65,8 @@ class ForkLauncher:
 
     async def stop(self) -> None:
         self._stopped = True
+        if self._cleanups:
+            await asyncio.wait(set(self._cleanups), timeout=STOP_CLEANUP_SECONDS)
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -91,13 +95,23 @@ class ForkLauncher:
             custom_data_extractor=record_tool_outcome,
         )
         try:
-            await connect_within(server, settings.mcp_connect_timeout_seconds)
+            await connect_within(server, settings.mcp_connect_timeout_seconds)  # tears down on failure
+        finally:
+            if server.session is None:
+                pipes.close()
+        try:
             yield server
         finally:
-            try:
-                await teardown(server)
-            finally:
-                pipes.close()
+            # Closing the pipes is the teardown that matters: the child reads EOF and exits, and the
+            # template reaps it. Unwinding the SDK's client task is bookkeeping; it runs after the
+            # response instead of before it.
+            pipes.close()
+            self._cleanup_later(server)
+
+    def _cleanup_later(self, server: ForkedMCPServer) -> None:
+        task = asyncio.get_running_loop().create_task(teardown(server))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _ensure_template(self) -> TemplateProcess:
         if self._template is not None and self._template.alive():
@@ -112,15 +126,19 @@ class ForkLauncher:
                 # Reap it (it may still be exiting) and remove its socket directory, off the loop.
                 await anyio.to_thread.run_sync(dead.reap)
                 dead.release()
-            self._template = await TemplateProcess.start(
+            template = await TemplateProcess.start(
                 cwd=self._settings.state_dir.resolve(),
                 memory_mb=self._settings.mcp_child_memory_mb,
                 lifetime=self._settings.mcp_child_lifetime_seconds,
                 spares=self._settings.mcp_fork_spares,
                 warm_up_limit=TEMPLATE_START_TIMEOUT_SECONDS,
             )
-            self._watch(self._template)
-            return self._template
+            if self._stopped:  # stop() ran while this one warmed up
+                template.kill()
+                raise TemplateUnavailableError("fork launcher is stopped")
+            self._template = template
+            self._watch(template)
+            return template
 
     def _watch(self, template: TemplateProcess) -> None:
         """Restart the template as soon as it dies, so the next request finds it warm."""

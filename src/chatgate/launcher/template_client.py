@@ -100,6 +100,9 @@ class TemplateProcess:
         except (OSError, TimeoutError, protocol.ProtocolError) as exc:
             template.kill()
             raise TemplateUnavailableError("fork template did not start") from exc
+        except BaseException:  # cancelled while warming up: leave nothing running
+            template.kill()
+            raise
         template.tools = [MCPTool.model_validate(tool) for tool in ready.get("tools", [])]
         return template
 
