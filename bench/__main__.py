@@ -42,6 +42,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--exec-max-concurrency", type=int, default=16, help="skip exec chat levels above this"
     )
     parser.add_argument("--no-chat", action="store_true", help="session costs only")
+    parser.add_argument(
+        "--model-latency-ms", type=float, default=0.0, help="simulated model time per turn (0: CPU-bound)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few sessions and chats")
     return parser.parse_args(argv)
 
@@ -142,7 +145,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         args.sessions, args.exec_sessions, args.live = 20, 3, 4
         concurrencies = [c for c in concurrencies if c <= 4] or [1]
-    report: dict[str, Any] = {"machine": _machine(), "sessions": {}, "chat": {}}
+    report: dict[str, Any] = {
+        "machine": _machine(),
+        "arguments": vars(args),
+        "sessions": {},
+        "chat": {},
+    }
     sessions: dict[str, SessionResult] = {}
     with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
         for mode in modes:
@@ -164,7 +172,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     chats_for = {c: max(4, 2 * c) if args.quick else max(10, 2 * c) for c in wanted}
                 print(f"[chat] {mode}: concurrency {wanted} …", flush=True)
                 levels[mode] = await measure_chat(
-                    mode, Path(tmp) / f"c-{mode}", concurrencies=wanted, chats_for=chats_for
+                    mode,
+                    Path(tmp) / f"c-{mode}",
+                    concurrencies=wanted,
+                    chats_for=chats_for,
+                    model_latency_ms=args.model_latency_ms,
                 )
             print("\n" + _chat_table(levels) + "\n", flush=True)
             report["chat"] = {mode: [level.summary() for level in ls] for mode, ls in levels.items()}
@@ -176,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     report = asyncio.run(_run(args))
     report["duration_seconds"] = round(time.perf_counter() - started, 1)
+    report["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

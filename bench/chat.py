@@ -71,8 +71,9 @@ def _tree_cpu(root: psutil.Process) -> float:
 class ServiceUnderLoad:
     """`python -m bench.serve` on a free port, started and stopped around a block."""
 
-    def __init__(self, mode: str, state_dir: Path) -> None:
+    def __init__(self, mode: str, state_dir: Path, *, model_latency_ms: float = 0.0) -> None:
         self.mode = mode
+        self.model_latency_ms = model_latency_ms
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.secret = secrets.token_hex(32)
@@ -84,7 +85,7 @@ class ServiceUnderLoad:
         env = {**os.environ, "JWT_SECRET": self.secret, "PYTHONPATH": os.pathsep.join(sys.path)}
         self._process = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped in __aexit__
             [sys.executable, "-m", "bench.serve", "--mode", self.mode, "--port", str(self.port)]
-            + ["--state", str(self._state_dir)],
+            + ["--state", str(self._state_dir), "--model-latency-ms", str(self.model_latency_ms)],
             env=env,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -169,10 +170,15 @@ async def run_level(service: ServiceUnderLoad, concurrency: int, chats: int) -> 
 
 
 async def measure_chat(
-    mode: str, state_dir: Path, *, concurrencies: list[int], chats_for: dict[int, int]
+    mode: str,
+    state_dir: Path,
+    *,
+    concurrencies: list[int],
+    chats_for: dict[int, int],
+    model_latency_ms: float = 0.0,
 ) -> list[ChatLevel]:
     levels: list[ChatLevel] = []
-    async with ServiceUnderLoad(mode, state_dir) as service:
+    async with ServiceUnderLoad(mode, state_dir, model_latency_ms=model_latency_ms) as service:
         await run_level(service, 1, 3)  # warm-up: template ready, first imports done
         for concurrency in concurrencies:
             levels.append(await run_level(service, concurrency, chats_for[concurrency]))

@@ -7,6 +7,7 @@ answers. `--mode baseline` swaps in the shared in-process tool server (bench onl
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,19 @@ def one_tool_call(call: ModelCall) -> Any:
     return [function_call("whoami", {}, call_id="call_whoami")]
 
 
+class SlowScriptedModel(ScriptedModel):
+    """A scripted model that takes `latency` seconds per turn, like a real endpoint would."""
+
+    latency = 0.0
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return await super().get_response(*args, **kwargs)
+
+
 def scripted_model() -> Model:
-    return ScriptedModel([ModelStep.respond(one_tool_call), ModelStep.respond(one_tool_call)])
+    return SlowScriptedModel([ModelStep.respond(one_tool_call), ModelStep.respond(one_tool_call)])
 
 
 def main() -> None:
@@ -37,7 +49,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--max-sessions", type=int, default=64)
+    parser.add_argument("--model-latency-ms", type=float, default=0.0, help="simulated time per model turn")
     args = parser.parse_args()
+    SlowScriptedModel.latency = args.model_latency_ms / 1000
     if args.mode == "baseline":
         chatgate.main.create_launcher = SharedInProcessLauncher  # type: ignore[assignment]
     settings = Settings(  # type: ignore[call-arg]
