@@ -15,11 +15,11 @@ from mcp.types import Tool as MCPTool
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
+from chatgate.storage.engine import create_engine
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
-    "Tools over the signed-in user's own data. Every tool acts for that user only; "
-    "no tool takes a user id."
+    "Tools over the signed-in user's own data. Every tool acts for that user only; no tool takes a user id."
 )
 
 
@@ -57,7 +57,13 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
-        yield ToolResources(settings=settings)
+        # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
+        database = create_engine(settings.database_url) if settings.database_url else None
+        try:
+            yield ToolResources(settings=settings, database=database)
+        finally:
+            if database is not None:
+                await database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,
@@ -65,7 +71,7 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
         lifespan=lifespan,
         log_level=_sdk_log_level(settings.log_level),
     )
-    register_all(server)
+    register_all(server, settings)
     return server
 
 
