@@ -84,7 +84,8 @@ async def grant_app_role(url: str, role: str) -> None:
     try:
         if not is_postgres(engine):
             raise ValueError("application roles exist only on PostgreSQL")
-        quoted = engine.dialect.identifier_preparer.quote(role)
+        preparer = engine.dialect.identifier_preparer
+        quoted = preparer.quote(role)
         async with engine.begin() as connection:
             row = (
                 await connection.execute(
@@ -96,7 +97,8 @@ async def grant_app_role(url: str, role: str) -> None:
                 raise ValueError(f"role {role!r} does not exist; create it first (CREATE ROLE … LOGIN)")
             if row[0]:
                 raise ValueError(f"role {role!r} is a superuser or has BYPASSRLS; RLS would not apply to it")
-            await connection.execute(text(f"GRANT USAGE ON SCHEMA current_schema() TO {quoted}"))
+            schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
+            await connection.execute(text(f"GRANT USAGE ON SCHEMA {preparer.quote(schema)} TO {quoted}"))
             for table in USER_TABLES:
                 privileges = "INSERT" if table == "audit_log" else "SELECT, INSERT, UPDATE, DELETE"
                 await connection.execute(text(f"GRANT {privileges} ON {table} TO {quoted}"))
