@@ -327,7 +327,8 @@ async def _audit_rows(admin_url: str, owner: str) -> list[dict[str, Any]]:
         async with admin.connect() as connection:
             result = await connection.execute(
                 sa.text(
-                    "SELECT tool, outcome, duration_ms, request_id FROM audit_log WHERE owner = :o ORDER BY at"
+                    "SELECT tool, outcome, duration_ms, request_id FROM audit_log"
+                    " WHERE owner = :o ORDER BY at"
                 ),
                 {"o": owner},
             )
