@@ -100,7 +100,7 @@ def _spec_from_entry(name: str, entry: dict[str, Any], where: str) -> TableSpec:
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     if not isinstance(owner, str) or owner not in table.columns:
         raise ToolConfigError(f"{where}: owner_column {owner!r} is not a column of {model.__name__}")
-    if not isinstance(table.columns[owner].type, sa.String):
+    if not _holds_strings(table.columns[owner]):
         raise ToolConfigError(f"{where}: owner_column {owner!r} must be a string column")
     if len(table.primary_key.columns) != 1:
         raise ToolConfigError(f"{where}: {model.__name__} must have exactly one primary key column")
@@ -121,6 +121,14 @@ def _spec_from_entry(name: str, entry: dict[str, Any], where: str) -> TableSpec:
     if not isinstance(item, str) or not item.strip():
         raise ToolConfigError(f"{where}: item must be a short noun")
     return TableSpec(name=name, model=model, owner_column=owner, writable=tuple(writable), item=item.strip())
+
+
+def _holds_strings(column: sa.Column[Any]) -> bool:
+    column_type = column.type
+    # SQLModel's AutoString is a TypeDecorator over String; look through decorators.
+    if isinstance(column_type, sa.TypeDecorator):
+        column_type = column_type.impl_instance
+    return isinstance(column_type, sa.String)
 
 
 def _import_model(path: object, where: str) -> type[SQLModel]:

@@ -95,6 +95,14 @@ def _register_table(server: MCPServer[ToolResources], spec: TableSpec) -> None:
     )
     _typed(delete_row, id=(key, inspect.Parameter.empty))
 
+    for fn, verb in (
+        (list_rows, "list"),
+        (get_row, "get"),
+        (create_row, "create"),
+        (update_row, "update"),
+        (delete_row, "delete"),
+    ):
+        fn.__name__ = fn.__qualname__ = f"{spec.name}_{verb}"
     server.add_tool(
         list_rows,
         name=f"{spec.name}_list",
