@@ -80,7 +80,7 @@ def _settings(user: str, database_url: str, config_file: Path | None = None) -> 
 
 @pytest.fixture
 def sessions(database_url: str, config_file: Path) -> Callable[[], Any]:
-    """`async with sessions() as session_for:` then `call = await session_for(user)`; `await call(tool, args)`.
+    """`async with sessions() as session_for:`, `call = await session_for(user)`, `await call(tool, args)`.
 
     A context manager inside the test (not a yielding fixture): the in-memory client's task group
     must be entered and exited by the same task.
@@ -291,7 +291,8 @@ async def test_tool_schemas_never_expose_owner_or_generated_columns(
             "generated or the owner",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\nwritable = []',
+            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            "writable = []",
             "non-empty list",
         ),
         (
