@@ -93,18 +93,23 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "jwks_url", "better_auth_url", "openai_base_url", "jwt_issuer", "jwt_audience", mode="before"
+        "jwks_url",
+        "better_auth_url",
+        "openai_base_url",
+        "openai_api",
+        "jwt_issuer",
+        "jwt_audience",
+        "database_url",
+        "files_root",
+        "config_file",
+        "jwt_secret",
+        "openai_api_key",
+        "encryption_key",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` ships these keys empty; an empty value means "not configured".
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("jwt_secret", "openai_api_key", "encryption_key", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
