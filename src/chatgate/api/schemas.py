@@ -11,6 +11,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str = Field(description="The user's message to the agent.", min_length=1)
+    stream: bool = Field(default=False, description="Stream the answer as Server-Sent Events.")
 
     @field_validator("message")
     @classmethod
