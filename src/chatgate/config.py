@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 MIN_HS256_SECRET_BYTES = 32
 
@@ -81,6 +80,9 @@ class Settings(BaseSettings):
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
+    stream_keepalive_seconds: float = Field(
+        default=15.0, gt=0, le=300, validation_alias="STREAM_KEEPALIVE_SECONDS"
+    )
     max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
@@ -94,18 +96,23 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "jwks_url", "better_auth_url", "openai_base_url", "jwt_issuer", "jwt_audience", mode="before"
+        "jwks_url",
+        "better_auth_url",
+        "openai_base_url",
+        "openai_api",
+        "jwt_issuer",
+        "jwt_audience",
+        "database_url",
+        "files_root",
+        "config_file",
+        "jwt_secret",
+        "openai_api_key",
+        "encryption_key",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` ships these keys empty; an empty value means "not configured".
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("jwt_secret", "openai_api_key", "encryption_key", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
