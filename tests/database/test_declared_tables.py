@@ -22,7 +22,7 @@ from chatgate.tool_config import ToolConfigError
 CONTACTS = """
 [[tables]]
 name = "contacts"
-model = "declared_contacts_model:Contact"
+model = "database.declared_contacts_model:Contact"
 owner_column = "account"
 writable = ["name", "email", "vip"]
 item = "contact"
@@ -34,7 +34,7 @@ Call = Callable[[str, dict[str, Any]], Any]
 @pytest.fixture
 async def contacts_table(admin_url: str, backend: str, postgres_or_none: Any) -> None:
     """The operator creates their table (and, on PostgreSQL, its policy and grants) themselves."""
-    from declared_contacts_model import Contact
+    from database.declared_contacts_model import Contact
 
     admin = create_engine(admin_url)
     try:
@@ -268,35 +268,35 @@ async def test_tool_schemas_never_expose_owner_or_generated_columns(
         ('[[tables]]\nname = "records"\nmodel = "x:y"\nwritable = ["a"]', "lowercase identifier"),
         ('[[tables]]\nname = "c"\nmodel = "no_such_module_xyz:Model"\nwritable = ["a"]', "cannot import"),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:NotATable"\nwritable = ["name"]',
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:NotATable"\nwritable = ["name"]',
             "table=True",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nwritable = ["name"]',
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nwritable = ["name"]',
             "owner_column",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
             'writable = ["name", "account"]',
             "generated or the owner",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
             'writable = ["nope"]',
             "not a column",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
             'writable = ["id"]',
             "generated or the owner",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
             "writable = []",
             "non-empty list",
         ),
         (
-            '[[tables]]\nname = "c"\nmodel = "declared_contacts_model:Contact"\nowner_column = "account"\n'
+            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
             'writable = ["name"]\nsurprise = 1',
             "unknown keys",
         ),

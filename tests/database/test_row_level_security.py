@@ -19,7 +19,7 @@ from chatgate.storage import RecordStore, TableStore, create_engine, owner_trans
 from chatgate.storage.tables import builtin_tasks
 
 if TYPE_CHECKING:
-    from tests.database.conftest import PostgresRun
+    from database.conftest import PostgresRun
 
 pytestmark = pytest.mark.postgres
 
