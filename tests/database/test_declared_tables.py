@@ -261,45 +261,27 @@ async def test_tool_schemas_never_expose_owner_or_generated_columns(
     assert tools["tasks_delete"].annotations.destructive_hint is True
 
 
+_MODELS = "database.declared_contacts_model"
+
+
+def _entry(model: str = f"{_MODELS}:Contact", name: str = "c", **keys: str) -> str:
+    lines = [f'name = "{name}"', f'model = "{model}"', *(f"{key} = {value}" for key, value in keys.items())]
+    return "[[tables]]\n" + "\n".join(lines)
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[[tables]]\nname = "Bad Name"\nmodel = "x:y"\nwritable = ["a"]', "lowercase identifier"),
-        ('[[tables]]\nname = "records"\nmodel = "x:y"\nwritable = ["a"]', "lowercase identifier"),
-        ('[[tables]]\nname = "c"\nmodel = "no_such_module_xyz:Model"\nwritable = ["a"]', "cannot import"),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:NotATable"\nwritable = ["name"]',
-            "table=True",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nwritable = ["name"]',
-            "owner_column",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
-            'writable = ["name", "account"]',
-            "generated or the owner",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
-            'writable = ["nope"]',
-            "not a column",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
-            'writable = ["id"]',
-            "generated or the owner",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
-            "writable = []",
-            "non-empty list",
-        ),
-        (
-            '[[tables]]\nname = "c"\nmodel = "database.declared_contacts_model:Contact"\nowner_column = "account"\n'
-            'writable = ["name"]\nsurprise = 1',
-            "unknown keys",
-        ),
+        (_entry(name="Bad Name", writable='["a"]'), "lowercase identifier"),
+        (_entry(name="records", writable='["a"]'), "lowercase identifier"),
+        (_entry(model="no_such_module_xyz:Model", writable='["a"]'), "cannot import"),
+        (_entry(model=f"{_MODELS}:NotATable", writable='["name"]'), "table=True"),
+        (_entry(writable='["name"]'), "owner_column"),
+        (_entry(owner_column='"account"', writable='["name", "account"]'), "generated or the owner"),
+        (_entry(owner_column='"account"', writable='["nope"]'), "not a column"),
+        (_entry(owner_column='"account"', writable='["id"]'), "generated or the owner"),
+        (_entry(owner_column='"account"', writable="[]"), "non-empty list"),
+        (_entry(owner_column='"account"', writable='["name"]', surprise="1"), "unknown keys"),
         ("tables = 3", "array of tables"),
     ],
 )
