@@ -335,3 +335,26 @@ async def _audit_rows(admin_url: str, owner: str) -> list[dict[str, Any]]:
             return [dict(row._mapping) for row in result]
     finally:
         await admin.dispose()
+
+
+async def test_unreachable_database_is_a_curated_error(caplog: pytest.LogCaptureFixture) -> None:
+    from chatgate.mcp_server.context import ToolResources
+    from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
+
+    engine = create_engine("postgresql://nobody:secret-password@127.0.0.1:1/nowhere")
+    resources = ToolResources(settings=ChildSettings(identity=BoundIdentity("alice")), database=engine)
+
+    class Ctx:
+        class request_context:  # noqa: N801 - the attribute path of mcp's Context
+            lifespan_context = resources
+
+    try:
+        with pytest.raises(ToolError) as caught:
+            await tools.records_list(Ctx(), collection="notes")
+    finally:
+        await engine.dispose()
+    message = str(caught.value)
+    assert message.startswith("the database could not complete the request")
+    for leak in ("127.0.0.1", "secret-password", "nowhere", "Connect", "Errno"):
+        assert leak not in message
+    assert "secret-password" not in caplog.text

@@ -7,9 +7,12 @@ those async drivers, since nothing here can use a blocking driver.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -62,13 +65,24 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        from pathlib import Path
-
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Convenience for the embedded default; if it fails, connecting fails later with a curated error.
+        with contextlib.suppress(OSError):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def preload_drivers() -> None:
+    """Import both dialects and drivers now (say, in a fork launcher's template) so no request pays for it."""
+    for module in (
+        "aiosqlite",
+        "asyncpg",
+        "sqlalchemy.dialects.sqlite.aiosqlite",
+        "sqlalchemy.dialects.postgresql.asyncpg",
+    ):
+        importlib.import_module(module)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
