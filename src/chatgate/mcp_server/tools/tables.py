@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.tools.database_calls import database_call
@@ -68,7 +68,9 @@ def _register_table(server: MCPServer[ToolResources], spec: TableSpec) -> None:
         list_rows,
         where=(
             _annotated(
-                schemas.where | None, Field(description=f"Only return {plural} whose fields equal these.")
+                schemas.where | None,
+                *_inline(schemas.where),
+                Field(description=f"Only return {plural} whose fields equal these."),
             ),
             None,
         ),
@@ -88,7 +90,9 @@ def _register_table(server: MCPServer[ToolResources], spec: TableSpec) -> None:
         id=(key, inspect.Parameter.empty),
         changes=(
             _annotated(
-                schemas.patch, Field(description="The fields to change; omitted fields stay as they are.")
+                schemas.patch,
+                *_inline(schemas.patch),
+                Field(description="The fields to change; omitted fields stay as they are."),
             ),
             inspect.Parameter.empty,
         ),
@@ -141,6 +145,16 @@ def _create_parameters(schemas: TableSchemas) -> dict[str, tuple[Any, Any]]:
             default = info.default
         parameters[name] = (_annotated(info.annotation, *info.metadata, described), default)
     return parameters
+
+
+def _inline(model: type[BaseModel]) -> list[WithJsonSchema]:
+    """The model's schema inline rather than behind a `$ref`, which some OpenAI-compatible servers
+    do not resolve; models whose own schema needs `$defs` keep the default."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:
+        return []
+    schema.pop("title", None)
+    return [WithJsonSchema(schema)]
 
 
 def _annotated(base: Any, *metadata: Any) -> Any:
