@@ -89,10 +89,14 @@ def schemas_for(spec: TableSpec) -> TableSchemas:
         if name == spec.primary_key or name in TIMESTAMP_COLUMNS or name not in spec.model.model_fields:
             continue
         scalar = _filter_annotation(spec.model.model_fields[name].annotation)
+        label = name.replace("_", " ")
         if scalar is not None:
             where_fields[name] = (
                 scalar | None,
-                Field(default=None, description=f"Only {spec.item}s with this {name}."),
+                Field(
+                    default=None,
+                    description=f"Only {spec.item}s whose {label} equals this; null matches no value.",
+                ),
             )
 
     key_annotation = spec.model.model_fields[spec.primary_key].annotation
