@@ -11,7 +11,7 @@ _TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b")
 def looks_binary(sample: bytes) -> bool:
     """True when `sample` (the start of a file) is not worth showing as text.
 
-    NUL bytes, many control bytes or many invalid UTF-8 sequences mean binary; a few invalid bytes
+    NUL bytes, many control bytes or invalid UTF-8 in a third of the characters mean binary; a few invalid bytes
     (a Latin-1 "é" in otherwise plain text) do not.
     """
     if not sample:
@@ -22,7 +22,7 @@ def looks_binary(sample: bytes) -> bool:
     if controls * 10 > len(sample):
         return True
     decoded = trim_utf8_end(sample).decode("utf-8", "replace")
-    return decoded.count("\ufffd") * 10 > max(len(decoded), 1)
+    return decoded.count("\ufffd") * 3 > max(len(decoded), 1)
 
 
 def has_invalid_utf8(data: bytes) -> bool:
