@@ -11,7 +11,6 @@ from chatgate.files import (
     AlreadyExists,
     FileLimits,
     FileSpace,
-    LimitExceeded,
     NotEmpty,
     NotFound,
     PathRefused,
