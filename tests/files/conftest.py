@@ -60,6 +60,17 @@ def _age_access_times(top: Path) -> None:
 
 
 @pytest.fixture
+def take_snapshot() -> Callable[[Path], Snapshot]:
+    """`snapshot`, for tests (conftest is not importable as a module)."""
+    return snapshot
+
+
+@pytest.fixture
+def secret() -> bytes:
+    return SECRET
+
+
+@pytest.fixture
 def root(tmp_path: Path) -> Path:
     return tmp_path / "files"
 
