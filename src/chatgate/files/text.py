@@ -11,8 +11,8 @@ _TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b")
 def looks_binary(sample: bytes) -> bool:
     """True when `sample` (the start of a file) is not worth showing as text.
 
-    NUL bytes, many control bytes or invalid UTF-8 in a third of the characters mean binary; a few invalid bytes
-    (a Latin-1 "é" in otherwise plain text) do not.
+    NUL bytes, many control bytes, or invalid UTF-8 in a third of the characters mean binary; a few
+    invalid bytes (a Latin-1 "é" in otherwise plain text) do not.
     """
     if not sample:
         return False
