@@ -76,18 +76,24 @@ class Settings(BaseSettings):
 
     # Tool servers
     mcp_launcher: Literal["exec", "fork"] = Field(default="exec", validation_alias="MCP_LAUNCHER")
-    max_concurrent_sessions: int = Field(default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS")
+    max_concurrent_sessions: int = Field(
+        default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS"
+    )
     admission_wait_seconds: float = Field(default=2.0, ge=0, le=60, validation_alias="ADMISSION_WAIT_SECONDS")
     mcp_connect_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, validation_alias="MCP_CONNECT_TIMEOUT_SECONDS"
     )
-    mcp_tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600, validation_alias="MCP_TOOL_TIMEOUT_SECONDS")
+    mcp_tool_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, validation_alias="MCP_TOOL_TIMEOUT_SECONDS"
+    )
 
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
     max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ORIGINS"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -96,17 +102,24 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("jwks_url", "better_auth_url", "openai_base_url", "jwt_issuer", "jwt_audience", mode="before")
+    @field_validator(
+        "jwks_url",
+        "better_auth_url",
+        "openai_base_url",
+        "openai_api",
+        "jwt_issuer",
+        "jwt_audience",
+        "database_url",
+        "files_root",
+        "config_file",
+        "jwt_secret",
+        "openai_api_key",
+        "encryption_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` ships these keys empty; an empty value means "not configured".
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("jwt_secret", "openai_api_key", "encryption_key", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value

@@ -25,6 +25,8 @@ class Launcher(Protocol):
     async def stop(self) -> None:
         """Release shared machinery (called once at app shutdown)."""
 
-    def launch(self, principal: Principal, *, request_id: str) -> AbstractAsyncContextManager[AgentsMCPServer]:
+    def launch(
+        self, principal: Principal, *, request_id: str
+    ) -> AbstractAsyncContextManager[AgentsMCPServer]:
         """A connected server bound to `principal`, torn down when the context exits."""
         ...

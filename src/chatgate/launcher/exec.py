@@ -65,18 +65,18 @@ class ExecLauncher:
             await teardown(server)
 
 
-async def connect_within(server: AgentsMCPServer, timeout: float) -> None:
-    """Connect, really bounded by `timeout` (the SDK's own discovery probe ignores its timeouts).
+async def connect_within(server: AgentsMCPServer, limit_seconds: float) -> None:
+    """Connect, really bounded by `limit_seconds` (the SDK's discovery probe ignores its own timeouts).
 
     Raises:
         ToolServerStartError: the process did not start or did not complete the handshake in time.
     """
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(limit_seconds):
             await server.connect()
     except TimeoutError as exc:
         await teardown(server)
-        raise ToolServerStartError(f"tool server did not start within {timeout:g}s") from exc
+        raise ToolServerStartError(f"tool server did not start within {limit_seconds:g}s") from exc
     except Exception as exc:
         await teardown(server)
         cause = leaf_exception(exc)

@@ -17,7 +17,9 @@ logger = logging.getLogger("chatgate.mcp_server")
 
 def main() -> None:
     # stdout is the protocol channel: every log line goes to stderr.
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = ChildSettings.from_environ(os.environ)
     except IdentityMissingError as exc:

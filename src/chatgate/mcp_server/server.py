@@ -19,8 +19,7 @@ from chatgate.mcp_server.tools import register_all
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
-    "Tools over the signed-in user's own data. Every tool acts for that user only; "
-    "no tool takes a user id."
+    "Tools over the signed-in user's own data. Every tool acts for that user only; no tool takes a user id."
 )
 
 

@@ -1,0 +1,50 @@
+"""Dependencies shared by the routes, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from chatgate.api.services import Services
+from chatgate.auth import bearer_token
+from chatgate.chat import ChatService
+from chatgate.observability import request_id_var
+from chatgate.principal import Principal
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_chat_service(services: ServicesDep) -> ChatService:
+    return services.chat
+
+
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+async def get_current_principal(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The verified caller; 401 (with `WWW-Authenticate`) on any doubt."""
+    principal = await services.verifier.verify(bearer_token(authorization))
+    # For the request log line: a pseudonym, never the id itself.
+    request.state.user_hash = principal.user_hash
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
+
+
+def get_request_id() -> str:
+    return request_id_var.get()
+
+
+RequestId = Annotated[str, Depends(get_request_id)]

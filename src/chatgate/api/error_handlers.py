@@ -1,0 +1,79 @@
+"""One place that turns every failure into `{"error": {"code", "message"}}` with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chatgate.api.disconnect import ClientDisconnectedError
+from chatgate.errors import ChatgateError
+
+logger = logging.getLogger(__name__)
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def _chatgate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ChatgateError)
+    request.state.error_code = exc.code
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+    # Field locations and pydantic's messages only: the rejected values are the caller's data.
+    details = []
+    for error in errors[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        details.append(f"{location}: {error.get('msg', 'invalid')}")
+    return error_response(422, "invalid_request", "; ".join(details) or "The request is invalid.")
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODE_BY_STATUS.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def _client_disconnected(_: Request, __: Exception) -> Response:
+    # Nobody will read this; the status only marks the request log line.
+    return Response(status_code=499)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ChatgateError, _chatgate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnectedError, _client_disconnected)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,134 @@
+"""Pure ASGI middleware: request ids and the request log line, and the request-body limit.
+
+Pure ASGI (not `BaseHTTPMiddleware`) so streaming responses pass through unbuffered and a client
+disconnect still reaches the route.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatgate.api.error_handlers import error_response
+from chatgate.observability import request_id_var
+
+logger = logging.getLogger("chatgate.request")
+
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# What nginx logs for a client that went away before the response: the request had no status.
+CLIENT_CLOSED_STATUS = 499
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, echoes it in `x-request-id`, and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status: int | None = None
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            fields: dict[str, Any] = {
+                "event": "request",
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status or CLIENT_CLOSED_STATUS,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            for key in ("user_hash", "timings_ms", "error_code"):
+                if key in state:
+                    fields[key] = state[key]
+            logger.info("request", extra={"fields": fields})
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _SAFE_REQUEST_ID.fullmatch(candidate) else None
+    return None
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413, before any route reads them.
+
+    The body is read up front (it is small by construction) and replayed to the app; later
+    `receive()` calls reach the server, so routes still see `http.disconnect`.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # nobody is listening; nothing to do
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "request_too_large", f"The request body exceeds {self.max_bytes} bytes (MAX_REQUEST_BYTES)."
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

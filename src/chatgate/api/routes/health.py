@@ -1,0 +1,27 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from chatgate.api.deps import ServicesDep
+from chatgate.api.error_handlers import error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving HTTP."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
+    """This instance can launch a tool server (checked with a real launch, cached for a few seconds)."""
+    if await services.readiness.check():
+        return {"status": "ready", "launcher": services.chat.launcher.name}
+    return error_response(
+        503, "not_ready", "A tool server could not be launched; see the service logs.", {"Retry-After": "5"}
+    )

@@ -1,0 +1,18 @@
+"""The app's long-lived collaborators, built once at start-up and held on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatgate.auth import TokenVerifier
+from chatgate.chat import ChatService
+from chatgate.config import Settings
+from chatgate.readiness import ReadinessProbe
+
+
+@dataclass
+class Services:
+    settings: Settings
+    verifier: TokenVerifier
+    chat: ChatService
+    readiness: ReadinessProbe

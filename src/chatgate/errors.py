@@ -1,0 +1,124 @@
+"""The service's exceptions: each carries the HTTP status and stable code it maps to.
+
+    ChatgateError
+    ├── AuthenticationError        401  invalid_token / missing_token (with WWW-Authenticate)
+    ├── AuthUnavailableError       503  auth_unavailable (the key set could not be fetched)
+    ├── NotFoundError              404  not_found
+    ├── ConflictError              409  conflict
+    ├── RequestTooLargeError       413  request_too_large
+    ├── InvalidRequestError        422  invalid_request
+    ├── ModelNotConfiguredError    503  model_not_configured
+    ├── ModelError                 502  model_error
+    ├── ToolServerUnavailableError 503  tool_server_unavailable
+    ├── SaturatedError             503  saturated (with Retry-After)
+    └── DeadlineExceededError      504  deadline_exceeded
+
+Routes and services raise these; `chatgate.api.error_handlers` renders every one as
+`{"error": {"code": …, "message": …}}`. Messages are written for humans and never carry secrets,
+stack traces or upstream error text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ChatgateError(Exception):
+    """Base of every error that becomes an HTTP response."""
+
+    status_code = 500
+    code = "internal_error"
+    default_message = "Something went wrong on our side."
+
+    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+        self.message = message or self.default_message
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class AuthenticationError(ChatgateError):
+    status_code = 401
+    code = "invalid_token"
+    default_message = "The bearer token is missing, malformed, expired or not signed by a trusted key."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code
+        super().__init__(message)
+        description = self.message.replace('"', "'")
+        challenge = 'Bearer realm="chatgate"'
+        if self.code != "missing_token":
+            challenge += f', error="invalid_token", error_description="{description}"'
+        self.headers["WWW-Authenticate"] = challenge
+
+
+class AuthUnavailableError(ChatgateError):
+    status_code = 503
+    code = "auth_unavailable"
+    default_message = "The identity provider's signing keys could not be fetched; try again shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
+class NotFoundError(ChatgateError):
+    status_code = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class ConflictError(ChatgateError):
+    status_code = 409
+    code = "conflict"
+    default_message = "The request conflicts with one in progress."
+
+
+class RequestTooLargeError(ChatgateError):
+    status_code = 413
+    code = "request_too_large"
+    default_message = "The request body is too large."
+
+
+class InvalidRequestError(ChatgateError):
+    status_code = 422
+    code = "invalid_request"
+    default_message = "The request is invalid."
+
+
+class ModelNotConfiguredError(ChatgateError):
+    status_code = 503
+    code = "model_not_configured"
+    default_message = (
+        "No model is configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL "
+        "(an OpenAI-compatible server such as Ollama, vLLM or LiteLLM), and AGENT_MODEL."
+    )
+
+
+class ModelError(ChatgateError):
+    status_code = 502
+    code = "model_error"
+    default_message = "The model endpoint failed or could not be reached."
+
+
+class ToolServerUnavailableError(ChatgateError):
+    status_code = 503
+    code = "tool_server_unavailable"
+    default_message = "The tool server could not be started; try again shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+class SaturatedError(ChatgateError):
+    status_code = 503
+    code = "saturated"
+    default_message = "Too many conversations are running right now; try again shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class DeadlineExceededError(ChatgateError):
+    status_code = 504
+    code = "deadline_exceeded"
+    default_message = "The agent did not finish within the time limit."

@@ -1,0 +1,86 @@
+"""The ASGI application: `uvicorn chatgate.main:app` (or `chatgate serve`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import jsonschema  # noqa: F401 - imported now: the MCP client imports it lazily, blocking the loop
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chatgate import __version__
+from chatgate.admission import Admission
+from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
+from chatgate.api.error_handlers import install_error_handlers
+from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from chatgate.api.routes import chat, health, tools
+from chatgate.api.services import Services
+from chatgate.auth import TokenVerifier
+from chatgate.chat import ChatService
+from chatgate.config import Settings, get_settings
+from chatgate.launcher import create_launcher
+from chatgate.observability import configure_logging
+from chatgate.readiness import ReadinessProbe
+
+
+def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
+    """Build the app. `model_provider` overrides the configured model (tests, benchmarks)."""
+    settings = settings or get_settings()
+    settings.check_servable()
+    configure_logging(settings.log_level)
+    set_tracing(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+
+    launcher = create_launcher(settings)
+    verifier = TokenVerifier.from_settings(settings)
+    configured_model = None if model_provider else model_provider_from_settings(settings)
+    chat_service = ChatService(
+        settings=settings,
+        launcher=launcher,
+        admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
+        model_provider=model_provider or configured_model,
+    )
+    services = Services(
+        settings=settings, verifier=verifier, chat=chat_service, readiness=ReadinessProbe(launcher)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await launcher.start()
+        try:
+            yield
+        finally:
+            await launcher.stop()
+            await verifier.aclose()
+            if configured_model is not None:
+                await configured_model.aclose()
+
+    app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    app.include_router(tools.router)
+    install_error_handlers(app)
+    # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn chatgate.main:app` builds the app on first access, so importing this module
+    # (tests, the CLI) does not read the environment or touch the state directory.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

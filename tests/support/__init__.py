@@ -1,0 +1,1 @@
+"""Test support: servers on loopback, scripted models, process inspection."""

@@ -1,0 +1,65 @@
+"""Scripted agent models: deterministic policies over the conversation so far.
+
+A policy looks at what the model has been sent (`ModelCall.input`) and decides the next output, so one
+policy serves any number of concurrent requests without shared state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agents import Model
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+
+Policy = Callable[[ModelCall], Any]
+
+
+def tool_outputs(call: ModelCall) -> list[str]:
+    """Texts of the tool outputs the model has been shown so far, in order."""
+    texts: list[str] = []
+    items = call.input if isinstance(call.input, list) else []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            output = item.get("output")
+            if isinstance(output, list):
+                texts.append("".join(part.get("text", "") for part in output if isinstance(part, dict)))
+            else:
+                texts.append(str(output))
+    return texts
+
+
+def call_then_report(calls: Sequence[tuple[str, dict[str, Any]]]) -> Policy:
+    """Call each tool in turn (one per model turn), then answer with all tool outputs as JSON."""
+
+    def policy(call: ModelCall) -> Any:
+        done = tool_outputs(call)
+        if len(done) < len(calls):
+            name, arguments = calls[len(done)]
+            return [function_call(name, arguments, call_id=f"call_{len(done)}")]
+        return [assistant_message(json.dumps(done))]
+
+    return policy
+
+
+def answer(text: str) -> Policy:
+    return lambda _call: [assistant_message(text)]
+
+
+def scripted_provider(policy: Policy, *, max_turns: int = 12) -> Callable[[], Model]:
+    """A model provider handing each request a fresh `ScriptedModel` that follows `policy`."""
+    return lambda: ScriptedModel([ModelStep.respond(policy) for _ in range(max_turns)])
+
+
+class SwitchableModel:
+    """A provider for a shared live app whose policy each test sets."""
+
+    def __init__(self) -> None:
+        self.policy: Policy = answer("no script set")
+
+    def __call__(self) -> Model:
+        return ScriptedModel([ModelStep.respond(self._current) for _ in range(12)])
+
+    def _current(self, call: ModelCall) -> Any:
+        return self.policy(call)

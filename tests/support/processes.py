@@ -1,0 +1,49 @@
+"""Inspecting this test process's children and file descriptors (leak checks)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+
+
+def tool_server_children() -> list[psutil.Process]:
+    """Live (non-zombie) descendants of this process running a chatgate tool server."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if "chatgate.mcp_server" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def live_children() -> list[psutil.Process]:
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def wait_until(predicate: object, timeout: float = 5.0, interval: float = 0.02) -> bool:
+    """Poll `predicate()` until true or `timeout` passes; returns its last value."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        time.sleep(interval)
+
+
+def open_fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
