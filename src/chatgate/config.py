@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
+    stream_keepalive_seconds: float = Field(
+        default=15.0, gt=0, le=300, validation_alias="STREAM_KEEPALIVE_SECONDS"
+    )
     max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
