@@ -11,6 +11,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 
+from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 
 
@@ -19,6 +20,8 @@ class ToolResources:
     """The lifespan context of one child: opened after the identity is bound, closed on exit."""
 
     settings: ChildSettings
+    # The bound user's file space; None when no files root was passed.
+    files: FileSpace | None = None
 
     @property
     def identity(self) -> BoundIdentity:

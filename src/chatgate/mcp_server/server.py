@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from chatgate.files import FileSpace
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
@@ -56,7 +57,10 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
-        yield ToolResources(settings=settings)
+        files = None
+        if settings.files_root is not None:
+            files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
+        yield ToolResources(settings=settings, files=files)
 
     server = StrictMCPServer(
         SERVER_NAME,
