@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from chatgate.files import FileSpace
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
@@ -57,10 +58,13 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
+        files = None
+        if settings.files_root is not None:
+            files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
         # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
         database = create_engine(settings.database_url) if settings.database_url else None
         try:
-            yield ToolResources(settings=settings, database=database)
+            yield ToolResources(settings=settings, files=files, database=database)
         finally:
             if database is not None:
                 await database.dispose()

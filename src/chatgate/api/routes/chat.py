@@ -35,15 +35,16 @@ async def chat(
     request_id: RequestId,
 ) -> ChatResponse | UiMessageStreamResponse:
     """Send a message to the agent, which works on the caller's own data through a fresh tool server."""
+    message = body.input_text
     limit = service.settings.max_message_chars
-    if len(body.message) > limit:
+    if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
     timings = Timings()
-    if body.stream or "text/event-stream" in request.headers.get("accept", ""):
-        return _streamed(request, service, principal, body.message, request_id, timings)
+    if body.stream or body.is_ui_message_request or "text/event-stream" in request.headers.get("accept", ""):
+        return _streamed(request, service, principal, message, request_id, timings)
     try:
         result = await cancel_on_disconnect(
-            request, lambda: service.chat(principal, body.message, request_id=request_id, timings=timings)
+            request, lambda: service.chat(principal, message, request_id=request_id, timings=timings)
         )
     finally:
         request.state.timings_ms = timings.as_dict()
