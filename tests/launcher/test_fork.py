@@ -197,7 +197,7 @@ async def test_a_prebuilt_server_serves_nobody_until_bound_and_binds_once() -> N
     from chatgate.mcp_server.server import build_server
     from chatgate.mcp_server.settings import BoundIdentity, ChildSettings, IdentityMissingError
 
-    server = build_server()
+    server = build_server(ChildSettings(identity=BoundIdentity("template-placeholder")), bind=False)
     with pytest.raises(IdentityMissingError):
         async with Client(server) as client:
             await client.call_tool("whoami", {})

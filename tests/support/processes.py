@@ -7,13 +7,18 @@ import time
 
 import psutil
 
+from chatgate.mcp_server.template_protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
+
+# The fork launcher's template and its idle, unbound spares are machinery, not tool servers.
+_NOT_TOOL_SERVERS = {PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE}
+
 
 def tool_server_children() -> list[psutil.Process]:
     """Live (non-zombie) descendants of this process running a chatgate tool server."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.status() == psutil.STATUS_ZOMBIE:
+            if child.status() == psutil.STATUS_ZOMBIE or child.name() in _NOT_TOOL_SERVERS:
                 continue
             if "chatgate.mcp_server" in " ".join(child.cmdline()):
                 found.append(child)

@@ -32,6 +32,7 @@ from chatgate.launcher.environment import child_environment
 from chatgate.launcher.exec import connect_within, teardown
 from chatgate.launcher.pipes import ForkedMCPServer
 from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
+from chatgate.mcp_server.template_protocol import WARM_UP_USER
 from chatgate.principal import Principal
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 # The template imports the SDK and runs one in-memory session; on a loaded 2-core box that is seconds.
 TEMPLATE_START_TIMEOUT_SECONDS = 60.0
 STOP_CLEANUP_SECONDS = 5.0
+# The template's environment needs the tool configuration, not a user: a placeholder no child serves.
+TEMPLATE_PRINCIPAL = Principal(WARM_UP_USER)
 
 
 class ForkLauncher:
@@ -127,6 +130,7 @@ class ForkLauncher:
                 await anyio.to_thread.run_sync(dead.reap)
                 dead.release()
             template = await TemplateProcess.start(
+                base_env=child_environment(self._settings, TEMPLATE_PRINCIPAL, request_id="template"),
                 cwd=self._settings.state_dir.resolve(),
                 memory_mb=self._settings.mcp_child_memory_mb,
                 lifetime=self._settings.mcp_child_lifetime_seconds,

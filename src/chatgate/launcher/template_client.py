@@ -2,9 +2,10 @@
 
 The template runs `python -m chatgate.mcp_server.template` in its own session, with an environment
 holding only what an interpreter needs (its children inherit nothing else), and its socket in a
-fresh 0700 directory. The channel token is written to its stdin, which then stays open: the
-template treats EOF there as "the API process is gone" (it also has PDEATHSIG). Its stdout carries
-one ready frame (pid, tool list) and then nothing; EOF on it means the template died.
+fresh 0700 directory. A start frame (the channel token and the shared tool configuration) goes to
+its stdin, which then stays open: the template treats EOF there as "the API process is gone" (it
+also has PDEATHSIG). Its stdout carries one ready frame (pid, tool list) and then nothing; EOF on
+it means the template died.
 """
 
 from __future__ import annotations
@@ -67,9 +68,19 @@ class TemplateProcess:
 
     @classmethod
     async def start(
-        cls, *, cwd: Path, memory_mb: int, lifetime: float, spares: int, warm_up_limit: float
+        cls,
+        *,
+        base_env: dict[str, str],
+        cwd: Path,
+        memory_mb: int,
+        lifetime: float,
+        spares: int,
+        warm_up_limit: float,
     ) -> TemplateProcess:
         """Spawn a template and wait until it is warm.
+
+        `base_env` is a child environment with a placeholder identity: the tool configuration the
+        template builds its server from (each child later binds the environment of its request).
 
         Raises:
             TemplateUnavailableError: it exited or did not report ready within `warm_up_limit` seconds.
@@ -93,7 +104,7 @@ class TemplateProcess:
         template = cls(process, directory, token)
         try:
             assert process.stdin is not None
-            process.stdin.write(token.encode() + b"\n")
+            process.stdin.write(protocol.encode_frame({"token": token, "env": base_env}))
             process.stdin.flush()
             with anyio.fail_after(warm_up_limit):
                 ready = await template._read_ready()

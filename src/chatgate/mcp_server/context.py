@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 
 
@@ -19,6 +21,10 @@ class ToolResources:
     """The lifespan context of one child: opened after the identity is bound, closed on exit."""
 
     settings: ChildSettings
+    # The bound user's file space; None when no files root was passed.
+    files: FileSpace | None = None
+    # The database tools' engine (lazily connecting); None when no DATABASE_URL was passed.
+    database: AsyncEngine | None = None
 
     @property
     def identity(self) -> BoundIdentity:

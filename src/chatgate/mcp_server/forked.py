@@ -24,7 +24,7 @@ import anyio
 
 from chatgate.mcp_server import settings as child_settings
 from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
+from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit, set_process_name
 from chatgate.mcp_server.server import StrictMCPServer, serve_stdio
 
 logger = logging.getLogger("chatgate.mcp_server")
@@ -54,6 +54,7 @@ def run_forked_child(
     `server` is the template's prebuilt, unbound server: this child binds its own copy.
     """
     try:
+        set_process_name(protocol.PROCESS_NAME_SPARE)
         _reset_signals()
         # The protocol pipes become fds 0/1 and the control pipe fd 3; every other inherited
         # descriptor (the template's socket, other requests' connections, other children's pipes,
@@ -80,6 +81,7 @@ async def _wait_and_serve(template_pid: int, server: StrictMCPServer) -> None:
     os.close(CONTROL_FD)
     if request is None:  # the template retired this spare unused
         return
+    set_process_name(protocol.PROCESS_NAME_TOOL_SERVER)
     settings = _bind_environment(request, template_pid)
     if settings is not None:
         await serve_stdio(settings, server)

@@ -10,6 +10,7 @@ import threading
 import time
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 _WATCHDOG_INTERVAL_SECONDS = 0.5
 
 
@@ -26,6 +27,16 @@ def die_with_parent(expected_parent: int | None) -> None:
         hard_exit(1)
     watchdog = threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True)
     watchdog.start()
+
+
+def set_process_name(name: str) -> None:
+    """Name this process in `ps`/`top` (Linux `comm`, at most 15 bytes); a no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - exotic libc
+            pass
 
 
 def set_parent_death_signal() -> None:

@@ -12,9 +12,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from chatgate.files import FileSpace
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
+from chatgate.storage.engine import create_engine
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
@@ -66,27 +68,37 @@ class StrictMCPServer(MCPServer[ToolResources]):
         return await super().call_tool(name, arguments, context)
 
 
-def build_server(settings: ChildSettings | None = None) -> StrictMCPServer:
+def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServer:
     """The tool server for `settings.identity`; resources open when it starts serving.
 
-    Without `settings` the server is built unbound (the fork template builds one before any user
-    exists); `bind` must then fix the identity before it serves, or the lifespan refuses to start.
+    With `bind=False` only the tool configuration in `settings` is used and the server is left
+    unbound (the fork template builds one before any user exists); `StrictMCPServer.bind` must then
+    fix the identity before it serves, or the lifespan refuses to start.
     """
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
         assert isinstance(server, StrictMCPServer)
-        settings = server.bound_settings
-        yield ToolResources(settings=settings)
+        settings = server.bound_settings  # raises unless an identity was bound
+        files = None
+        if settings.files_root is not None:
+            files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
+        # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
+        database = create_engine(settings.database_url) if settings.database_url else None
+        try:
+            yield ToolResources(settings=settings, files=files, database=database)
+        finally:
+            if database is not None:
+                await database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        log_level=_sdk_log_level(settings.log_level if settings else "WARNING"),
+        log_level=_sdk_log_level(settings.log_level),
     )
-    register_all(server)
-    if settings is not None:
+    register_all(server, settings)
+    if bind:
         server.bind(settings)
     return server
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatgate.files.limits import FileLimits
+
 # Environment names shared by parent and child: the contract of the spawn.
 ENV_USER_ID = "CHATGATE_USER_ID"
 ENV_USER_CLAIMS = "CHATGATE_USER_CLAIMS"
@@ -20,6 +22,10 @@ ENV_LOG_LEVEL = "CHATGATE_CHILD_LOG_LEVEL"
 ENV_FILES_ROOT = "FILES_ROOT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_CONFIG_FILE = "CHATGATE_CONFIG"
+ENV_FILES_MAX_FILE_BYTES = "FILES_MAX_FILE_BYTES"
+ENV_FILES_QUOTA_BYTES = "FILES_QUOTA_BYTES"
+ENV_FILES_QUOTA_FILES = "FILES_QUOTA_FILES"
+ENV_FILES_MAX_READ_BYTES = "FILES_MAX_READ_BYTES"
 
 # Claims the parent may pass to the child for `whoami`; everything else in the token stays behind.
 PASSED_CLAIMS = ("email", "name")
@@ -49,6 +55,7 @@ class ChildSettings:
     files_root: Path | None = None
     database_url: str | None = None
     config_file: Path | None = None
+    files_limits: FileLimits = field(default_factory=FileLimits)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ChildSettings:
@@ -70,6 +77,7 @@ class ChildSettings:
             files_root=_path_or_none(environ.get(ENV_FILES_ROOT)),
             database_url=environ.get(ENV_DATABASE_URL) or None,
             config_file=_path_or_none(environ.get(ENV_CONFIG_FILE)),
+            files_limits=_files_limits(environ),
         )
 
 
@@ -84,6 +92,22 @@ def _parse_claims(raw: str) -> dict[str, str]:
         raise IdentityMissingError(f"{ENV_USER_CLAIMS} must be a JSON object")
     # Defense in depth: even if a parent passed more, only the allowlisted string claims survive.
     return {key: value for key, value in decoded.items() if key in PASSED_CLAIMS and isinstance(value, str)}
+
+
+def _files_limits(environ: Mapping[str, str]) -> FileLimits:
+    defaults = FileLimits()
+
+    def positive(name: str, default: int) -> int:
+        raw = environ.get(name, "")
+        # The parent validated these; an unusable value here falls back to the default, never to "no limit".
+        return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+    return FileLimits(
+        max_file_bytes=positive(ENV_FILES_MAX_FILE_BYTES, defaults.max_file_bytes),
+        quota_bytes=positive(ENV_FILES_QUOTA_BYTES, defaults.quota_bytes),
+        quota_files=positive(ENV_FILES_QUOTA_FILES, defaults.quota_files),
+        max_read_bytes=positive(ENV_FILES_MAX_READ_BYTES, defaults.max_read_bytes),
+    )
 
 
 def _path_or_none(raw: str | None) -> Path | None:

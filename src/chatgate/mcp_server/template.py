@@ -36,7 +36,7 @@ from typing import Any, cast
 
 from chatgate.mcp_server import template_protocol as protocol
 from chatgate.mcp_server.forked import ChildLimits, run_forked_child
-from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal
+from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal, set_process_name
 from chatgate.mcp_server.server import StrictMCPServer
 from chatgate.mcp_server.warmup import warm_up
 
@@ -314,16 +314,19 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _read_token() -> bytes:
-    line = b""
-    while not line.endswith(b"\n"):
-        chunk = os.read(0, 1)
+def _read_start_frame() -> tuple[bytes, dict[str, str]]:
+    """The channel token and the shared child environment, sent by the API process on stdin."""
+    buffer = bytearray()
+    while (framed := protocol.split_frame(buffer)) is None:
+        chunk = os.read(0, 65536)
         if not chunk:
-            raise SystemExit("no channel token on stdin")
-        line += chunk
-        if len(line) > 4 * protocol.TOKEN_BYTES:
-            raise SystemExit("malformed channel token")
-    return line.strip()
+            raise SystemExit("no start frame on stdin")
+        buffer += chunk
+    start, _ = framed
+    token, environ = start.get("token"), start.get("env")
+    if not isinstance(token, str) or not _is_str_map(environ):
+        raise SystemExit("malformed start frame")
+    return token.encode(), cast(dict[str, str], environ)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -342,10 +345,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = _parse_args(argv)
     set_parent_death_signal()
+    set_process_name(protocol.PROCESS_NAME_TEMPLATE)
     if os.getppid() != args.parent_pid:  # the API process died before the signal was armed
         hard_exit(1)
-    token = _read_token()
-    warm = warm_up()
+    token, base_environ = _read_start_frame()
+    warm = warm_up(base_environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(args.socket))
     args.socket.chmod(0o600)

@@ -26,6 +26,15 @@ TOKEN_BYTES = 32
 # Reply fds, in this order.
 CHILD_FDS = 2
 
+# The placeholder identity of the template's own warm-up session; never bound to a served child.
+WARM_UP_USER = "chatgate-template-warm-up"
+
+# Process names (Linux `comm`) of the template and its unbound spares, so `ps` and leak checks can
+# tell them from tool servers that serve a user (those are named PROCESS_NAME_TOOL_SERVER).
+PROCESS_NAME_TEMPLATE = "chatgate-tmpl"
+PROCESS_NAME_SPARE = "chatgate-spare"
+PROCESS_NAME_TOOL_SERVER = "chatgate-tool"
+
 # Refusal codes (the only detail an unauthenticated peer learns).
 ERROR_UNAUTHORIZED = "unauthorized"
 ERROR_BAD_REQUEST = "bad_request"

@@ -9,6 +9,7 @@ request; no user data exists in the template.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,9 @@ import mcp.server.stdio  # noqa: F401 - the child's transport
 from mcp import Client
 
 from chatgate.mcp_server.server import StrictMCPServer, build_server
-from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
-
-WARM_UP_USER = "chatgate-template-warm-up"
+from chatgate.mcp_server.settings import ENV_USER_ID, ChildSettings
+from chatgate.mcp_server.template_protocol import WARM_UP_USER
+from chatgate.storage.engine import preload_drivers
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,20 @@ class WarmState:
     server: StrictMCPServer  # built but unbound: each child binds its own copy and serves it
 
 
-def warm_up() -> WarmState:
-    """Run one in-memory session (handshake, tool list, a tool call) and prebuild an unbound server."""
-    tools = anyio.run(_round_trip)
-    return WarmState(tools=tools, server=build_server())
+def warm_up(base_environ: Mapping[str, str]) -> WarmState:
+    """Run one in-memory session (handshake, tool list, a tool call) and prebuild an unbound server.
+
+    `base_environ` is a child environment without a real identity: the tool configuration (config
+    file, database URL, files root) every child shares.
+    """
+    preload_drivers()
+    settings = ChildSettings.from_environ({**base_environ, ENV_USER_ID: WARM_UP_USER})
+    tools = anyio.run(_round_trip, settings)
+    return WarmState(tools=tools, server=build_server(settings, bind=False))
 
 
-async def _round_trip() -> list[dict[str, Any]]:
-    server = build_server(ChildSettings(identity=BoundIdentity(user_id=WARM_UP_USER)))
+async def _round_trip(settings: ChildSettings) -> list[dict[str, Any]]:
+    server = build_server(settings)
     async with Client(server) as client:
         listed = await client.list_tools()
         await client.call_tool("whoami", {})
