@@ -1,18 +1,19 @@
 """The fork launcher: single-use tool servers forked from a warm template process.
 
 The exec launcher pays an interpreter start and the SDK imports for every request (about a second
-of CPU). Here one template process pays them once (`chatgate.mcp_server.template`) and forks a child
-per request; the child binds the identity from the same allowlisted environment the exec launcher
-builds and runs the same `serve_stdio`, so what a tool sees is identical. Per request this costs a
-fork, a few KiB of protocol, and the copy-on-write pages the child touches.
+of CPU). Here one template process pays them once (`chatgate.mcp_server.template`): it imports and
+warms everything, builds the tool server unbound, and keeps spare children forked. A request sends
+its child environment — the same allowlist the exec launcher builds — over a private, authenticated
+channel; a spare binds it and runs the same `serve_stdio`, so what a tool sees is identical. Per
+request this costs a few KiB of protocol and the copy-on-write pages the child touches.
 
 Off the request path: the template's warm-up, its tool list (seeded into each session's cache, so
-`list_tools` costs no round trip), restarts after a crash (a watcher notices EOF on its stdout),
-and the child's exit (closing the pipes is the whole teardown; the template reaps).
+`list_tools` costs no round trip), forking (spares), restarts after a crash (a watcher notices EOF
+on its stdout), and the child's exit: leaving a session closes the pipes (the child reads EOF and
+exits, the template reaps it) and unwinds the SDK's client task after the response.
 
-Failure behavior: a dead or unreachable template fails `launch` with `ToolServerStartError`; a
-template crash kills its children (PDEATHSIG), so a session in use sees its stream end. The next
-request gets a fresh template.
+Failure behavior: a dead or unreachable template fails `launch` with `ToolServerStartError` and is
+replaced; a template crash kills its children (PDEATHSIG), so a session in use sees its stream end.
 """
 
 from __future__ import annotations
