@@ -206,3 +206,34 @@ async def test_a_prebuilt_server_serves_nobody_until_bound_and_binds_once() -> N
         server.bind(ChildSettings(identity=BoundIdentity("bob")))
     async with Client(server) as client:
         assert (await client.call_tool("whoami", {})).structured_content == {"user_id": "alice"}
+
+
+async def test_a_child_without_an_identity_refuses_to_serve(fork_launcher: ForkLauncher) -> None:
+    assert fork_launcher._template is not None
+    token = fork_launcher._template._token
+    message, fds = await anyio.to_thread.run_sync(
+        raw_request, socket_path(fork_launcher), {"token": token, "env": {"FILES_ROOT": "/tmp"}, "cwd": None}
+    )
+    try:
+        framed = protocol.split_frame(message)
+        assert framed is not None and framed[0]["ok"] is True
+        await eventually(lambda: is_gone(framed[0]["pid"]))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+async def test_a_malformed_request_is_refused(fork_launcher: ForkLauncher) -> None:
+    assert fork_launcher._template is not None
+    token = fork_launcher._template._token
+    spares = await spares_settled(fork_launcher)
+    for env in ({"CHATGATE_USER_ID": 7}, ["CHATGATE_USER_ID"], None):
+        message, fds = await anyio.to_thread.run_sync(
+            raw_request, socket_path(fork_launcher), {"token": token, "env": env, "cwd": None}
+        )
+        assert fds == []
+        assert protocol.split_frame(message) == (
+            {"ok": False, "error": protocol.ERROR_BAD_REQUEST},
+            len(message),
+        )
+    assert template_children(fork_launcher) == spares
