@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,14 +15,18 @@ from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from chatgate.api.routes import chat, health, tools
+from chatgate.api.routes import chat, conversations, health, tools
 from chatgate.api.services import Services
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
+from chatgate.conversations.history import prepare_engine
+from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
+from chatgate.storage.engine import create_engine
+from chatgate.storage.migrate import upgrade_database
 
 
 def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
@@ -35,11 +40,17 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     launcher = create_launcher(settings)
     verifier = TokenVerifier.from_settings(settings)
     configured_model = None if model_provider else model_provider_from_settings(settings)
+    engine = create_engine(settings.resolved_database_url)
+    prepare_engine(engine)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
         admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
         model_provider=model_provider or configured_model,
+        engine=engine,
+        conversations=ConversationStore(
+            engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
+        ),
     )
     services = Services(
         settings=settings, verifier=verifier, chat=chat_service, readiness=ReadinessProbe(launcher)
@@ -47,12 +58,16 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            # The embedded default migrates itself; PostgreSQL is migrated by `chatgate db upgrade`.
+            await upgrade_database(settings.resolved_database_url)
         await launcher.start()
         try:
             yield
         finally:
             await launcher.stop()
             await verifier.aclose()
+            await engine.dispose()
             if configured_model is not None:
                 await configured_model.aclose()
 
@@ -61,6 +76,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
+    app.include_router(conversations.router)
     install_error_handlers(app)
     # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -88,3 +88,5 @@ class AuditEntry(SQLModel, table=True):
 
 
 USER_TABLES = ("records", "tasks", "audit_log")
+# Used by the API process only: conversations, their runs, and the Agents SDK's message tables.
+SERVICE_TABLES = ("conversations", "conversation_runs", "agent_sessions", "agent_messages")
