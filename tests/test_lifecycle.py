@@ -17,17 +17,18 @@ import pytest
 
 from chatgate.principal import Principal
 from chatgate.run_report import Timings
-from conftest import LiveApp, auth, make_settings, start_live_app
+from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, make_settings, start_live_app
 from support.models import answer, call_then_report
 from support.processes import open_fd_count, tool_server_children, wait_until
 
 CHAT_TIMEOUT = 3.0
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+@pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     server, live = start_live_app(
         tmp_path_factory.mktemp("lifecycle"),
+        MCP_LAUNCHER=request.param,
         CHAT_TIMEOUT_SECONDS=CHAT_TIMEOUT,
         MAX_CONCURRENT_SESSIONS=1,
         ADMISSION_WAIT_SECONDS=0.3,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LiveApp, auth, start_live_app
+from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app
 from support.models import answer, tool_outputs
 from support.processes import tool_server_children, wait_until
 from support.ui_stream import check_chunks, parse_sse
@@ -20,9 +20,11 @@ from support.ui_stream import check_chunks, parse_sse
 KEEPALIVE = 0.2
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    server, live = start_live_app(tmp_path_factory.mktemp("streaming"), STREAM_KEEPALIVE_SECONDS=KEEPALIVE)
+@pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    server, live = start_live_app(
+        tmp_path_factory.mktemp("streaming"), STREAM_KEEPALIVE_SECONDS=KEEPALIVE, MCP_LAUNCHER=request.param
+    )
     with server:
         yield live
 
