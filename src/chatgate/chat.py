@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from chatgate.errors import (
 )
 from chatgate.launcher import Launcher, ToolServerStartError
 from chatgate.launcher.agents_server import TOOL_OK_KEY
+from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class ChatService:
     launcher: Launcher
     admission: Admission
     model_provider: ModelProvider | None
+    # Extra tool-server variables for one principal (API tools: that user's own credentials).
+    launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
 
     async def chat(
         self, principal: Principal, message: str, *, request_id: str, timings: Timings
@@ -118,7 +122,7 @@ class ChatService:
         )
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
-        return _TimedSession(self.launcher, principal, request_id, timings)
+        return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
 
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
         """The tool catalog `principal`'s agent would see, read from a real tool server."""
@@ -140,15 +144,26 @@ class ChatService:
 class _TimedSession:
     """`launcher.launch(...)` with launch and teardown timed and start failures translated."""
 
-    def __init__(self, launcher: Launcher, principal: Principal, request_id: str, timings: Timings) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        principal: Principal,
+        request_id: str,
+        timings: Timings,
+        launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> None:
         self._context = launcher.launch(principal, request_id=request_id)
+        self._principal = principal
+        self._launch_environment = launch_environment
         self._timings = timings
         self._exit_started = 0.0
 
     async def __aenter__(self) -> AgentsMCPServer:
         started = time.perf_counter()
         try:
-            return await self._context.__aenter__()
+            extra = await self._launch_environment(self._principal) if self._launch_environment else {}
+            with launch_additions(extra):
+                return await self._context.__aenter__()
         except ToolServerStartError as exc:
             raise ToolServerUnavailableError() from exc
         finally:

@@ -14,8 +14,9 @@ from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from chatgate.api.routes import chat, health, tools
+from chatgate.api.routes import chat, credentials, health, tools
 from chatgate.api.services import Services
+from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
@@ -33,31 +34,40 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
     launcher = create_launcher(settings)
+    apis = ApiService.from_settings(settings)
     verifier = TokenVerifier.from_settings(settings)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
         admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
         model_provider=model_provider or model_provider_from_settings(settings),
+        launch_environment=apis.child_environment,
     )
     services = Services(
-        settings=settings, verifier=verifier, chat=chat_service, readiness=ReadinessProbe(launcher)
+        settings=settings,
+        verifier=verifier,
+        chat=chat_service,
+        readiness=ReadinessProbe(launcher),
+        apis=apis,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await launcher.start()
+        await apis.start()
         try:
             yield
         finally:
             await launcher.stop()
             await verifier.aclose()
+            await apis.aclose()
 
     app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
+    app.include_router(credentials.router)
     install_error_handlers(app)
     # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

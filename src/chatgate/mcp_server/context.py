@@ -11,6 +11,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 
+from chatgate.apis.client import ApiClient
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 
 
@@ -19,6 +20,8 @@ class ToolResources:
     """The lifespan context of one child: opened after the identity is bound, closed on exit."""
 
     settings: ChildSettings
+    # The shared HTTP client of the API tools; None when no API is configured.
+    api_client: ApiClient | None = None
 
     @property
     def identity(self) -> BoundIdentity:

@@ -12,9 +12,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from chatgate.apis.catalog import read_catalog
+from chatgate.apis.client import ApiClient
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
+from chatgate.mcp_server.tools.apis import api_tools
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
@@ -54,15 +57,24 @@ class StrictMCPServer(MCPServer[ToolResources]):
 def build_server(settings: ChildSettings) -> StrictMCPServer:
     """The tool server for `settings.identity`; resources open when it starts serving."""
 
+    # The API catalog is compiled by the parent; its operations are tools with document-made schemas.
+    catalog = read_catalog(settings.apis_catalog)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
-        yield ToolResources(settings=settings)
+        api_client = ApiClient() if catalog.apis else None
+        try:
+            yield ToolResources(settings=settings, api_client=api_client)
+        finally:
+            if api_client is not None:
+                await api_client.aclose()
 
     server = StrictMCPServer(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=_sdk_log_level(settings.log_level),
+        tools=api_tools(catalog),
     )
     register_all(server)
     return server

@@ -1,0 +1,335 @@
+"""Calls one API operation: build the request, guard it, send it with retries, shape the answer.
+
+One `ApiClient` per tool server (one user, one chat turn) holds one shared `httpx.AsyncClient`.
+Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s into
+messages for the model.
+
+    ApiCallError
+    ├── RequestRefusedError      the call would leave the configured API (from `guard`)
+    ├── UpstreamStatusError      the API answered 4xx/5xx (status and a short, redacted excerpt)
+    └── UpstreamUnavailableError connect failure or timeout, after retries
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+from chatgate.apis.config import ApiConfig
+from chatgate.apis.guard import (
+    RequestRefusedError,
+    check_url,
+    expand_path,
+    host_port,
+    join_url,
+    pinned,
+    pinned_transport,
+    resolve_pinned,
+)
+from chatgate.apis.openapi import OperationSpec
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_EXCERPT_CHARS = 300
+_CACHE_ENTRIES = 128
+_TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
+TRUNCATION_MARKER = "…[truncated: the response was larger than {limit} bytes]"
+
+
+class ApiCallError(Exception):
+    """A call that did not produce an answer; the message is safe to show the model."""
+
+
+class UpstreamStatusError(ApiCallError):
+    def __init__(self, status: int, excerpt: str) -> None:
+        self.status = status
+        self.excerpt = excerpt
+        detail = f": {excerpt}" if excerpt else ""
+        super().__init__(f"the API answered HTTP {status}{detail}")
+
+
+class UpstreamUnavailableError(ApiCallError):
+    pass
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What the model sees of a successful call."""
+
+    status: int
+    content_type: str
+    body: Any
+    truncated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "content_type": self.content_type, "body": self.body}
+        if self.truncated:
+            out["truncated"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The secrets this tool server may send: service secrets and the bound user's own tokens."""
+
+    service: dict[str, str]
+    user: dict[str, str]
+
+    def secret_for(self, api: ApiConfig) -> str | None:
+        if api.auth == "service":
+            return self.service.get(api.name)
+        if api.auth == "user":
+            return self.user.get(api.name)
+        return None
+
+
+class ApiClient:
+    """The tool server's HTTP client for every configured API."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
+        self._http = httpx.AsyncClient(
+            transport=transport or pinned_transport(limits=limits),
+            follow_redirects=False,  # redirects are followed here, each hop checked
+            trust_env=False,
+            # identity: the size cap then counts what the model would read, and no decompression bomb.
+            headers={
+                "user-agent": "chatgate-api-tools",
+                "accept": "application/json, */*;q=0.5",
+                "accept-encoding": "identity",
+            },
+        )
+        self._sleep = sleep
+        self._clock = clock
+        # One tool server serves one user, so this cache is per user by construction.
+        self._cache: dict[tuple[str, str], tuple[float, ApiResponse]] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(
+        self,
+        api: ApiConfig,
+        operation: OperationSpec,
+        arguments: dict[str, Any],
+        *,
+        user_id: str,
+        secret: str | None,
+    ) -> ApiResponse:
+        """Send `operation` with already-validated `arguments`.
+
+        Raises:
+            ApiCallError: refused, failed upstream, or unreachable.
+        """
+        request = self._build(api, operation, arguments, user_id=user_id, secret=secret)
+        key = (api.name, operation.tool_name + json.dumps(arguments, sort_keys=True, default=str))
+        if operation.method == "GET" and api.cache_ttl_seconds > 0:
+            cached = self._cache.get(key)
+            if cached is not None and self._clock() - cached[0] < api.cache_ttl_seconds:
+                return cached[1]
+        elif operation.method != "GET":
+            # A write may change what a cached read would say.
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != api.name}
+        response = await self._send(api, operation, request, secret=secret)
+        if operation.method == "GET" and api.cache_ttl_seconds > 0 and 200 <= response.status < 300:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = (self._clock(), response)
+        return response
+
+    def _build(
+        self,
+        api: ApiConfig,
+        operation: OperationSpec,
+        arguments: dict[str, Any],
+        *,
+        user_id: str,
+        secret: str | None,
+    ) -> httpx.Request:
+        path_values: dict[str, Any] = {}
+        query: list[tuple[str, str | int | float | bool | None]] = []
+        headers: dict[str, str] = {}
+        for parameter in operation.parameters:
+            if parameter.arg not in arguments or arguments[parameter.arg] is None:
+                continue
+            value = arguments[parameter.arg]
+            if parameter.location == "path":
+                path_values[parameter.name] = value
+            elif parameter.location == "query":
+                values = value if isinstance(value, list) else [value]
+                query.extend((parameter.name, _query_value(item)) for item in values)
+            elif parameter.location == "header":
+                text = _query_value(value)
+                if "\r" in text or "\n" in text:
+                    raise RequestRefusedError(f"header parameter {parameter.name} must be one line")
+                headers[parameter.name] = text
+        url = check_url(api, join_url(api, expand_path(operation.path, path_values)))
+        if api.auth != "none":
+            if secret is None:
+                raise ApiCallError("no credential is available for this API")
+            headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
+        if api.user_id_header:
+            headers[api.user_id_header] = user_id
+        body = arguments.get(operation.body_arg) if operation.body_arg else None
+        return self._http.build_request(
+            operation.method,
+            url,
+            params=query or None,
+            headers=headers,
+            json=body if operation.body_arg and operation.body_arg in arguments else None,
+            timeout=httpx.Timeout(api.timeout_seconds, connect=api.connect_timeout_seconds),
+        )
+
+    async def _send(
+        self, api: ApiConfig, operation: OperationSpec, request: httpx.Request, *, secret: str | None
+    ) -> ApiResponse:
+        host, port = host_port(api)
+        address = await resolve_pinned(api)  # once per call: retries and redirects reuse it
+        retries = api.max_retries if operation.idempotent else 0
+        attempt = 0
+        with pinned(host, port, address):
+            while True:
+                try:
+                    response = await self._follow(api, request)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    if attempt >= retries:
+                        raise UpstreamUnavailableError("the API could not be reached") from exc
+                    await self._sleep(self._backoff(api, attempt))
+                    attempt += 1
+                    continue
+                except httpx.TimeoutException as exc:
+                    raise UpstreamUnavailableError(
+                        f"the API did not answer within {api.timeout_seconds:g} seconds"
+                    ) from exc
+                except httpx.HTTPError as exc:
+                    raise UpstreamUnavailableError("the connection to the API failed") from exc
+                status = response.status_code
+                if status in _RETRY_STATUSES and attempt < retries:
+                    delay = self._retry_delay(api, response, attempt)
+                    if delay is not None:
+                        await response.aclose()
+                        await self._sleep(delay)
+                        attempt += 1
+                        continue
+                return await self._shape(api, response, secret=secret)
+
+    async def _follow(self, api: ApiConfig, request: httpx.Request) -> httpx.Response:
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._http.send(request, stream=True)
+            if response.status_code not in _REDIRECTS or request.method not in {"GET", "HEAD"}:
+                return response
+            location = response.headers.get("location")
+            await response.aclose()
+            if not location:
+                raise RequestRefusedError("the API redirected without a location")
+            try:
+                target = check_url(api, request.url.join(location))
+            except RequestRefusedError:
+                raise RequestRefusedError("the API redirected to another origin or path; refused") from None
+            request = self._http.build_request(
+                request.method, target, headers=request.headers, extensions=request.extensions
+            )
+        raise RequestRefusedError(f"the API redirected more than {_MAX_REDIRECTS} times")
+
+    def _backoff(self, api: ApiConfig, attempt: int) -> float:
+        # Full jitter: concurrent callers spread out instead of retrying in lockstep.
+        return float(random.uniform(0, api.retry_backoff_seconds * (2**attempt)))  # noqa: S311 - not crypto
+
+    def _retry_delay(self, api: ApiConfig, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when `Retry-After` asks for longer than we wait."""
+        header = response.headers.get("retry-after")
+        if header is None:
+            return self._backoff(api, attempt)
+        seconds = _retry_after_seconds(header)
+        if seconds is None:
+            return self._backoff(api, attempt)
+        return seconds if seconds <= api.max_retry_after_seconds else None
+
+    async def _shape(self, api: ApiConfig, response: httpx.Response, *, secret: str | None) -> ApiResponse:
+        limit = api.max_response_bytes
+        data = bytearray()
+        truncated = False
+        try:
+            async for chunk in response.aiter_bytes():
+                data.extend(chunk)
+                if len(data) > limit:
+                    truncated = True
+                    break
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailableError(
+                f"the API did not finish answering within {api.timeout_seconds:g} seconds"
+            ) from exc
+        finally:
+            await response.aclose()
+        raw = bytes(data[:limit])
+        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if response.status_code >= 400:
+            raise UpstreamStatusError(response.status_code, _excerpt(raw, content_type, secret))
+        body: Any
+        if content_type == "application/json" or content_type.endswith("+json"):
+            text = raw.decode(response.encoding or "utf-8", errors="replace")
+            if truncated:
+                body = text + TRUNCATION_MARKER.format(limit=limit)
+            else:
+                try:
+                    body = json.loads(text) if text.strip() else None
+                except json.JSONDecodeError:
+                    body = text
+        elif content_type in _TEXT_TYPES:
+            body = raw.decode(response.encoding or "utf-8", errors="replace")
+            if truncated:
+                body += TRUNCATION_MARKER.format(limit=limit)
+        elif not raw and not truncated:
+            body = None
+        else:
+            size = f"more than {limit}" if truncated else str(len(raw))
+            body = f"[a {content_type or 'untyped'} response of {size} bytes, not shown]"
+        return ApiResponse(
+            status=response.status_code, content_type=content_type, body=body, truncated=truncated
+        )
+
+
+def _excerpt(raw: bytes, content_type: str, secret: str | None) -> str:
+    if content_type and not (
+        content_type.startswith("text/") or content_type.endswith("json") or content_type.endswith("+xml")
+    ):
+        return ""
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
+    if secret:
+        # An upstream that echoes the request back must not hand the credential to the model.
+        text = text.replace(secret, "[redacted]")
+    return text[:_EXCERPT_CHARS] + ("…" if len(text) > _EXCERPT_CHARS else "")
+
+
+def _retry_after_seconds(header: str) -> float | None:
+    value = header.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
