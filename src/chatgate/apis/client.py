@@ -1,13 +1,8 @@
 """Calls one API operation: build the request, guard it, send it with retries, shape the answer.
 
 One `ApiClient` per tool server (one user, one chat turn) holds one shared `httpx.AsyncClient`.
-Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s into
-messages for the model.
-
-    ApiCallError
-    ├── RequestRefusedError      the call would leave the configured API (from `guard`)
-    ├── UpstreamStatusError      the API answered 4xx/5xx (status and a short, redacted excerpt)
-    └── UpstreamUnavailableError connect failure or timeout, after retries
+Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s (see
+`chatgate.apis.errors`) into messages for the model.
 """
 
 from __future__ import annotations
@@ -24,8 +19,13 @@ import anyio
 import httpx
 
 from chatgate.apis.config import ApiConfig
-from chatgate.apis.guard import (
+from chatgate.apis.errors import (
+    ApiCallError,
     RequestRefusedError,
+    UpstreamStatusError,
+    UpstreamUnavailableError,
+)
+from chatgate.apis.guard import (
     check_url,
     expand_path,
     host_port,
@@ -43,22 +43,6 @@ _EXCERPT_CHARS = 300
 _CACHE_ENTRIES = 128
 _TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
 TRUNCATION_MARKER = "…[truncated: the response was larger than {limit} bytes]"
-
-
-class ApiCallError(Exception):
-    """A call that did not produce an answer; the message is safe to show the model."""
-
-
-class UpstreamStatusError(ApiCallError):
-    def __init__(self, status: int, excerpt: str) -> None:
-        self.status = status
-        self.excerpt = excerpt
-        detail = f": {excerpt}" if excerpt else ""
-        super().__init__(f"the API answered HTTP {status}{detail}")
-
-
-class UpstreamUnavailableError(ApiCallError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from chatgate.apis.config import ApiConfig
+from chatgate.apis.errors import RequestRefusedError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -34,10 +35,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _ALWAYS_FORBIDDEN = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
-
-
-class RequestRefusedError(Exception):
-    """The call would leave the configured API (a path escape, another origin, a forbidden address)."""
 
 
 def expand_path(template: str, values: Mapping[str, Any]) -> str:

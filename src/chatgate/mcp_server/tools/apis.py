@@ -20,9 +20,8 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
 from chatgate.apis.catalog import ApiCatalog
-from chatgate.apis.client import ApiCallError
 from chatgate.apis.config import ApiConfig
-from chatgate.apis.guard import RequestRefusedError
+from chatgate.apis.errors import ApiCallError, RequestRefusedError
 from chatgate.apis.openapi import OperationSpec
 from chatgate.mcp_server.context import ToolResources, resources_of
 
