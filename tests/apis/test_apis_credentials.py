@@ -1,0 +1,138 @@
+"""Sealed per-user credentials: AES-GCM with rotation, bound to (user, API), unreadable in the database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from apis.upstream import new_key
+from chatgate.apis.credential_store import TABLE_NAME, CredentialStore
+from chatgate.apis.crypto import CredentialCipher, DecryptionError, EncryptionKeyError
+
+TOKEN = "alice-personal-token-0123456789"
+
+
+def cipher(*keys: str) -> CredentialCipher:
+    return CredentialCipher.from_setting(",".join(keys))
+
+
+def test_seal_and_open_round_trip_with_fresh_nonces() -> None:
+    box = cipher(new_key())
+    first = box.seal(TOKEN, user_id="alice", api_name="crm")
+    second = box.seal(TOKEN, user_id="alice", api_name="crm")
+    assert first != second and TOKEN not in first
+    assert first.startswith(f"v1.{box.primary_key_id}.")
+    assert box.open(first, user_id="alice", api_name="crm") == TOKEN
+
+
+@pytest.mark.parametrize(("user", "api"), [("bob", "crm"), ("alice", "calendar"), ("alic", "ecrm")])
+def test_a_sealed_value_opens_only_for_its_user_and_api(user: str, api: str) -> None:
+    box = cipher(new_key())
+    sealed = box.seal(TOKEN, user_id="alice", api_name="crm")
+    with pytest.raises(DecryptionError):
+        box.open(sealed, user_id=user, api_name=api)
+
+
+def test_tampering_and_unknown_keys_fail() -> None:
+    box = cipher(new_key())
+    sealed = box.seal(TOKEN, user_id="alice", api_name="crm")
+    flipped = sealed[:-3] + ("A" if sealed[-3] != "A" else "B") + sealed[-2:]
+    with pytest.raises(DecryptionError):
+        box.open(flipped, user_id="alice", api_name="crm")
+    with pytest.raises(DecryptionError):
+        cipher(new_key()).open(sealed, user_id="alice", api_name="crm")
+    with pytest.raises(DecryptionError):
+        box.open("garbage", user_id="alice", api_name="crm")
+
+
+def test_rotation_new_key_first_old_keys_still_open() -> None:
+    old, new = new_key(), new_key()
+    sealed_old = cipher(old).seal(TOKEN, user_id="alice", api_name="crm")
+    rotated = cipher(new, old)
+    assert rotated.open(sealed_old, user_id="alice", api_name="crm") == TOKEN
+    assert rotated.needs_rotation(sealed_old)
+    sealed_new = rotated.seal(TOKEN, user_id="alice", api_name="crm")
+    assert not rotated.needs_rotation(sealed_new)
+    with pytest.raises(DecryptionError):
+        cipher(old).open(sealed_new, user_id="alice", api_name="crm")
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "short", "not base64 !!!", "a" * 43 + "," + "b"])
+def test_bad_keys_are_refused_without_echoing_them(value: str | None) -> None:
+    with pytest.raises(EncryptionKeyError) as caught:
+        CredentialCipher.from_setting(value)
+    assert "CHATGATE_ENCRYPTION_KEY" in str(caught.value)
+    if value and value.strip():
+        assert value not in str(caught.value)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'creds.db'}")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_store_put_list_delete_per_user(engine: AsyncEngine) -> None:
+    store = CredentialStore(engine, cipher(new_key()))
+    await store.create_table()
+    await store.put("alice", "crm", TOKEN)
+    await store.put("alice", "crm", TOKEN + "-v2")  # replace
+    await store.put("alice", "calendar", "cal-token")
+    await store.put("bob", "calendar", "bob-cal")
+    assert [c.api_name for c in await store.connected("alice")] == ["calendar", "crm"]
+    assert [c.api_name for c in await store.connected("bob")] == ["calendar"]
+    assert await store.open_for("alice", ("crm", "calendar", "other")) == {
+        "crm": TOKEN + "-v2",
+        "calendar": "cal-token",
+    }
+    assert await store.open_for("bob", ("crm", "calendar")) == {"calendar": "bob-cal"}
+    assert await store.delete("alice", "crm") is True
+    assert await store.delete("alice", "crm") is False
+    assert await store.open_for("alice", ("crm",)) == {}
+
+
+async def test_secrets_are_not_readable_in_the_database(engine: AsyncEngine, tmp_path: Path) -> None:
+    store = CredentialStore(engine, cipher(new_key()))
+    await store.create_table()
+    await store.put("alice", "crm", TOKEN)
+    await engine.dispose()
+    raw = (tmp_path / "creds.db").read_bytes()
+    for sidecar in tmp_path.glob("creds.db-*"):  # noqa: ASYNC240 - a test reading its own files
+        raw += sidecar.read_bytes()
+    assert TOKEN.encode() not in raw
+    with sqlite3.connect(tmp_path / "creds.db") as connection:
+        rows = connection.execute(f"SELECT * FROM {TABLE_NAME}").fetchall()  # noqa: S608 - constant name
+    assert rows and not any(TOKEN in str(value) for row in rows for value in row)
+
+
+async def test_a_row_copied_to_another_user_does_not_open(engine: AsyncEngine, tmp_path: Path) -> None:
+    store = CredentialStore(engine, cipher(new_key()))
+    await store.create_table()
+    await store.put("alice", "crm", TOKEN)
+    await engine.dispose()
+    with sqlite3.connect(tmp_path / "creds.db") as connection:
+        connection.execute(
+            f"INSERT INTO {TABLE_NAME} (user_id, api_name, sealed, key_id, created_at, updated_at) "  # noqa: S608
+            f"SELECT 'mallory', api_name, sealed, key_id, created_at, updated_at FROM {TABLE_NAME}"
+        )
+    assert [c.api_name for c in await store.connected("mallory")] == ["crm"]
+    assert await store.open_for("mallory", ("crm",)) == {}
+    assert await store.open_for("alice", ("crm",)) == {"crm": TOKEN}
+
+
+async def test_credentials_under_an_old_key_are_resealed_on_use(engine: AsyncEngine, tmp_path: Path) -> None:
+    old, new = new_key(), new_key()
+    await CredentialStore(engine, cipher(old)).create_table()
+    await CredentialStore(engine, cipher(old)).put("alice", "crm", TOKEN)
+    rotated = cipher(new, old)
+    store = CredentialStore(engine, rotated)
+    assert await store.open_for("alice", ("crm",)) == {"crm": TOKEN}
+    # Now sealed under the new key alone: the old key is no longer needed.
+    assert await CredentialStore(engine, cipher(new)).open_for("alice", ("crm",)) == {"crm": TOKEN}
