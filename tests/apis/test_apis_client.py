@@ -20,7 +20,8 @@ from chatgate.apis.errors import (
     UpstreamStatusError,
     UpstreamUnavailableError,
 )
-from chatgate.apis.openapi import OperationSpec, build_operations, load_document
+from chatgate.apis.openapi import build_operations, load_document
+from chatgate.apis.operations import OperationSpec
 from support.servers import free_port
 
 SECRET = "s3cr3t-service-token"

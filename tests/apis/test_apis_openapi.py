@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from apis.upstream import Upstream, api_config, build_upstream
-from chatgate.apis.catalog import ApiCatalog, compile_catalog
+from chatgate.apis.catalog import ApiCatalog
 from chatgate.apis.config import load_api_configs
-from chatgate.apis.openapi import build_operations, load_document
+from chatgate.apis.openapi import build_operations, compile_catalog, load_document
 from chatgate.tool_config import ToolConfigError
 
 

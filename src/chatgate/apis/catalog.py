@@ -1,9 +1,9 @@
 """The compiled API catalog: every configured API with its operation specs, as one JSON file.
 
-The API process builds it once at start-up (reading `CHATGATE_CONFIG`, fetching and parsing each
-OpenAPI document) and writes it to the state directory; every tool server reads that file instead
-of repeating the work. A child therefore never fetches a document, parses YAML, or sees an API the
-parent did not validate.
+The API process builds it once at start-up (`chatgate.apis.openapi.compile_catalog` reads
+`CHATGATE_CONFIG` and fetches and parses each OpenAPI document) and writes it to the state
+directory; every tool server reads that file instead of repeating the work. A child therefore never
+fetches a document, imports an OpenAPI parser, or sees an API the parent did not validate.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatgate.apis.config import ApiConfig, load_api_configs
-from chatgate.apis.openapi import OperationSpec, build_operations, load_document
+from chatgate.apis.config import ApiConfig
+from chatgate.apis.operations import OperationSpec
 from chatgate.tool_config import ToolConfigError
 
 CATALOG_VERSION = 1
@@ -70,24 +70,6 @@ class ApiCatalog:
                 for entry in data["apis"]
             )
         )
-
-
-def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> ApiCatalog:
-    """Validate `[[apis]]`, load each document and build every allowed operation.
-
-    Raises:
-        ToolConfigError: anything wrong with an entry or its document (start-up refuses).
-    """
-    compiled = []
-    names: set[str] = set()
-    for api in load_api_configs(config, base_dir=base_dir):
-        operations = build_operations(api, load_document(api.openapi, timeout_seconds=api.timeout_seconds))
-        for operation in operations:
-            if operation.tool_name in names:
-                raise ToolConfigError(f"[[apis]] {api.name}: tool name {operation.tool_name} is used twice")
-            names.add(operation.tool_name)
-        compiled.append(CompiledApi(config=api, operations=tuple(operations)))
-    return ApiCatalog(apis=tuple(compiled))
 
 
 def write_catalog(catalog: ApiCatalog, path: Path) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -34,7 +35,7 @@ from chatgate.apis.guard import (
     pinned_transport,
     resolve_pinned,
 )
-from chatgate.apis.openapi import OperationSpec
+from chatgate.apis.operations import OperationSpec
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -168,7 +169,9 @@ class ApiClient:
                 raise ApiCallError("no credential is available for this API")
             headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
         if api.user_id_header:
-            headers[api.user_id_header] = user_id
+            # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
+            printable = user_id.isascii() and user_id.isprintable()
+            headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
         body = arguments.get(operation.body_arg) if operation.body_arg else None
         return self._http.build_request(
             operation.method,

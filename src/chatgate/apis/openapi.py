@@ -20,7 +20,6 @@ import json
 import logging
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ import yaml
 from openapi_pydantic import parse_obj
 from pydantic import BaseModel, ValidationError
 
-from chatgate.apis.config import RESERVED_HEADERS, ApiConfig
+from chatgate.apis.catalog import ApiCatalog, CompiledApi
+from chatgate.apis.config import RESERVED_HEADERS, ApiConfig, load_api_configs
+from chatgate.apis.operations import OperationSpec, ParameterSpec
 from chatgate.tool_config import ToolConfigError
 
 logger = logging.getLogger(__name__)
@@ -45,42 +46,6 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _SCHEMA_REF = "#/components/schemas/"
 # Headers a tool argument may never set, on top of the gateway's own (OpenAPI ignores these too).
 _UNSETTABLE_HEADERS = RESERVED_HEADERS | {"accept", "proxy-authorization", "x-forwarded-for", "forwarded"}
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """Where one tool argument goes on the wire."""
-
-    arg: str
-    name: str
-    location: str  # path | query | header
-    required: bool
-
-
-@dataclass(frozen=True)
-class OperationSpec:
-    """One operation of one API, as a tool. Plain data: it travels to the child as JSON."""
-
-    api: str
-    operation_id: str
-    tool_name: str
-    method: str
-    path: str
-    description: str
-    input_schema: dict[str, Any]
-    parameters: tuple[ParameterSpec, ...]
-    body_arg: str | None
-    read_only: bool
-    destructive: bool
-    idempotent: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OperationSpec:
-        params = tuple(ParameterSpec(**p) for p in data["parameters"])
-        return cls(**{**data, "parameters": params})
 
 
 def load_document(source: str, *, timeout_seconds: float = 10.0) -> dict[str, Any]:
@@ -151,6 +116,24 @@ def build_operations(api: ApiConfig, document: dict[str, Any]) -> list[Operation
     if allowed is not None and (missing := sorted(allowed - set(found))):
         raise ToolConfigError(f"[[apis]] {api.name}: operations not in the document: {', '.join(missing)}")
     return list(found.values())
+
+
+def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> ApiCatalog:
+    """Validate `[[apis]]`, load each document and build every allowed operation.
+
+    Raises:
+        ToolConfigError: anything wrong with an entry or its document (start-up refuses).
+    """
+    compiled = []
+    names: set[str] = set()
+    for api in load_api_configs(config, base_dir=base_dir):
+        operations = build_operations(api, load_document(api.openapi, timeout_seconds=api.timeout_seconds))
+        for operation in operations:
+            if operation.tool_name in names:
+                raise ToolConfigError(f"[[apis]] {api.name}: tool name {operation.tool_name} is used twice")
+            names.add(operation.tool_name)
+        compiled.append(CompiledApi(config=api, operations=tuple(operations)))
+    return ApiCatalog(apis=tuple(compiled))
 
 
 class _Unsupported(Exception):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
@@ -22,7 +21,7 @@ from pydantic import ConfigDict
 from chatgate.apis.catalog import ApiCatalog
 from chatgate.apis.config import ApiConfig
 from chatgate.apis.errors import ApiCallError, RequestRefusedError
-from chatgate.apis.openapi import OperationSpec
+from chatgate.apis.operations import OperationSpec
 from chatgate.mcp_server.context import ToolResources, resources_of
 
 logger = logging.getLogger(__name__)
@@ -65,6 +64,9 @@ def api_tools(catalog: ApiCatalog) -> list[Tool]:
 
 
 def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
+    # Imported here: a tool server without API tools does not pay for jsonschema (~25 ms).
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(operation.input_schema)
 
     async def call_api(arguments: dict[str, Any], ctx: Context[ToolResources, Any]) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""The handoff to the tool server: only API variables are added, and only the caller's credentials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apis.upstream import Upstream, new_key, write_config
+from chatgate.apis.service import ApiService
+from chatgate.config import Settings
+from chatgate.launcher.environment import child_environment, launch_additions
+from chatgate.mcp_server import settings as child
+from chatgate.principal import Principal
+
+
+def test_additions_cannot_overwrite_the_identity(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, CHATGATE_STATE_DIR=tmp_path)  # type: ignore[call-arg]
+    with launch_additions(
+        {child.ENV_USER_ID: "mallory", "OPENAI_API_KEY": "sk-x", child.ENV_API_USER_CREDENTIALS: "{}"}
+    ):
+        env = child_environment(settings, Principal("alice"), request_id="r1")
+    assert env[child.ENV_USER_ID] == "alice"
+    assert "OPENAI_API_KEY" not in env
+    assert env[child.ENV_API_USER_CREDENTIALS] == "{}"
+    # Outside the block nothing is added.
+    assert child.ENV_API_USER_CREDENTIALS not in child_environment(
+        settings, Principal("alice"), request_id="r2"
+    )
+
+
+async def test_child_environment_carries_only_the_callers_credentials(
+    tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVC_HANDOFF", "svc-secret")
+    monkeypatch.setenv("UNRELATED_SECRET", "must-not-travel")
+    common = {"base_url": upstream.base_url, "openapi": upstream.openapi_url, "allow_private": True}
+    config = write_config(
+        tmp_path / "c.toml",
+        [
+            {**common, "name": "mine", "operations": ["whoami"], "auth": "user"},
+            {
+                **common,
+                "name": "svc",
+                "operations": ["whoami"],
+                "auth": "service",
+                "secret_env": "SVC_HANDOFF",
+            },
+        ],
+    )
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, CHATGATE_STATE_DIR=tmp_path, CHATGATE_CONFIG=config, CHATGATE_ENCRYPTION_KEY=new_key()
+    )
+    service = ApiService.from_settings(settings)
+    await service.start()
+    try:
+        await service.connect(Principal("alice"), "mine", "alice-token")
+        await service.connect(Principal("bob"), "mine", "bob-token")
+        alice = await service.child_environment(Principal("alice"))
+        carol = await service.child_environment(Principal("carol"))
+    finally:
+        await service.aclose()
+    assert json.loads(alice[child.ENV_API_USER_CREDENTIALS]) == {"mine": "alice-token"}
+    assert json.loads(carol[child.ENV_API_USER_CREDENTIALS]) == {}
+    assert json.loads(alice[child.ENV_API_SERVICE_SECRETS]) == {"svc": "svc-secret"}
+    assert Path(alice[child.ENV_APIS_CATALOG]) == settings.apis_catalog_path
+    flat = json.dumps(alice) + json.dumps(carol)
+    assert "bob-token" not in flat and "must-not-travel" not in flat
+    assert "bob-token" not in json.dumps(carol) and "alice-token" not in json.dumps(carol)
