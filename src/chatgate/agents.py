@@ -29,26 +29,39 @@ You are a helpful assistant working on the signed-in user's own data through too
 ModelProvider = Callable[[], Model]
 
 
-def model_provider_from_settings(settings: Settings) -> ModelProvider | None:
+class ConfiguredModel:
+    """The configured model endpoint: a fresh `Model` per call over one pooled client."""
+
+    def __init__(self, settings: Settings) -> None:
+        api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        # Local OpenAI-compatible servers (Ollama, vLLM) ignore the key, but the client requires one.
+        self._client = AsyncOpenAI(
+            api_key=api_key or "not-needed",
+            base_url=settings.openai_base_url,
+            timeout=settings.chat_timeout_seconds,
+            max_retries=1,
+        )
+        self._model_name = settings.agent_model
+        # A custom base URL usually means an OpenAI-compatible server, and most speak only Chat Completions.
+        if settings.openai_api is not None:
+            self._chat_completions = settings.openai_api == "chat_completions"
+        else:
+            self._chat_completions = settings.openai_base_url is not None
+
+    def __call__(self) -> Model:
+        if self._chat_completions:
+            return OpenAIChatCompletionsModel(model=self._model_name, openai_client=self._client)
+        return OpenAIResponsesModel(model=self._model_name, openai_client=self._client)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def model_provider_from_settings(settings: Settings) -> ConfiguredModel | None:
     """The configured model, or None when neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` is set."""
     if not settings.model_configured:
         return None
-    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    # Local OpenAI-compatible servers (Ollama, vLLM) ignore the key, but the client requires one.
-    client = AsyncOpenAI(
-        api_key=api_key or "not-needed",
-        base_url=settings.openai_base_url,
-        timeout=settings.chat_timeout_seconds,
-        max_retries=1,
-    )
-    use_chat_completions = settings.openai_base_url is not None and settings.openai_api != "responses"
-    if settings.openai_api == "chat_completions":
-        use_chat_completions = True
-    model_name = settings.agent_model
-
-    if use_chat_completions:
-        return lambda: OpenAIChatCompletionsModel(model=model_name, openai_client=client)
-    return lambda: OpenAIResponsesModel(model=model_name, openai_client=client)
+    return ConfiguredModel(settings)
 
 
 def set_tracing(settings: Settings) -> None:

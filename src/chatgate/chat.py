@@ -14,11 +14,12 @@ from typing import Any
 
 import anyio
 import openai
-from agents import Runner
+from agents import Agent, Runner
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, ModelTimeoutError
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer as AgentsMCPServer
-from agents.result import RunResult
+from agents.result import RunResultBase
+from agents.stream_events import StreamEvent
 
 from chatgate.admission import Admission
 from chatgate.agents import AGENT_NAME, ModelProvider, build_agent, run_config
@@ -35,6 +36,9 @@ from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
 
 logger = logging.getLogger(__name__)
+
+# Receives each SDK stream event of a streamed run, in order.
+EventSink = Callable[[StreamEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,17 @@ class ChatService:
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
 
     async def chat(
-        self, principal: Principal, message: str, *, request_id: str, timings: Timings
+        self,
+        principal: Principal,
+        message: str,
+        *,
+        request_id: str,
+        timings: Timings,
+        on_event: EventSink | None = None,
     ) -> ChatResult:
         """Answer `message` for `principal` with a fresh tool server bound to them.
 
+        With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
         `timings` is filled in as phases complete, so a failed request still reports them.
 
         Raises:
@@ -99,12 +110,7 @@ class ChatService:
                 async with self.admission.slot(), self._session(principal, request_id, timings) as server:
                     started = time.perf_counter()
                     try:
-                        result = await Runner.run(
-                            build_agent(model, server),
-                            message,
-                            max_turns=self.settings.agent_max_turns,
-                            run_config=run_config(self.settings),
-                        )
+                        result = await self._run(build_agent(model, server), message, on_event)
                     finally:
                         timings.run = _ms_since(started)
         except TimeoutError:
@@ -120,6 +126,16 @@ class ChatService:
             usage=usage_of(result),
             timings=timings,
         )
+
+    async def _run(self, agent: Agent[None], message: str, on_event: EventSink | None) -> RunResultBase:
+        config = run_config(self.settings)
+        max_turns = self.settings.agent_max_turns
+        if on_event is None:
+            return await Runner.run(agent, message, max_turns=max_turns, run_config=config)
+        streamed = Runner.run_streamed(agent, message, max_turns=max_turns, run_config=config)
+        async for event in streamed.stream_events():
+            await on_event(event)
+        return streamed
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
         return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
@@ -191,12 +207,12 @@ def _model_error(exc: Exception) -> ModelError:
     return ModelError()
 
 
-def _final_text(result: RunResult) -> str:
+def _final_text(result: RunResultBase) -> str:
     output = result.final_output
     return output if isinstance(output, str) else str(output or "")
 
 
-def tools_used(result: RunResult) -> list[ToolUse]:
+def tools_used(result: RunResultBase) -> list[ToolUse]:
     """The tools the agent called, in order, with whether each succeeded."""
     names: dict[str, str] = {}
     used: list[ToolUse] = []
@@ -214,7 +230,7 @@ def tools_used(result: RunResult) -> list[ToolUse]:
     return used
 
 
-def usage_of(result: RunResult) -> dict[str, int]:
+def usage_of(result: RunResultBase) -> dict[str, int]:
     usage = result.context_wrapper.usage
     return {
         "requests": usage.requests,

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chatgate.files.limits import FileLimits
+
 MIN_HS256_SECRET_BYTES = 32
 
 
@@ -63,6 +65,14 @@ class Settings(BaseSettings):
     )
     config_file: Path | None = Field(default=None, validation_alias="CHATGATE_CONFIG")
     encryption_key: SecretStr | None = Field(default=None, validation_alias="CHATGATE_ENCRYPTION_KEY")
+    files_max_file_bytes: int = Field(
+        default=FileLimits.max_file_bytes, ge=1, validation_alias="FILES_MAX_FILE_BYTES"
+    )
+    files_quota_bytes: int = Field(default=FileLimits.quota_bytes, ge=1, validation_alias="FILES_QUOTA_BYTES")
+    files_quota_files: int = Field(default=FileLimits.quota_files, ge=1, validation_alias="FILES_QUOTA_FILES")
+    files_max_read_bytes: int = Field(
+        default=FileLimits.max_read_bytes, ge=1024, validation_alias="FILES_MAX_READ_BYTES"
+    )
 
     # Tool servers
     mcp_launcher: Literal["exec", "fork"] = Field(default="exec", validation_alias="MCP_LAUNCHER")
@@ -80,6 +90,9 @@ class Settings(BaseSettings):
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")
+    stream_keepalive_seconds: float = Field(
+        default=15.0, gt=0, le=300, validation_alias="STREAM_KEEPALIVE_SECONDS"
+    )
     max_message_chars: int = Field(default=32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
@@ -93,18 +106,23 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "jwks_url", "better_auth_url", "openai_base_url", "jwt_issuer", "jwt_audience", mode="before"
+        "jwks_url",
+        "better_auth_url",
+        "openai_base_url",
+        "openai_api",
+        "jwt_issuer",
+        "jwt_audience",
+        "database_url",
+        "files_root",
+        "config_file",
+        "jwt_secret",
+        "openai_api_key",
+        "encryption_key",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `.env.example` ships these keys empty; an empty value means "not configured".
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("jwt_secret", "openai_api_key", "encryption_key", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -137,6 +155,16 @@ class Settings(BaseSettings):
     @property
     def resolved_files_root(self) -> Path:
         return (self.files_root or self.state_dir / "files").resolve()
+
+    @property
+    def files_limits(self) -> FileLimits:
+        """Per-user file limits, as passed to every tool server."""
+        return FileLimits(
+            max_file_bytes=self.files_max_file_bytes,
+            quota_bytes=self.files_quota_bytes,
+            quota_files=self.files_quota_files,
+            max_read_bytes=self.files_max_read_bytes,
+        )
 
     @property
     def resolved_database_url(self) -> str:

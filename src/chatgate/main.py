@@ -36,11 +36,12 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     launcher = create_launcher(settings)
     apis = ApiService.from_settings(settings)
     verifier = TokenVerifier.from_settings(settings)
+    configured_model = None if model_provider else model_provider_from_settings(settings)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
         admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
-        model_provider=model_provider or model_provider_from_settings(settings),
+        model_provider=model_provider or configured_model,
         launch_environment=apis.child_environment,
     )
     services = Services(
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         finally:
             await launcher.stop()
             await verifier.aclose()
+            if configured_model is not None:
+                await configured_model.aclose()
             await apis.aclose()
 
     app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)

@@ -48,5 +48,5 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # The SDKs log request details at INFO/DEBUG; keep them at WARNING.
-    for name in ("openai", "openai.agents", "httpx", "httpcore", "mcp"):
+    for name in ("openai", "openai.agents", "httpx", "httpx2", "httpcore", "mcp"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

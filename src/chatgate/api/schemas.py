@@ -4,20 +4,69 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
+class UIMessageIn(BaseModel):
+    """A message as the AI SDK's `useChat` sends it; only text parts matter here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    role: str
+    parts: list[dict[str, Any]] = Field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(str(part.get("text", "")) for part in self.parts if part.get("type") == "text")
 
 
 class ChatRequest(BaseModel):
+    """Either `{"message", "conversation_id"?, "stream"?}` or the body `useChat` sends.
+
+    `useChat` sends `{"id", "messages", "trigger", "messageId"}`: `id` is the conversation id and the
+    last user message is the input (earlier messages come from the stored conversation, not the client).
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(description="The user's message to the agent.", min_length=1)
+    message: str | None = Field(default=None, description="The user's message to the agent.")
+    conversation_id: str | None = Field(
+        default=None, pattern=CONVERSATION_ID_PATTERN, description="Continue this conversation."
+    )
+    stream: bool | None = Field(default=None, description="Stream the answer as Server-Sent Events.")
+    # The `useChat` body.
+    id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN)
+    messages: list[UIMessageIn] | None = None
+    trigger: str | None = None
+    messageId: str | None = None  # noqa: N815 - the AI SDK's field name
 
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+    @model_validator(mode="after")
+    def _one_input(self) -> ChatRequest:
+        if (self.message is None) == (self.messages is None):
+            raise ValueError("send either 'message' or 'messages'")
+        if self.conversation_id and self.id and self.conversation_id != self.id:
+            raise ValueError("'conversation_id' and 'id' disagree")
+        if not self.input_text.strip():
+            raise ValueError("the message must not be blank")
+        return self
+
+    @property
+    def input_text(self) -> str:
+        if self.message is not None:
+            return self.message
+        users = [message for message in self.messages or [] if message.role == "user"]
+        return users[-1].text() if users else ""
+
+    @property
+    def conversation(self) -> str | None:
+        return self.conversation_id or self.id
+
+    @property
+    def is_ui_message_request(self) -> bool:
+        """`useChat` bodies always expect the UI message stream."""
+        return self.messages is not None
 
 
 class ToolUseOut(BaseModel):

@@ -38,6 +38,10 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             child.ENV_LOG_LEVEL: "WARNING",
             child.ENV_FILES_ROOT: str(settings.resolved_files_root),
             child.ENV_DATABASE_URL: settings.resolved_database_url,
+            child.ENV_FILES_MAX_FILE_BYTES: str(settings.files_max_file_bytes),
+            child.ENV_FILES_QUOTA_BYTES: str(settings.files_quota_bytes),
+            child.ENV_FILES_QUOTA_FILES: str(settings.files_quota_files),
+            child.ENV_FILES_MAX_READ_BYTES: str(settings.files_max_read_bytes),
             # Children never write .pyc files into the install tree or buffer stdout.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",

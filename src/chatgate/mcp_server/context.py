@@ -12,6 +12,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from chatgate.apis.client import ApiClient
+from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 
 
@@ -22,6 +23,8 @@ class ToolResources:
     settings: ChildSettings
     # The shared HTTP client of the API tools; None when no API is configured.
     api_client: ApiClient | None = None
+    # The bound user's file space; None when no files root was passed.
+    files: FileSpace | None = None
 
     @property
     def identity(self) -> BoundIdentity:

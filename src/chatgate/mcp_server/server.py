@@ -14,6 +14,7 @@ from mcp.types import Tool as MCPTool
 
 from chatgate.apis.catalog import read_catalog
 from chatgate.apis.client import ApiClient
+from chatgate.files import FileSpace
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
@@ -62,9 +63,12 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
+        files = None
+        if settings.files_root is not None:
+            files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
         api_client = ApiClient() if catalog.apis else None
         try:
-            yield ToolResources(settings=settings, api_client=api_client)
+            yield ToolResources(settings=settings, files=files, api_client=api_client)
         finally:
             if api_client is not None:
                 await api_client.aclose()

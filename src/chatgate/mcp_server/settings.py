@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatgate.files.limits import FileLimits
+
 # Environment names shared by parent and child: the contract of the spawn.
 ENV_USER_ID = "CHATGATE_USER_ID"
 ENV_USER_CLAIMS = "CHATGATE_USER_CLAIMS"
@@ -26,6 +28,10 @@ API_ENV_PREFIX = "CHATGATE_API"
 ENV_APIS_CATALOG = "CHATGATE_APIS_CATALOG"
 ENV_API_SERVICE_SECRETS = "CHATGATE_API_SERVICE_SECRETS"
 ENV_API_USER_CREDENTIALS = "CHATGATE_API_USER_CREDENTIALS"
+ENV_FILES_MAX_FILE_BYTES = "FILES_MAX_FILE_BYTES"
+ENV_FILES_QUOTA_BYTES = "FILES_QUOTA_BYTES"
+ENV_FILES_QUOTA_FILES = "FILES_QUOTA_FILES"
+ENV_FILES_MAX_READ_BYTES = "FILES_MAX_READ_BYTES"
 
 # Claims the parent may pass to the child for `whoami`; everything else in the token stays behind.
 PASSED_CLAIMS = ("email", "name")
@@ -59,6 +65,7 @@ class ChildSettings:
     api_service_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     # None: the parent has no usable credential store; {}: it has, and this user connected nothing.
     api_user_credentials: Mapping[str, str] | None = field(default=None, repr=False)
+    files_limits: FileLimits = field(default_factory=FileLimits)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ChildSettings:
@@ -83,6 +90,7 @@ class ChildSettings:
             apis_catalog=_path_or_none(environ.get(ENV_APIS_CATALOG)),
             api_service_secrets=_string_map(environ.get(ENV_API_SERVICE_SECRETS)) or {},
             api_user_credentials=_string_map(environ.get(ENV_API_USER_CREDENTIALS)),
+            files_limits=_files_limits(environ),
         )
 
 
@@ -109,6 +117,22 @@ def _string_map(raw: str | None) -> dict[str, str] | None:
     if not isinstance(decoded, dict):
         return {}
     return {key: value for key, value in decoded.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+def _files_limits(environ: Mapping[str, str]) -> FileLimits:
+    defaults = FileLimits()
+
+    def positive(name: str, default: int) -> int:
+        raw = environ.get(name, "")
+        # The parent validated these; an unusable value here falls back to the default, never to "no limit".
+        return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+    return FileLimits(
+        max_file_bytes=positive(ENV_FILES_MAX_FILE_BYTES, defaults.max_file_bytes),
+        quota_bytes=positive(ENV_FILES_QUOTA_BYTES, defaults.quota_bytes),
+        quota_files=positive(ENV_FILES_QUOTA_FILES, defaults.quota_files),
+        max_read_bytes=positive(ENV_FILES_MAX_READ_BYTES, defaults.max_read_bytes),
+    )
 
 
 def _path_or_none(raw: str | None) -> Path | None:

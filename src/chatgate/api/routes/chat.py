@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
 from chatgate.api.deps import ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
-from chatgate.chat import Timings
+from chatgate.chat import ChatService, Timings
 from chatgate.errors import InvalidRequestError
+from chatgate.principal import Principal
+from chatgate.streaming.response import Emit, UiMessageStreamResponse
+from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
+_STREAM_DOC: dict[str, object] = {
+    "description": "The answer as JSON, or with `Accept: text/event-stream` (or `stream: true`) as the "
+    "AI SDK UI message stream (Server-Sent Events).",
+    "content": {"text/event-stream": {}},
+}
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 502, 503, 504)
 }
 
 
-@router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
+@router.post("/chat", response_model=ChatResponse, responses={**_ERRORS, 200: _STREAM_DOC})
 async def chat(
     body: ChatRequest,
     request: Request,
     principal: CurrentPrincipal,
     service: ChatServiceDep,
     request_id: RequestId,
-) -> ChatResponse:
+) -> ChatResponse | UiMessageStreamResponse:
     """Send a message to the agent, which works on the caller's own data through a fresh tool server."""
+    message = body.input_text
     limit = service.settings.max_message_chars
-    if len(body.message) > limit:
+    if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
     timings = Timings()
+    if body.stream or body.is_ui_message_request or "text/event-stream" in request.headers.get("accept", ""):
+        return _streamed(request, service, principal, message, request_id, timings)
     try:
         result = await cancel_on_disconnect(
-            request, lambda: service.chat(principal, body.message, request_id=request_id, timings=timings)
+            request, lambda: service.chat(principal, message, request_id=request_id, timings=timings)
         )
     finally:
         request.state.timings_ms = timings.as_dict()
@@ -43,3 +55,24 @@ async def chat(
         usage=result.usage,
         timings_ms=result.timings.as_dict(),
     )
+
+
+def _streamed(
+    request: Request,
+    service: ChatService,
+    principal: Principal,
+    message: str,
+    request_id: str,
+    timings: Timings,
+) -> UiMessageStreamResponse:
+    async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
+        async def forward(event: StreamEvent) -> None:
+            for chunk in encoder.on_event(event):
+                await emit(chunk)
+
+        try:
+            await service.chat(principal, message, request_id=request_id, timings=timings, on_event=forward)
+        finally:
+            request.state.timings_ms = timings.as_dict()
+
+    return UiMessageStreamResponse(run, keepalive_seconds=service.settings.stream_keepalive_seconds)

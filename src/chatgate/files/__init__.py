@@ -1,0 +1,46 @@
+"""A per-user file space with no MCP in it: safe names, no-follow paths, atomic writes, quotas.
+
+Layout: `encoding` (user id -> directory name) and `paths` (validating what the model sends) are
+pure; `walk` is the only module that opens paths (one no-follow, fd-relative component at a time);
+`space` holds the operations and `search` the bounded search; `limits` the bounds.
+
+Errors (`errors`), all carrying a message safe to show the model (relative paths only)::
+
+    FileSpaceError
+    ├── PathRefused        the path itself is not acceptable (absolute, `..`, NUL, too long, reserved)
+    ├── NotFound
+    ├── AlreadyExists
+    ├── WrongKind          a folder where a file was expected, or the other way round
+    ├── NotEmpty
+    ├── UnsafeEntry        a symlink, hard-linked file or special file on the path
+    ├── LimitExceeded      file size cap or quota (bytes, entries); nothing was written
+    └── StorageUnavailable the disk is full or the space cannot be opened
+"""
+
+from chatgate.files.errors import (
+    AlreadyExists,
+    FileSpaceError,
+    LimitExceeded,
+    NotEmpty,
+    NotFound,
+    PathRefused,
+    StorageUnavailable,
+    UnsafeEntry,
+    WrongKind,
+)
+from chatgate.files.limits import FileLimits
+from chatgate.files.space import FileSpace
+
+__all__ = [
+    "AlreadyExists",
+    "FileLimits",
+    "FileSpace",
+    "FileSpaceError",
+    "LimitExceeded",
+    "NotEmpty",
+    "NotFound",
+    "PathRefused",
+    "StorageUnavailable",
+    "UnsafeEntry",
+    "WrongKind",
+]

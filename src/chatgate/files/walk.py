@@ -1,0 +1,235 @@
+"""The only place paths inside a space are opened.
+
+Every component is opened relative to the already-open folder above it (`openat`), with
+`O_NOFOLLOW`, so a symlink anywhere on the path is refused by the kernel at the moment of use: a
+symlink swapped in after any earlier check cannot redirect us, because there is no second lookup of
+the full path. Files are checked again on the open descriptor (`fstat`): regular, one link only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatgate.files.errors import FileSpaceError, NotFound, UnsafeEntry, WrongKind, from_os_error
+from chatgate.files.paths import RESERVED_PREFIX, RelPath, is_reserved
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO someone planted must not hang; it is refused right after by fstat.
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+LOCK_NAME = RESERVED_PREFIX + "lock"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def open_space(root: Path, dir_name: str) -> int:
+    """Open the user's folder `dir_name` below `root`, creating both if needed; the caller closes it."""
+    root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # The root is the operator's choice and may itself sit behind a symlink; below it nothing may.
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return _open_child_dir(root_fd, dir_name, create=True)
+    finally:
+        os.close(root_fd)
+
+
+def open_dir(base_fd: int, path: RelPath, *, create: bool = False) -> int:
+    """Open the folder at `path` below `base_fd` (creating missing folders if asked); the caller closes it."""
+    current = os.dup(base_fd)
+    try:
+        for index, name in enumerate(path.parts):
+            try:
+                child = _open_child_dir(current, name, create=create)
+            except FileSpaceError:
+                raise
+            except OSError as exc:
+                raise describe_failure(current, name, RelPath(path.parts[: index + 1]), exc) from exc
+            os.close(current)
+            current = child
+    except BaseException:
+        os.close(current)
+        raise
+    return current
+
+
+def _open_child_dir(dir_fd: int, name: str, *, create: bool) -> int:
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+    with suppress(FileExistsError):  # a concurrent writer made it first: the open below decides
+        os.mkdir(name, DIR_MODE, dir_fd=dir_fd)
+    return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def describe_failure(dir_fd: int, name: str, path: RelPath, exc: OSError) -> FileSpaceError:
+    """A curated error for a failed open of `name`: says *why* (symlink, file, missing) when it can.
+
+    Only for the message: the refusal itself already happened in the kernel.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"{path.display} was not found")
+    found = lstat_at(dir_fd, name)
+    if found is not None and stat.S_ISLNK(found.st_mode):
+        return UnsafeEntry(f"{path.display} is a symbolic link, which this file space never follows")
+    if found is not None and not stat.S_ISDIR(found.st_mode):
+        return WrongKind(f"{path.display} is a file, not a folder")
+    return from_os_error(exc, path.display)
+
+
+def existing_folders(base_fd: int, path: RelPath) -> int:
+    """How many leading components of `path` exist below `base_fd` (as real folders, not symlinks).
+
+    Raises:
+        UnsafeEntry, WrongKind: a symlink or a file stands where a folder should be.
+    """
+    current = os.dup(base_fd)
+    try:
+        for index, name in enumerate(path.parts):
+            prefix = RelPath(path.parts[: index + 1])
+            found = lstat_at(current, name)
+            if found is None:
+                return index
+            if not stat.S_ISDIR(found.st_mode):
+                raise describe_failure(current, name, prefix, NotADirectoryError())
+            try:
+                child = os.open(name, DIR_FLAGS, dir_fd=current)
+            except OSError as exc:
+                raise describe_failure(current, name, prefix, exc) from exc
+            os.close(current)
+            current = child
+        return len(path.parts)
+    finally:
+        os.close(current)
+
+
+def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    """The entry `name` itself (never what a symlink points to), or `None` when absent."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def kind_of(st: os.stat_result) -> str:
+    """`file`, `folder`, or why the entry is off limits: `symlink`, `hardlink`, `special`."""
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    if stat.S_ISLNK(st.st_mode):
+        return "symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return "special"
+    return "hardlink" if st.st_nlink > 1 else "file"
+
+
+def require_plain_file(st: os.stat_result, path: RelPath) -> None:
+    """Refuse anything but a regular file with exactly one link.
+
+    A second hard link may live outside the space (a link planted by anyone with shell access), so
+    such files are neither read nor changed.
+    """
+    kind = kind_of(st)
+    if kind == "file":
+        return
+    if kind == "folder":
+        raise WrongKind(f"{path.display} is a folder, not a file")
+    if kind == "symlink":
+        raise UnsafeEntry(f"{path.display} is a symbolic link, which this file space never follows")
+    if kind == "hardlink":
+        raise UnsafeEntry(f"{path.display} has more than one hard link; such files are not read or changed")
+    raise UnsafeEntry(f"{path.display} is not a regular file")
+
+
+def open_file(dir_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
+    """Open the regular file `path.name` in `dir_fd` for reading; the caller closes the descriptor."""
+    before = lstat_at(dir_fd, path.name)
+    if before is None:
+        raise NotFound(f"{path.display} was not found")
+    require_plain_file(before, path)  # refuse FIFOs and devices before open() can touch them
+    try:
+        fd = os.open(path.name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise describe_failure(dir_fd, path.name, path, exc) from exc
+    try:
+        st = os.fstat(fd)
+        require_plain_file(st, path)  # authoritative: this is the inode we will actually read
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def fsync_dir(dir_fd: int) -> None:
+    """Make a rename or unlink in `dir_fd` durable."""
+    os.fsync(dir_fd)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry met by `walk_tree`; `path` is relative to the space root."""
+
+    path: RelPath
+    stat: os.stat_result
+    depth: int
+    # The open folder holding the entry; valid only until the walk takes its next step.
+    dir_fd: int
+
+
+def walk_tree(
+    dir_fd: int, start: RelPath, *, max_depth: int, sweep_temp: bool = False
+) -> Iterator[TreeEntry]:
+    """Sorted, pre-order walk of the folder open at `dir_fd` (which is `start`), no-follow throughout.
+
+    Reserved entries are skipped; with `sweep_temp` (only under the space's write lock, when no write
+    can be in flight) leftover temporary files of interrupted writes are removed.
+    Symlinked folders are reported, never entered. Stopping the iteration closes every descriptor.
+    """
+    stack: list[tuple[int, RelPath, Iterator[str], int]] = []
+    try:
+        stack.append((os.dup(dir_fd), start, iter(sorted(os.listdir(dir_fd))), 1))  # noqa: PTH208
+        while stack:
+            fd, folder, names, depth = stack[-1]
+            name = next(names, None)
+            if name is None:
+                os.close(fd)
+                stack.pop()
+                continue
+            if is_reserved(name):
+                if sweep_temp and name.startswith(TEMP_PREFIX):
+                    with suppress(OSError):
+                        os.unlink(name, dir_fd=fd)
+                continue
+            found = lstat_at(fd, name)
+            if found is None:  # removed while we walked
+                continue
+            entry = TreeEntry(folder.child(name), found, depth, fd)
+            yield entry
+            if stat.S_ISDIR(found.st_mode) and depth < max_depth:
+                try:
+                    child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except OSError:  # replaced (by a symlink, say) since the lstat: not entered
+                    continue
+                try:
+                    listing = sorted(os.listdir(child))  # noqa: PTH208 - a descriptor
+                except OSError:
+                    os.close(child)
+                    continue
+                stack.append((child, entry.path, iter(listing), depth + 1))
+    finally:
+        for fd, *_ in stack:
+            os.close(fd)
+
+
+@contextmanager
+def closing_fd(fd: int) -> Iterator[int]:
+    """Close a raw descriptor when the block ends."""
+    try:
+        yield fd
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Streaming responses: the AI SDK UI message stream protocol over Server-Sent Events."""
