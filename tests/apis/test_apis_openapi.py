@@ -170,3 +170,27 @@ def test_catalog_round_trips_through_json(upstream: Upstream, tmp_path: Path) ->
     again = ApiCatalog.from_json(json.loads(json.dumps(catalog.to_json())))
     assert again == catalog
     assert [op.tool_name for op in again.apis[0].operations] == ["api_shop_getItem"]
+
+
+def test_headers_the_gateway_sets_are_never_arguments(upstream: Upstream) -> None:
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/me": {
+                "get": {
+                    "operationId": "me",
+                    "parameters": [
+                        {"name": name, "in": "header", "schema": {"type": "string"}}
+                        for name in ("X-User-Id", "x-api-key", "Authorization", "Host", "X-Ok")
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    api = api_config(
+        upstream, auth="service", secret_env="S", auth_header="X-Api-Key", user_id_header="X-User-Id"
+    )
+    (operation,) = build_operations(api, document)
+    assert list(operation.input_schema["properties"]) == ["X-Ok"]

@@ -144,6 +144,9 @@ class _Walker:
     def __init__(self, api: ApiConfig, components: Any) -> None:
         self._api = api
         self._components = components
+        # The model must not set (or duplicate) what the gateway sets: credentials, the user header.
+        own = {api.auth_header, *([api.user_id_header] if api.user_id_header else [])}
+        self._gateway_headers = _UNSETTABLE_HEADERS | {header.lower() for header in own}
 
     def operation(self, path: str, method: str, item: Any, operation: Any) -> OperationSpec:
         tool_name = f"api_{self._api.name}_{re.sub(r'[^A-Za-z0-9_-]', '_', operation.operationId)}"
@@ -159,7 +162,7 @@ class _Walker:
         defs: set[str] = set()
         counts = Counter(name for name, _ in merged)
         for (name, location), parameter in merged.items():
-            if location == "cookie" or (location == "header" and name.lower() in _UNSETTABLE_HEADERS):
+            if location == "cookie" or (location == "header" and name.lower() in self._gateway_headers):
                 if parameter.required:
                     raise _Unsupported(f"required {location} parameter {name} cannot be set by a tool")
                 continue
