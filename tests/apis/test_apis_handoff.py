@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from apis.upstream import Upstream, new_key, write_config
+from chatgate.apis.catalog import ApiCatalog, CompiledApi
+from chatgate.apis.config import ApiConfig
+from chatgate.apis.crypto import CredentialCipher
 from chatgate.apis.service import ApiService
 from chatgate.config import Settings
 from chatgate.launcher.environment import child_environment, launch_additions
@@ -68,3 +72,19 @@ async def test_child_environment_carries_only_the_callers_credentials(
     flat = json.dumps(alice) + json.dumps(carol)
     assert "bob-token" not in flat and "must-not-travel" not in flat
     assert "bob-token" not in json.dumps(carol) and "alice-token" not in json.dumps(carol)
+
+
+async def test_an_unreachable_store_does_not_fail_the_launch(tmp_path: Path) -> None:
+    api = ApiConfig(name="mine", base_url="https://x.test", openapi="x.json", auth="user")
+    service = ApiService(
+        ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
+        catalog_path=tmp_path / "catalog.json",
+        engine=create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'nowhere.db'}"),
+        cipher=CredentialCipher.from_setting(new_key()),
+    )
+    try:
+        env = await service.child_environment(Principal("alice"))
+    finally:
+        await service.aclose()
+    assert child.ENV_APIS_CATALOG in env
+    assert child.ENV_API_USER_CREDENTIALS not in env  # the tool then says credentials are unavailable

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chatgate.apis.catalog import ApiCatalog, write_catalog
@@ -159,7 +160,12 @@ class ApiService:
         if self._service_secrets:
             env[child.ENV_API_SERVICE_SECRETS] = json.dumps(self._service_secrets)
         if self._store is not None:
-            # Present (maybe `{}`) means "the store works"; absent tells the child why calls fail.
-            opened = await self._store.open_for(principal.user_id, self.catalog.user_credential_apis)
-            env[child.ENV_API_USER_CREDENTIALS] = json.dumps(opened)
+            # Present (maybe `{}`) means "the store works"; absent makes `user` API calls say so.
+            try:
+                opened = await self._store.open_for(principal.user_id, self.catalog.user_credential_apis)
+            except (SQLAlchemyError, OSError) as exc:
+                # A chat that never calls a `user` API must not fail because the store is down.
+                logger.warning("api credentials unavailable for this session: %s", type(exc).__name__)
+            else:
+                env[child.ENV_API_USER_CREDENTIALS] = json.dumps(opened)
         return env

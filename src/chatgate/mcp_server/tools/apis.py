@@ -108,8 +108,8 @@ def _secret(resources: ToolResources, api: ApiConfig) -> str | None:
     credentials = resources.settings.api_user_credentials
     if credentials is None:
         raise ToolError(
-            f"the {api.name} API needs your own credential, but this server cannot store credentials "
-            "right now (the operator must configure CHATGATE_ENCRYPTION_KEY)"
+            f"the {api.name} API needs your own credential, but stored credentials are unavailable on "
+            "this server right now (the operator should check CHATGATE_ENCRYPTION_KEY and the database)"
         )
     secret = credentials.get(api.name)
     if secret is None:
