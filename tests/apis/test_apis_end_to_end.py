@@ -91,8 +91,11 @@ def test_each_users_credential_reaches_upstream_only_on_their_calls(app: LiveApp
     app.model.policy = call_then_report([("api_mine_whoami", {})])
 
     (alice_output,) = outputs(chat(app, "alice"))
-    seen = json.loads(alice_output)["body"]
-    assert seen == {"authorization": "Bearer alice-token", "api_key": None, "user_id": "alice"}
+    assert json.loads(alice_output)["body"] == {
+        "authorization": "Bearer [redacted]",  # the upstream echoes it; the model never sees it
+        "api_key": None,
+        "user_id": "alice",
+    }
 
     (bob_output,) = outputs(chat(app, "bob"))
     assert "you have not connected the mine API" in bob_output
@@ -109,9 +112,11 @@ def test_service_and_plain_apis_through_chat(app: LiveApp, hits: Recorder) -> No
         [("api_svc_whoami", {}), ("api_shop_getItem", {"item_id": "../admin"})]
     )
     svc_output, escape_output = outputs(chat(app, "erin"))
-    assert json.loads(svc_output)["body"]["authorization"] == f"Bearer {SERVICE_SECRET}"
+    assert json.loads(svc_output)["status"] == 200 and SERVICE_SECRET not in svc_output
     assert "refused" in escape_output
-    assert hits.paths() == ["/v1/whoami"]
+    assert [(hit.path, hit.authorization) for hit in hits.hits] == [
+        ("/v1/whoami", f"Bearer {SERVICE_SECRET}")
+    ]
 
 
 def test_without_an_encryption_key_credentials_are_503(

@@ -79,7 +79,8 @@ async def test_an_unreachable_store_does_not_fail_the_launch(tmp_path: Path) -> 
     service = ApiService(
         ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
         catalog_path=tmp_path / "catalog.json",
-        engine=create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'nowhere.db'}"),
+        # A database without the table: every credential query fails.
+        engine=create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
         cipher=CredentialCipher.from_setting(new_key()),
     )
     try:

@@ -132,7 +132,9 @@ async def test_loopback_api_without_allow_private_is_refused(session: Session, h
 async def test_service_mode_sends_the_operator_secret(session: Session, hits: Recorder) -> None:
     async with session() as client:
         result = await client.call_tool("api_svc_whoami", {})
-    assert json.loads(text_of(result))["body"]["authorization"] == f"Bearer {SERVICE_SECRET}"
+    assert not result.is_error, text_of(result)
+    assert hits.hits[-1].authorization == f"Bearer {SERVICE_SECRET}"
+    assert SERVICE_SECRET not in text_of(result)
     async with session(service={}) as client:
         missing = await client.call_tool("api_svc_whoami", {})
     assert missing.is_error and "not configured its secret" in text_of(missing)
@@ -141,7 +143,7 @@ async def test_service_mode_sends_the_operator_secret(session: Session, hits: Re
 async def test_user_mode_uses_only_the_bound_users_credential(session: Session, hits: Recorder) -> None:
     async with session("alice", credentials={"mine": "alice-token"}) as client:
         result = await client.call_tool("api_mine_whoami", {})
-    assert json.loads(text_of(result))["body"]["authorization"] == "Bearer alice-token"
+    assert json.loads(text_of(result))["body"]["authorization"] == "Bearer [redacted]"
     async with session("bob", credentials={}) as client:
         refused = await client.call_tool("api_mine_whoami", {})
     assert refused.is_error

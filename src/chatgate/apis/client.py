@@ -12,7 +12,6 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +22,6 @@ from chatgate.apis.config import ApiConfig
 from chatgate.apis.errors import (
     ApiCallError,
     RequestRefusedError,
-    UpstreamStatusError,
     UpstreamUnavailableError,
 )
 from chatgate.apis.guard import (
@@ -36,45 +34,12 @@ from chatgate.apis.guard import (
     resolve_pinned,
 )
 from chatgate.apis.operations import OperationSpec
+from chatgate.apis.responses import ApiResponse, read_response
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_EXCERPT_CHARS = 300
 _CACHE_ENTRIES = 128
-_TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
-TRUNCATION_MARKER = "…[truncated: the response was larger than {limit} bytes]"
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    """What the model sees of a successful call."""
-
-    status: int
-    content_type: str
-    body: Any
-    truncated: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "content_type": self.content_type, "body": self.body}
-        if self.truncated:
-            out["truncated"] = True
-        return out
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The secrets this tool server may send: service secrets and the bound user's own tokens."""
-
-    service: dict[str, str]
-    user: dict[str, str]
-
-    def secret_for(self, api: ApiConfig) -> str | None:
-        if api.auth == "service":
-            return self.service.get(api.name)
-        if api.auth == "user":
-            return self.user.get(api.name)
-        return None
 
 
 class ApiClient:
@@ -127,7 +92,7 @@ class ApiClient:
             cached = self._cache.get(key)
             if cached is not None and self._clock() - cached[0] < api.cache_ttl_seconds:
                 return cached[1]
-        elif operation.method != "GET":
+        elif not operation.read_only:
             # A write may change what a cached read would say.
             self._cache = {k: v for k, v in self._cache.items() if k[0] != api.name}
         response = await self._send(api, operation, request, secret=secret)
@@ -213,7 +178,9 @@ class ApiClient:
                         await self._sleep(delay)
                         attempt += 1
                         continue
-                return await self._shape(api, response, secret=secret)
+                return await read_response(
+                    response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
+                )
 
     async def _follow(self, api: ApiConfig, request: httpx.Request) -> httpx.Response:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -246,61 +213,6 @@ class ApiClient:
         if seconds is None:
             return self._backoff(api, attempt)
         return seconds if seconds <= api.max_retry_after_seconds else None
-
-    async def _shape(self, api: ApiConfig, response: httpx.Response, *, secret: str | None) -> ApiResponse:
-        limit = api.max_response_bytes
-        data = bytearray()
-        truncated = False
-        try:
-            async for chunk in response.aiter_bytes():
-                data.extend(chunk)
-                if len(data) > limit:
-                    truncated = True
-                    break
-        except httpx.TimeoutException as exc:
-            raise UpstreamUnavailableError(
-                f"the API did not finish answering within {api.timeout_seconds:g} seconds"
-            ) from exc
-        finally:
-            await response.aclose()
-        raw = bytes(data[:limit])
-        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if response.status_code >= 400:
-            raise UpstreamStatusError(response.status_code, _excerpt(raw, content_type, secret))
-        body: Any
-        if content_type == "application/json" or content_type.endswith("+json"):
-            text = raw.decode(response.encoding or "utf-8", errors="replace")
-            if truncated:
-                body = text + TRUNCATION_MARKER.format(limit=limit)
-            else:
-                try:
-                    body = json.loads(text) if text.strip() else None
-                except json.JSONDecodeError:
-                    body = text
-        elif content_type in _TEXT_TYPES:
-            body = raw.decode(response.encoding or "utf-8", errors="replace")
-            if truncated:
-                body += TRUNCATION_MARKER.format(limit=limit)
-        elif not raw and not truncated:
-            body = None
-        else:
-            size = f"more than {limit}" if truncated else str(len(raw))
-            body = f"[a {content_type or 'untyped'} response of {size} bytes, not shown]"
-        return ApiResponse(
-            status=response.status_code, content_type=content_type, body=body, truncated=truncated
-        )
-
-
-def _excerpt(raw: bytes, content_type: str, secret: str | None) -> str:
-    if content_type and not (
-        content_type.startswith("text/") or content_type.endswith("json") or content_type.endswith("+xml")
-    ):
-        return ""
-    text = " ".join(raw.decode("utf-8", errors="replace").split())
-    if secret:
-        # An upstream that echoes the request back must not hand the credential to the model.
-        text = text.replace(secret, "[redacted]")
-    return text[:_EXCERPT_CHARS] + ("…" if len(text) > _EXCERPT_CHARS else "")
 
 
 def _retry_after_seconds(header: str) -> float | None:
