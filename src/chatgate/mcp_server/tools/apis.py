@@ -64,16 +64,22 @@ def api_tools(catalog: ApiCatalog) -> list[Tool]:
 
 
 def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
-    # Imported here: a tool server without API tools does not pay for jsonschema (~25 ms).
-    from jsonschema import Draft202012Validator
+    validators: list[Any] = []
 
-    validator = Draft202012Validator(operation.input_schema)
+    def validator() -> Any:
+        # Built on first use: a tool server whose API tools go uncalled never imports jsonschema.
+        if not validators:
+            from jsonschema import Draft202012Validator
+
+            validators.append(Draft202012Validator(operation.input_schema))
+        return validators[0]
 
     async def call_api(arguments: dict[str, Any], ctx: Context[ToolResources, Any]) -> dict[str, Any]:
         resources = resources_of(ctx)
         # Models send null for "not given"; the schema's optional fields mean the same.
         arguments = {key: value for key, value in arguments.items() if value is not None}
-        error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))), None)
+        errors = sorted(validator().iter_errors(arguments), key=lambda e: [str(p) for p in e.path])
+        error = errors[0] if errors else None
         if error is not None:
             where = ".".join(str(part) for part in error.path) or "arguments"
             raise ToolError(f"invalid {where}: {error.message[:_MAX_VALIDATION_MESSAGE]}")
