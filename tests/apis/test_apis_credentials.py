@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from apis.upstream import new_key
+from apis.upstream import new_key, postgres_database
 from chatgate.apis.credential_store import TABLE_NAME, CredentialStore
 from chatgate.apis.crypto import CredentialCipher, DecryptionError, EncryptionKeyError
 
@@ -79,8 +79,26 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def test_store_put_list_delete_per_user(engine: AsyncEngine) -> None:
-    store = CredentialStore(engine, cipher(new_key()))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The store's engine on SQLite, and on PostgreSQL when one is reachable."""
+    if request.param == "sqlite":
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'creds.db'}")
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    async with postgres_database() as url:
+        engine = create_async_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+
+async def test_store_put_list_delete_per_user(any_engine: AsyncEngine) -> None:
+    store = CredentialStore(any_engine, cipher(new_key()))
     await store.create_table()
     await store.put("alice", "crm", TOKEN)
     await store.put("alice", "crm", TOKEN + "-v2")  # replace

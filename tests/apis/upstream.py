@@ -9,13 +9,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatgate.apis.config import ApiConfig
 
@@ -225,3 +233,35 @@ def write_config(path: Path, apis: list[dict[str, Any]]) -> Path:
 
 def new_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (asyncpg URL), dropped afterwards.
+
+    Skips when `CHATGATE_TEST_POSTGRES_URL` is unset or unreachable, unless
+    `CHATGATE_REQUIRE_POSTGRES=1` (CI), where that is a failure.
+    """
+    admin_url = os.environ.get("CHATGATE_TEST_POSTGRES_URL")
+    required = os.environ.get("CHATGATE_REQUIRE_POSTGRES") == "1"
+    if not admin_url:
+        if required:
+            pytest.fail("CHATGATE_REQUIRE_POSTGRES=1 but CHATGATE_TEST_POSTGRES_URL is unset")
+        pytest.skip("CHATGATE_TEST_POSTGRES_URL is not set")
+    base = make_url(admin_url).set(drivername="postgresql+asyncpg")
+    name = f"chatgate_apis_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (OSError, SQLAlchemyError) as exc:
+        await admin.dispose()
+        if required:
+            pytest.fail(f"PostgreSQL is required but unreachable: {type(exc).__name__}")
+        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
@@ -30,8 +30,8 @@ class ApiCredential(SQLModel, table=True):
     api_name: str = Field(primary_key=True, max_length=32)
     sealed: str = Field(max_length=16384)
     key_id: str = Field(max_length=16)
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
 @dataclass(frozen=True)

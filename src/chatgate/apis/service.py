@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -94,7 +95,7 @@ class ApiService:
             except EncryptionKeyError as exc:
                 problem = str(exc)
                 logger.warning("per-user API credentials disabled: %s", problem)
-            engine = create_async_engine(settings.resolved_database_url)
+            engine = create_async_engine(_async_url(settings.resolved_database_url))
         return cls(
             catalog,
             catalog_path=path,
@@ -169,3 +170,14 @@ class ApiService:
             else:
                 env[child.ENV_API_USER_CREDENTIALS] = json.dumps(opened)
         return env
+
+
+def _async_url(url: str) -> URL:
+    """`url` with its async driver explicit (`postgresql://` → asyncpg, `sqlite://` → aiosqlite)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in {"postgres", "postgresql"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
