@@ -14,6 +14,7 @@ from chatgate.apis.catalog import ApiCatalog
 from chatgate.apis.config import load_api_configs
 from chatgate.apis.openapi import build_operations, compile_catalog, load_document
 from chatgate.tool_config import ToolConfigError
+from support.servers import free_port
 
 
 def _doc() -> dict[str, Any]:
@@ -194,3 +195,20 @@ def test_headers_the_gateway_sets_are_never_arguments(upstream: Upstream) -> Non
     )
     (operation,) = build_operations(api, document)
     assert list(operation.input_schema["properties"]) == ["X-Ok"]
+
+
+def test_an_unreachable_document_leaves_only_that_api_out(upstream: Upstream) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/openapi.json"
+    config = {
+        "apis": [
+            {"name": "down", "base_url": upstream.base_url, "openapi": dead, "timeout_seconds": 1},
+            {
+                "name": "up",
+                "base_url": upstream.base_url,
+                "openapi": upstream.openapi_url,
+                "operations": ["getItem"],
+            },
+        ]
+    }
+    catalog = compile_catalog(config)
+    assert [api.config.name for api in catalog.apis] == ["up"]

@@ -48,20 +48,25 @@ _SCHEMA_REF = "#/components/schemas/"
 _UNSETTABLE_HEADERS = RESERVED_HEADERS | {"accept", "proxy-authorization", "x-forwarded-for", "forwarded"}
 
 
+class DocumentUnavailableError(ToolConfigError):
+    """A document URL could not be fetched (the API is left out; start-up goes on)."""
+
+
 def load_document(source: str, *, timeout_seconds: float = 10.0) -> dict[str, Any]:
     """The raw document from a file path or an http(s) URL, JSON or YAML.
 
     Called once at start-up by the API process; the operator chose the source, so no SSRF guard.
 
     Raises:
-        ToolConfigError: unreadable, unreachable, too large, or neither JSON nor YAML.
+        DocumentUnavailableError: the URL could not be fetched.
+        ToolConfigError: unreadable, too large, or neither JSON nor YAML.
     """
     if source.startswith(("http://", "https://")):
         try:
             response = httpx.get(source, timeout=timeout_seconds, follow_redirects=True)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise ToolConfigError(f"OpenAPI document {source} could not be fetched: {exc}") from exc
+            raise DocumentUnavailableError(f"OpenAPI document {source} could not be fetched: {exc}") from exc
         text = response.text
     else:
         try:
@@ -121,13 +126,22 @@ def build_operations(api: ApiConfig, document: dict[str, Any]) -> list[Operation
 def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> ApiCatalog:
     """Validate `[[apis]]`, load each document and build every allowed operation.
 
+    An API whose document URL cannot be fetched is left out (logged as an error); anything else
+    wrong with an entry or its document refuses start-up.
+
     Raises:
-        ToolConfigError: anything wrong with an entry or its document (start-up refuses).
+        ToolConfigError: an invalid entry, or a document that is unreadable or not OpenAPI 3.
     """
     compiled = []
     names: set[str] = set()
     for api in load_api_configs(config, base_dir=base_dir):
-        operations = build_operations(api, load_document(api.openapi, timeout_seconds=api.timeout_seconds))
+        try:
+            document = load_document(api.openapi, timeout_seconds=api.timeout_seconds)
+        except DocumentUnavailableError as exc:
+            # One API being down at start-up must not take the whole service down with it.
+            logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
+            continue
+        operations = build_operations(api, document)
         for operation in operations:
             if operation.tool_name in names:
                 raise ToolConfigError(f"[[apis]] {api.name}: tool name {operation.tool_name} is used twice")
