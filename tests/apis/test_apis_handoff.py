@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from apis.upstream import Upstream, new_key, write_config
 from chatgate.apis.catalog import ApiCatalog, CompiledApi
@@ -14,9 +13,11 @@ from chatgate.apis.config import ApiConfig
 from chatgate.apis.crypto import CredentialCipher
 from chatgate.apis.service import ApiService
 from chatgate.config import Settings
+from chatgate.errors import DatabaseUnreachableError
 from chatgate.launcher.environment import child_environment, launch_additions
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
+from chatgate.storage import create_engine
 
 
 def test_additions_cannot_overwrite_the_identity(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ async def test_an_unreachable_store_does_not_fail_the_launch(tmp_path: Path) -> 
         ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
         catalog_path=tmp_path / "catalog.json",
         # A database without the table: every credential query fails.
-        engine=create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
+        engine=create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
         cipher=CredentialCipher.from_setting(new_key()),
     )
     try:
@@ -89,3 +90,21 @@ async def test_an_unreachable_store_does_not_fail_the_launch(tmp_path: Path) -> 
         await service.aclose()
     assert child.ENV_APIS_CATALOG in env
     assert child.ENV_API_USER_CREDENTIALS not in env  # the tool then says credentials are unavailable
+
+
+async def test_credential_routes_report_an_unreachable_database_as_503(tmp_path: Path) -> None:
+    api = ApiConfig(name="mine", base_url="https://x.test", openapi="x.json", auth="user")
+    service = ApiService(
+        ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
+        catalog_path=tmp_path / "catalog.json",
+        engine=create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
+        cipher=CredentialCipher.from_setting(new_key()),
+    )
+    try:
+        with pytest.raises(DatabaseUnreachableError) as caught:
+            await service.connect(Principal("alice"), "mine", "token")
+        with pytest.raises(DatabaseUnreachableError):
+            await service.connections(Principal("alice"))
+    finally:
+        await service.aclose()
+    assert caught.value.status_code == 503 and caught.value.code == "database_unavailable"

@@ -1,7 +1,9 @@
 """Per-user API credentials in the service database, sealed (see `crypto`).
 
-One row per (user, API). The table holds only sealed values: reading the database, a backup or a
+One row per (owner, API). The table holds only sealed values: reading the database, a backup or a
 replica yields no usable token, and a row moved to another user does not open (associated data).
+Every query runs in `owner_transaction`, so on PostgreSQL the row-level security policy of
+migration 0002 holds as well as the `owner` filter in each statement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from chatgate.apis.crypto import CredentialCipher, DecryptionError
+from chatgate.storage.engine import owner_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +25,19 @@ TABLE_NAME = "api_credentials"
 
 
 class ApiCredential(SQLModel, table=True):
-    """A user's sealed credential for one configured API."""
+    """A user's sealed credential for one configured API (created by migration 0002)."""
 
     __tablename__ = TABLE_NAME
 
-    user_id: str = Field(primary_key=True, max_length=1024)
+    owner: str = Field(primary_key=True, max_length=1024)
     api_name: str = Field(primary_key=True, max_length=32)
     sealed: str = Field(max_length=16384)
     key_id: str = Field(max_length=16)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+_TABLE = ApiCredential.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -41,33 +47,27 @@ class ConnectedApi:
 
 
 class CredentialStore:
-    """Stores and opens one user's credentials; every query is keyed on that user."""
+    """Stores and opens one user's credentials; every query is keyed on that user.
+
+    Database failures raise `chatgate.storage.DatabaseUnavailableError` (driver text stays in the log).
+    """
 
     def __init__(self, engine: AsyncEngine, cipher: CredentialCipher) -> None:
         self._engine = engine
         self._cipher = cipher
 
-    async def create_table(self) -> None:
-        """Create the table if it is missing (tests and the embedded SQLite default)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all, tables=[ApiCredential.__table__])  # type: ignore[attr-defined]
-
-    async def put(self, user_id: str, api_name: str, secret: str) -> None:
-        """Store (or replace) `user_id`'s credential for `api_name`."""
+    async def put(self, owner: str, api_name: str, secret: str) -> None:
+        """Store (or replace) `owner`'s credential for `api_name`."""
         now = datetime.now(UTC)
-        sealed = self._cipher.seal(secret, user_id=user_id, api_name=api_name)
-        table = ApiCredential.__table__  # type: ignore[attr-defined]
-        async with self._engine.begin() as connection:
-            existing = await connection.execute(
-                select(table.c.created_at).where(table.c.user_id == user_id, table.c.api_name == api_name)
-            )
+        sealed = self._cipher.seal(secret, user_id=owner, api_name=api_name)
+        mine = (_TABLE.c.owner == owner) & (_TABLE.c.api_name == api_name)
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            existing = await connection.execute(select(_TABLE.c.created_at).where(mine))
             created = existing.scalar_one_or_none() or now
+            await connection.execute(delete(_TABLE).where(mine))
             await connection.execute(
-                delete(table).where(table.c.user_id == user_id, table.c.api_name == api_name)
-            )
-            await connection.execute(
-                table.insert().values(
-                    user_id=user_id,
+                _TABLE.insert().values(
+                    owner=owner,
                     api_name=api_name,
                     sealed=sealed,
                     key_id=self._cipher.primary_key_id,
@@ -76,50 +76,47 @@ class CredentialStore:
                 )
             )
 
-    async def delete(self, user_id: str, api_name: str) -> bool:
+    async def delete(self, owner: str, api_name: str) -> bool:
         """Remove the credential; False when there was none."""
-        table = ApiCredential.__table__  # type: ignore[attr-defined]
-        async with self._engine.begin() as connection:
+        async with owner_transaction(self._engine, owner, write=True) as connection:
             result = await connection.execute(
-                delete(table).where(table.c.user_id == user_id, table.c.api_name == api_name)
+                delete(_TABLE).where(_TABLE.c.owner == owner, _TABLE.c.api_name == api_name)
             )
         return bool(result.rowcount)
 
-    async def connected(self, user_id: str) -> list[ConnectedApi]:
-        """Which APIs `user_id` has a credential for (never the credentials)."""
-        table = ApiCredential.__table__  # type: ignore[attr-defined]
-        async with self._engine.connect() as connection:
+    async def connected(self, owner: str) -> list[ConnectedApi]:
+        """Which APIs `owner` has a credential for (never the credentials)."""
+        async with owner_transaction(self._engine, owner) as connection:
             rows = await connection.execute(
-                select(table.c.api_name, table.c.updated_at)
-                .where(table.c.user_id == user_id)
-                .order_by(table.c.api_name)
+                select(_TABLE.c.api_name, _TABLE.c.updated_at)
+                .where(_TABLE.c.owner == owner)
+                .order_by(_TABLE.c.api_name)
             )
             return [ConnectedApi(api_name=row.api_name, updated_at=row.updated_at) for row in rows]
 
-    async def open_for(self, user_id: str, api_names: tuple[str, ...]) -> dict[str, str]:
-        """`user_id`'s own credentials for `api_names`, decrypted; unreadable ones are left out.
+    async def open_for(self, owner: str, api_names: tuple[str, ...]) -> dict[str, str]:
+        """`owner`'s own credentials for `api_names`, decrypted; unreadable ones are left out.
 
         A credential sealed with an older key is re-sealed with the current one (lazy rotation).
         """
         if not api_names:
             return {}
-        table = ApiCredential.__table__  # type: ignore[attr-defined]
-        async with self._engine.connect() as connection:
+        async with owner_transaction(self._engine, owner) as connection:
             rows = (
                 await connection.execute(
-                    select(table.c.api_name, table.c.sealed).where(
-                        table.c.user_id == user_id, table.c.api_name.in_(api_names)
+                    select(_TABLE.c.api_name, _TABLE.c.sealed).where(
+                        _TABLE.c.owner == owner, _TABLE.c.api_name.in_(api_names)
                     )
                 )
             ).all()
         opened: dict[str, str] = {}
         for row in rows:
             try:
-                opened[row.api_name] = self._cipher.open(row.sealed, user_id=user_id, api_name=row.api_name)
+                opened[row.api_name] = self._cipher.open(row.sealed, user_id=owner, api_name=row.api_name)
             except DecryptionError:
                 # Logged without the user id or the value; the user is asked to connect again.
                 logger.warning("a stored credential for api %s does not open; ignoring it", row.api_name)
                 continue
             if self._cipher.needs_rotation(row.sealed):
-                await self.put(user_id, row.api_name, opened[row.api_name])
+                await self.put(owner, row.api_name, opened[row.api_name])
         return opened

@@ -14,18 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.apis.catalog import ApiCatalog, write_catalog
 from chatgate.apis.credential_store import CredentialStore
 from chatgate.apis.crypto import CredentialCipher, EncryptionKeyError
 from chatgate.apis.openapi import compile_catalog
 from chatgate.config import Settings
-from chatgate.errors import EncryptionUnavailableError, InvalidRequestError, NotFoundError
+from chatgate.errors import (
+    DatabaseUnreachableError,
+    EncryptionUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
+from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_database
+from chatgate.storage.engine import is_postgres
 from chatgate.tool_config import load_tool_config
 
 logger = logging.getLogger(__name__)
@@ -95,7 +100,7 @@ class ApiService:
             except EncryptionKeyError as exc:
                 problem = str(exc)
                 logger.warning("per-user API credentials disabled: %s", problem)
-            engine = create_async_engine(_async_url(settings.resolved_database_url))
+            engine = create_engine(settings.resolved_database_url)
         return cls(
             catalog,
             catalog_path=path,
@@ -106,8 +111,9 @@ class ApiService:
         )
 
     async def start(self) -> None:
-        if self._store is not None:
-            await self._store.create_table()
+        """Bring the embedded SQLite database up to date (PostgreSQL: `chatgate db upgrade`)."""
+        if self._engine is not None and self._store is not None and not is_postgres(self._engine):
+            await upgrade_database(str(self._engine.url))
 
     async def aclose(self) -> None:
         if self._engine is not None:
@@ -130,18 +136,29 @@ class ApiService:
 
     async def connect(self, principal: Principal, api_name: str, token: str) -> None:
         name = self._user_api(api_name)
-        await self._store_or_503().put(principal.user_id, name, token)
+        try:
+            await self._store_or_503().put(principal.user_id, name, token)
+        except DatabaseUnavailableError:
+            raise DatabaseUnreachableError() from None
 
     async def disconnect(self, principal: Principal, api_name: str) -> None:
         name = self._user_api(api_name)
-        if not await self._store_or_503().delete(principal.user_id, name):
+        try:
+            removed = await self._store_or_503().delete(principal.user_id, name)
+        except DatabaseUnavailableError:
+            raise DatabaseUnreachableError() from None
+        if not removed:
             raise NotFoundError(f"You have not connected the {name} API.")
 
     async def connections(self, principal: Principal) -> list[ConnectedApiView]:
         names = self.catalog.user_credential_apis
         if not names:
             return []
-        stored = {item.api_name: item for item in await self._store_or_503().connected(principal.user_id)}
+        try:
+            connected = await self._store_or_503().connected(principal.user_id)
+        except DatabaseUnavailableError:
+            raise DatabaseUnreachableError() from None
+        stored = {item.api_name: item for item in connected}
         return [
             ConnectedApiView(
                 api_name=name,
@@ -164,20 +181,9 @@ class ApiService:
             # Present (maybe `{}`) means "the store works"; absent makes `user` API calls say so.
             try:
                 opened = await self._store.open_for(principal.user_id, self.catalog.user_credential_apis)
-            except (SQLAlchemyError, OSError) as exc:
+            except DatabaseUnavailableError as exc:
                 # A chat that never calls a `user` API must not fail because the store is down.
                 logger.warning("api credentials unavailable for this session: %s", type(exc).__name__)
             else:
                 env[child.ENV_API_USER_CREDENTIALS] = json.dumps(opened)
         return env
-
-
-def _async_url(url: str) -> URL:
-    """`url` with its async driver explicit (`postgresql://` → asyncpg, `sqlite://` → aiosqlite)."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend in {"postgres", "postgresql"}:
-        return parsed.set(drivername="postgresql+asyncpg")
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    return parsed

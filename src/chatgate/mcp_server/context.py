@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
@@ -25,6 +26,8 @@ class ToolResources:
     api_client: ApiClient | None = None
     # The bound user's file space; None when no files root was passed.
     files: FileSpace | None = None
+    # The database tools' engine (lazily connecting); None when no DATABASE_URL was passed.
+    database: AsyncEngine | None = None
 
     @property
     def identity(self) -> BoundIdentity:

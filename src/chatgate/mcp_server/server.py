@@ -19,6 +19,7 @@ from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import register_all
 from chatgate.mcp_server.tools.apis import api_tools
+from chatgate.storage.engine import create_engine
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
@@ -66,12 +67,16 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
         files = None
         if settings.files_root is not None:
             files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
+        # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
+        database = create_engine(settings.database_url) if settings.database_url else None
         api_client = ApiClient() if catalog.apis else None
         try:
-            yield ToolResources(settings=settings, files=files, api_client=api_client)
+            yield ToolResources(settings=settings, files=files, database=database, api_client=api_client)
         finally:
             if api_client is not None:
                 await api_client.aclose()
+            if database is not None:
+                await database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,
@@ -80,7 +85,7 @@ def build_server(settings: ChildSettings) -> StrictMCPServer:
         log_level=_sdk_log_level(settings.log_level),
         tools=api_tools(catalog),
     )
-    register_all(server)
+    register_all(server, settings)
     return server
 
 

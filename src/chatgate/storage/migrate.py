@@ -1,0 +1,119 @@
+"""Schema migrations (Alembic, shipped inside the package) and the PostgreSQL application role.
+
+`upgrade_database(url)` brings a database to the newest schema; the API calls it at start-up for the
+embedded SQLite default, and `chatgate db upgrade` runs it for PostgreSQL. Migrations run on the
+async engine through `run_sync`, the pattern Alembic documents for asyncio programs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from chatgate.storage.engine import create_engine, is_postgres
+from chatgate.storage.models import USER_TABLES
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Our own version table, so an operator's Alembic history in the same database cannot collide.
+VERSION_TABLE = "chatgate_alembic_version"
+# Concurrent `db upgrade` runs (several instances starting at once) take turns on this lock.
+_MIGRATION_LOCK_KEY = 0x63_68_61_74_67_61_74_65  # "chatgate"
+
+
+async def upgrade_database(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision` (default: the newest)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            # A write transaction from the start: on SQLite, BEGIN IMMEDIATE serializes concurrent upgrades.
+            connection = await connection.execution_options(chatgate_write=True)
+            async with connection.begin():
+                if is_postgres(engine):
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                    )
+                await connection.run_sync(_run_alembic_upgrade, revision)
+    finally:
+        await engine.dispose()
+
+
+def _run_alembic_upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is at, or None when it was never migrated."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_read_revision)
+    finally:
+        await engine.dispose()
+
+
+def _read_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+async def grant_app_role(url: str, role: str) -> None:
+    """Grant `role` exactly what the tools need on PostgreSQL (run as the schema owner).
+
+    The role must be a plain login role: not the tables' owner, not superuser, not BYPASSRLS, so the
+    row-level security policies apply to it. It may read and write records, tasks and API
+    credentials, and only append to the audit log.
+
+    Raises:
+        ValueError: the URL is not PostgreSQL, or the role is a superuser or bypasses RLS.
+    """
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        if not is_postgres(engine):
+            raise ValueError("application roles exist only on PostgreSQL")
+        preparer = engine.dialect.identifier_preparer
+        quoted = preparer.quote(role)
+        async with engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = :role"),
+                    {"role": role},
+                )
+            ).first()
+            if row is None:
+                raise ValueError(f"role {role!r} does not exist; create it first (CREATE ROLE … LOGIN)")
+            if row[0]:
+                raise ValueError(f"role {role!r} is a superuser or has BYPASSRLS; RLS would not apply to it")
+            schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
+            await connection.execute(text(f"GRANT USAGE ON SCHEMA {preparer.quote(schema)} TO {quoted}"))
+            for table in USER_TABLES:
+                privileges = "INSERT" if table == "audit_log" else "SELECT, INSERT, UPDATE, DELETE"
+                await connection.execute(text(f"GRANT {privileges} ON {table} TO {quoted}"))
+    finally:
+        await engine.dispose()
+
+
+async def rls_bypassed(engine: AsyncEngine) -> bool:
+    """True when `engine` connects to PostgreSQL as a role that row-level security does not bind."""
+    if not is_postgres(engine):
+        return False
+    async with engine.connect() as connection:
+        value = (
+            await connection.execute(
+                text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).scalar()
+    return bool(value)

@@ -1,0 +1,86 @@
+"""Migrations: shipped in the package, idempotent, and runnable from the `db` command group."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from chatgate.storage import create_engine, current_revision, upgrade_database
+from chatgate.storage.cli import add_db_commands, main
+from chatgate.storage.migrate import MIGRATIONS_DIR
+
+
+def test_migrations_live_inside_the_package() -> None:
+    import chatgate
+
+    package = Path(chatgate.__file__).parent
+    assert MIGRATIONS_DIR.is_relative_to(package)
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert any(MIGRATIONS_DIR.glob("versions/0001_*.py"))
+
+
+async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh' / 'chatgate.db'}"  # plain sqlite:// maps onto aiosqlite
+    assert await current_revision(url) is None
+    await upgrade_database(url)
+    await upgrade_database(url)
+    assert await current_revision(url) == "0001"
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+            journal = (await connection.execute(sa.text("PRAGMA journal_mode"))).scalar()
+            foreign_keys = (await connection.execute(sa.text("PRAGMA foreign_keys"))).scalar()
+    finally:
+        await engine.dispose()
+    assert {"records", "tasks", "audit_log", "chatgate_alembic_version"} <= set(tables)
+    assert journal == "wal" and foreign_keys == 1
+
+
+async def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    await asyncio.gather(*(upgrade_database(url) for _ in range(3)))
+    assert await current_revision(url) == "0001"
+
+
+@pytest.mark.postgres
+async def test_postgres_schema_is_at_head(postgres_run: object) -> None:
+    assert await current_revision(postgres_run.admin_url) == "0001"  # type: ignore[attr-defined]
+
+
+def test_cli_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert main(["db", "current", "--url", url]) == 0
+    assert capsys.readouterr().out.strip() == "not migrated"
+    assert main(["db", "upgrade", "--url", url]) == 0
+    assert "revision 0001" in capsys.readouterr().out
+    assert main(["db", "current", "--url", url]) == 0
+    assert capsys.readouterr().out.strip() == "0001"
+
+
+def test_cli_reports_errors_without_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--url", "mysql://nobody@localhost/x"]) == 1
+    assert "must be sqlite or postgresql" in capsys.readouterr().err
+    assert main(["db", "grant-app-role", "app", "--url", f"sqlite:///{tmp_path / 'x.db'}"]) == 1
+    assert "only on PostgreSQL" in capsys.readouterr().err
+
+
+def test_db_commands_plug_into_any_subparsers() -> None:
+    parser = argparse.ArgumentParser(prog="chatgate")
+    add_db_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["db", "grant-app-role", "chatgate_app"])
+    assert args.role == "chatgate_app" and callable(args.handler)
+
+
+@pytest.mark.postgres
+async def test_grant_app_role_refuses_roles_that_bypass_rls(postgres_run: object) -> None:
+    from chatgate.storage import grant_app_role
+
+    with pytest.raises(ValueError, match="superuser or has BYPASSRLS"):
+        await grant_app_role(postgres_run.admin_url, "postgres")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="does not exist"):
+        await grant_app_role(postgres_run.admin_url, "no_such_role_chatgate")  # type: ignore[attr-defined]
