@@ -13,6 +13,9 @@ from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
 from chatgate.storage.migrate import MIGRATIONS_DIR
 
+# The newest revision (0002 adds api_credentials).
+HEAD = "0002"
+
 
 def test_migrations_live_inside_the_package() -> None:
     import chatgate
@@ -28,7 +31,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> N
     assert await current_revision(url) is None
     await upgrade_database(url)
     await upgrade_database(url)
-    assert await current_revision(url) == "0001"
+    assert await current_revision(url) == HEAD
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -37,19 +40,19 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> N
             foreign_keys = (await connection.execute(sa.text("PRAGMA foreign_keys"))).scalar()
     finally:
         await engine.dispose()
-    assert {"records", "tasks", "audit_log", "chatgate_alembic_version"} <= set(tables)
+    assert {"records", "tasks", "audit_log", "api_credentials", "chatgate_alembic_version"} <= set(tables)
     assert journal == "wal" and foreign_keys == 1
 
 
 async def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
     await asyncio.gather(*(upgrade_database(url) for _ in range(3)))
-    assert await current_revision(url) == "0001"
+    assert await current_revision(url) == HEAD
 
 
 @pytest.mark.postgres
 async def test_postgres_schema_is_at_head(postgres_run: object) -> None:
-    assert await current_revision(postgres_run.admin_url) == "0001"  # type: ignore[attr-defined]
+    assert await current_revision(postgres_run.admin_url) == HEAD  # type: ignore[attr-defined]
 
 
 def test_cli_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,9 +60,9 @@ def test_cli_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["db", "current", "--url", url]) == 0
     assert capsys.readouterr().out.strip() == "not migrated"
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert f"revision {HEAD}" in capsys.readouterr().out
     assert main(["db", "current", "--url", url]) == 0
-    assert capsys.readouterr().out.strip() == "0001"
+    assert capsys.readouterr().out.strip() == HEAD
 
 
 def test_cli_reports_errors_without_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
