@@ -1,75 +1,54 @@
-"""One chat turn: admit, launch the user's tool server, run the agent, tear down, report.
+"""One chat turn: claim the conversation, admit, launch the user's tool server, run the agent with the
+conversation's history, tear down, record the run.
 
 Everything the SDKs can raise is translated here into `chatgate.errors`, so routes only shape
-responses. The tool server is torn down on every path (the launcher guarantees it).
+responses. The tool server is torn down on every path (the launcher guarantees it), and the run is
+recorded on every path too, cancellation included.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import openai
-from agents import Agent, Runner
+from agents import Agent, Runner, RunResultStreaming, SessionSettings
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, ModelTimeoutError
-from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from agents.stream_events import StreamEvent
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
 from chatgate.agents import AGENT_NAME, ModelProvider, build_agent, run_config
 from chatgate.config import Settings
+from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
+    ChatgateError,
     DeadlineExceededError,
     ModelError,
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerStartError
-from chatgate.launcher.agents_server import TOOL_OK_KEY
 from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
+from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
+from chatgate.storage.models import utc_now
 
 logger = logging.getLogger(__name__)
 
 # Receives each SDK stream event of a streamed run, in order.
 EventSink = Callable[[StreamEvent], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    name: str
-    ok: bool
-
-
-@dataclass
-class Timings:
-    """Milliseconds spent launching the tool server, running the agent and tearing down."""
-
-    launch: float = 0.0
-    run: float = 0.0
-    teardown: float = 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "launch": round(self.launch, 1),
-            "run": round(self.run, 1),
-            "teardown": round(self.teardown, 1),
-        }
-
-
-@dataclass
-class ChatResult:
-    response: str
-    agent_used: str
-    tools_used: list[ToolUse]
-    usage: dict[str, int]
-    timings: Timings = field(default_factory=Timings)
+COMPLETED = "completed"
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -80,6 +59,8 @@ class ChatService:
     launcher: Launcher
     admission: Admission
     model_provider: ModelProvider | None
+    engine: AsyncEngine
+    conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
 
@@ -90,52 +71,164 @@ class ChatService:
         *,
         request_id: str,
         timings: Timings,
+        conversation_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> ChatResult:
-        """Answer `message` for `principal` with a fresh tool server bound to them.
+        """Answer `message` for `principal`: `open_turn`, then `run_turn`."""
+        conversation_id = await self.open_turn(
+            principal, message, request_id=request_id, conversation_id=conversation_id
+        )
+        return await self.run_turn(
+            principal,
+            message,
+            request_id=request_id,
+            timings=timings,
+            conversation_id=conversation_id,
+            on_event=on_event,
+        )
+
+    async def open_turn(
+        self, principal: Principal, message: str, *, request_id: str, conversation_id: str | None
+    ) -> str:
+        """Check the model is configured and claim the conversation (a new one without an id).
+
+        Returns:
+            The conversation id, now marked as being answered by `request_id`.
+
+        Raises:
+            ModelNotConfiguredError, NotFoundError (another owner's conversation), ConversationBusyError.
+        """
+        if self.model_provider is None:
+            raise ModelNotConfiguredError()
+        conversation_id = conversation_id or uuid.uuid4().hex
+        await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
+        return conversation_id
+
+    async def run_turn(
+        self,
+        principal: Principal,
+        message: str,
+        *,
+        request_id: str,
+        timings: Timings,
+        conversation_id: str,
+        on_event: EventSink | None = None,
+    ) -> ChatResult:
+        """Run the agent on a claimed conversation; record the run and release the claim on every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
         `timings` is filled in as phases complete, so a failed request still reports them.
 
         Raises:
-            ModelNotConfiguredError, SaturatedError, ToolServerUnavailableError, ModelError,
-            DeadlineExceededError.
+            SaturatedError, ToolServerUnavailableError, ModelError, DeadlineExceededError.
         """
-        if self.model_provider is None:
-            raise ModelNotConfiguredError()
-        model = self.model_provider()
-        deadline = self.settings.chat_timeout_seconds
+        owner = principal.user_id
+        started_at = utc_now()
+        progress: list[RunResultBase] = []
+        outcome = INTERRUPTED  # unless the run ends some other way, below
         try:
-            with anyio.fail_after(deadline):
-                async with self.admission.slot(), self._session(principal, request_id, timings) as server:
-                    started = time.perf_counter()
-                    try:
-                        result = await self._run(build_agent(model, server), message, on_event)
-                    finally:
-                        timings.run = _ms_since(started)
-        except TimeoutError:
-            raise DeadlineExceededError(
-                f"The agent did not finish within {deadline:g} seconds (CHAT_TIMEOUT_SECONDS)."
-            ) from None
-        except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
-            raise _model_error(exc) from None
+            result = await self._run_in_session(
+                principal, message, conversation_id, request_id, timings, on_event, progress
+            )
+            outcome = COMPLETED
+        except ChatgateError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            usage = usage_of(progress[-1] if progress else None)
+            run = ConversationRun(
+                conversation_id=conversation_id,
+                owner=owner,
+                request_id=request_id,
+                started_at=started_at,
+                finished_at=utc_now(),
+                outcome=outcome,
+                launch_ms=timings.launch,
+                model_ms=timings.model,
+                tools_ms=timings.tools,
+                teardown_ms=timings.teardown,
+                requests=usage["requests"],
+                input_tokens=usage["input_tokens"],
+                output_tokens=usage["output_tokens"],
+                total_tokens=usage["total_tokens"],
+            )
+            await self._finish(owner, conversation_id, request_id, run)
         return ChatResult(
-            response=_final_text(result),
+            conversation_id=conversation_id,
+            response=final_text(result),
             agent_used=result.last_agent.name if result.last_agent else AGENT_NAME,
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=timings,
         )
 
-    async def _run(self, agent: Agent[None], message: str, on_event: EventSink | None) -> RunResultBase:
+    async def _run_in_session(
+        self,
+        principal: Principal,
+        message: str,
+        conversation_id: str,
+        request_id: str,
+        timings: Timings,
+        on_event: EventSink | None,
+        progress: list[RunResultBase],
+    ) -> RunResultBase:
+        assert self.model_provider is not None
+        model = self.model_provider()
+        deadline = self.settings.chat_timeout_seconds
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit
+        )
+        try:
+            with anyio.fail_after(deadline):
+                async with self.admission.slot(), self._session(principal, request_id, timings) as server:
+                    started = time.perf_counter()
+                    try:
+                        return await self._run(
+                            build_agent(model, server), message, session, timings, on_event, progress
+                        )
+                    finally:
+                        timings.run = ms_since(started)
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"The agent did not finish within {deadline:g} seconds (CHAT_TIMEOUT_SECONDS)."
+            ) from None
+        except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
+            raise _model_error(exc) from None
+
+    async def _run(
+        self,
+        agent: Agent[None],
+        message: str,
+        session: ConversationSession,
+        timings: Timings,
+        on_event: EventSink | None,
+        progress: list[RunResultBase],
+    ) -> RunResultBase:
         config = run_config(self.settings)
-        max_turns = self.settings.agent_max_turns
+        config.session_settings = SessionSettings(limit=self.settings.conversation_history_limit)
+        options: dict[str, Any] = {
+            "max_turns": self.settings.agent_max_turns,
+            "run_config": config,
+            "session": session,
+            "hooks": ToolClock(timings),
+        }
         if on_event is None:
-            return await Runner.run(agent, message, max_turns=max_turns, run_config=config)
-        streamed = Runner.run_streamed(agent, message, max_turns=max_turns, run_config=config)
+            result = await Runner.run(agent, message, **options)
+            progress.append(result)
+            return result
+        streamed: RunResultStreaming = Runner.run_streamed(agent, message, **options)
+        progress.append(streamed)  # usage so far is readable even if the stream is cut off
         async for event in streamed.stream_events():
             await on_event(event)
         return streamed
+
+    async def _finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
+        # Shielded: a cancelled request (client gone) must still release its claim and record the run.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.conversations.finish(owner, conversation_id, request_id, run)
+            except Exception as exc:  # never mask the request's own outcome
+                logger.error("could not record the run: %s", type(exc).__name__)
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
         return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
@@ -172,7 +265,6 @@ class _TimedSession:
         self._principal = principal
         self._launch_environment = launch_environment
         self._timings = timings
-        self._exit_started = 0.0
 
     async def __aenter__(self) -> AgentsMCPServer:
         started = time.perf_counter()
@@ -183,14 +275,14 @@ class _TimedSession:
         except ToolServerStartError as exc:
             raise ToolServerUnavailableError() from exc
         finally:
-            self._timings.launch = _ms_since(started)
+            self._timings.launch = ms_since(started)
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         started = time.perf_counter()
         try:
             return await self._context.__aexit__(*exc_info)
         finally:
-            self._timings.teardown = _ms_since(started)
+            self._timings.teardown = ms_since(started)
 
 
 def _model_error(exc: Exception) -> ModelError:
@@ -205,40 +297,3 @@ def _model_error(exc: Exception) -> ModelError:
     if isinstance(exc, openai.APIStatusError):
         return ModelError(f"The model endpoint answered with HTTP {exc.status_code}.")
     return ModelError()
-
-
-def _final_text(result: RunResultBase) -> str:
-    output = result.final_output
-    return output if isinstance(output, str) else str(output or "")
-
-
-def tools_used(result: RunResultBase) -> list[ToolUse]:
-    """The tools the agent called, in order, with whether each succeeded."""
-    names: dict[str, str] = {}
-    used: list[ToolUse] = []
-    for item in result.new_items:
-        if isinstance(item, ToolCallItem):
-            call_id = getattr(item.raw_item, "call_id", None)
-            name = getattr(item.raw_item, "name", None)
-            if isinstance(call_id, str) and isinstance(name, str):
-                names[call_id] = name
-        elif isinstance(item, ToolCallOutputItem):
-            raw = item.raw_item
-            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
-            ok = bool((item.custom_data or {}).get(TOOL_OK_KEY, False))
-            used.append(ToolUse(name=names.get(str(call_id), "unknown"), ok=ok))
-    return used
-
-
-def usage_of(result: RunResultBase) -> dict[str, int]:
-    usage = result.context_wrapper.usage
-    return {
-        "requests": usage.requests,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

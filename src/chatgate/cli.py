@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from chatgate.config import ConfigError, Settings, get_settings
 from chatgate.dev_secret import DEV_ISSUER, load_or_create_dev_secret, mint_token
+from chatgate.storage.cli import add_db_commands
 
 DEV_USER = "dev-user"
 
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--email", help="an email claim for whoami")
     token.add_argument("--name", help="a name claim for whoami")
     token.set_defaults(handler=cmd_token)
+
+    add_db_commands(commands)
     return parser
 
 

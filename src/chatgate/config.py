@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=600, validation_alias="MCP_TOOL_TIMEOUT_SECONDS"
     )
 
+    # Conversations
+    conversation_history_limit: int = Field(
+        default=100, ge=2, le=10_000, validation_alias="CONVERSATION_HISTORY_LIMIT"
+    )
+
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
     max_request_bytes: int = Field(default=256 * 1024, ge=1024, validation_alias="MAX_REQUEST_BYTES")

@@ -12,7 +12,6 @@
     ├── ToolServerUnavailableError 503  tool_server_unavailable
     ├── SaturatedError             503  saturated (with Retry-After)
     ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
-    ├── DatabaseUnreachableError   503  database_unavailable (with Retry-After)
     └── DeadlineExceededError      504  deadline_exceeded
 
 Routes and services raise these; `chatgate.api.error_handlers` renders every one as
@@ -133,12 +132,3 @@ class EncryptionUnavailableError(ChatgateError):
         "Per-user API credentials are unavailable: the operator has not configured a valid "
         "CHATGATE_ENCRYPTION_KEY."
     )
-
-
-class DatabaseUnreachableError(ChatgateError):
-    status_code = 503
-    code = "database_unavailable"
-    default_message = "The database could not complete the request; nothing was changed, try again shortly."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "2"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,15 +15,19 @@ from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from chatgate.api.routes import chat, credentials, health, tools
+from chatgate.api.routes import chat, conversations, credentials, health, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
+from chatgate.conversations.history import prepare_engine
+from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
+from chatgate.storage.engine import create_engine
+from chatgate.storage.migrate import upgrade_database
 
 
 def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
@@ -34,14 +39,20 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
     launcher = create_launcher(settings)
-    apis = ApiService.from_settings(settings)
     verifier = TokenVerifier.from_settings(settings)
     configured_model = None if model_provider else model_provider_from_settings(settings)
+    engine = create_engine(settings.resolved_database_url)
+    prepare_engine(engine)
+    apis = ApiService.from_settings(settings, engine)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
         admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
         model_provider=model_provider or configured_model,
+        engine=engine,
+        conversations=ConversationStore(
+            engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
+        ),
         launch_environment=apis.child_environment,
     )
     services = Services(
@@ -54,22 +65,25 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            # The embedded default migrates itself; PostgreSQL is migrated by `chatgate db upgrade`.
+            await upgrade_database(settings.resolved_database_url)
         await launcher.start()
-        await apis.start()
         try:
             yield
         finally:
             await launcher.stop()
             await verifier.aclose()
+            await engine.dispose()
             if configured_model is not None:
                 await configured_model.aclose()
-            await apis.aclose()
 
     app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
+    app.include_router(conversations.router)
     app.include_router(credentials.router)
     install_error_handlers(app)
     # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.

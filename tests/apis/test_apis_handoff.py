@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,14 @@ import pytest
 from apis.upstream import Upstream, new_key, write_config
 from chatgate.apis.catalog import ApiCatalog, CompiledApi
 from chatgate.apis.config import ApiConfig
+from chatgate.apis.credential_store import CredentialStore
 from chatgate.apis.crypto import CredentialCipher
 from chatgate.apis.service import ApiService
 from chatgate.config import Settings
-from chatgate.errors import DatabaseUnreachableError
 from chatgate.launcher.environment import child_environment, launch_additions
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
-from chatgate.storage import create_engine
+from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_database
 
 
 def test_additions_cannot_overwrite_the_identity(tmp_path: Path) -> None:
@@ -57,15 +58,16 @@ async def test_child_environment_carries_only_the_callers_credentials(
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, CHATGATE_STATE_DIR=tmp_path, CHATGATE_CONFIG=config, CHATGATE_ENCRYPTION_KEY=new_key()
     )
-    service = ApiService.from_settings(settings)
-    await service.start()
+    await upgrade_database(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url)
     try:
+        service = ApiService.from_settings(settings, engine)
         await service.connect(Principal("alice"), "mine", "alice-token")
         await service.connect(Principal("bob"), "mine", "bob-token")
         alice = await service.child_environment(Principal("alice"))
         carol = await service.child_environment(Principal("carol"))
     finally:
-        await service.aclose()
+        await engine.dispose()
     assert json.loads(alice[child.ENV_API_USER_CREDENTIALS]) == {"mine": "alice-token"}
     assert json.loads(carol[child.ENV_API_USER_CREDENTIALS]) == {}
     assert json.loads(alice[child.ENV_API_SERVICE_SECRETS]) == {"svc": "svc-secret"}
@@ -75,36 +77,30 @@ async def test_child_environment_carries_only_the_callers_credentials(
     assert "bob-token" not in json.dumps(carol) and "alice-token" not in json.dumps(carol)
 
 
-async def test_an_unreachable_store_does_not_fail_the_launch(tmp_path: Path) -> None:
+@pytest.fixture
+async def tableless(tmp_path: Path) -> AsyncIterator[ApiService]:
+    """An API service whose database lacks the table: every credential query fails."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     api = ApiConfig(name="mine", base_url="https://x.test", openapi="x.json", auth="user")
-    service = ApiService(
-        ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
-        catalog_path=tmp_path / "catalog.json",
-        # A database without the table: every credential query fails.
-        engine=create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
-        cipher=CredentialCipher.from_setting(new_key()),
-    )
     try:
-        env = await service.child_environment(Principal("alice"))
+        yield ApiService(
+            ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
+            catalog_path=tmp_path / "catalog.json",
+            store=CredentialStore(engine, CredentialCipher.from_setting(new_key())),
+        )
     finally:
-        await service.aclose()
+        await engine.dispose()
+
+
+async def test_an_unreachable_store_does_not_fail_the_launch(tableless: ApiService) -> None:
+    env = await tableless.child_environment(Principal("alice"))
     assert child.ENV_APIS_CATALOG in env
     assert child.ENV_API_USER_CREDENTIALS not in env  # the tool then says credentials are unavailable
 
 
-async def test_credential_routes_report_an_unreachable_database_as_503(tmp_path: Path) -> None:
-    api = ApiConfig(name="mine", base_url="https://x.test", openapi="x.json", auth="user")
-    service = ApiService(
-        ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
-        catalog_path=tmp_path / "catalog.json",
-        engine=create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
-        cipher=CredentialCipher.from_setting(new_key()),
-    )
-    try:
-        with pytest.raises(DatabaseUnreachableError) as caught:
-            await service.connect(Principal("alice"), "mine", "token")
-        with pytest.raises(DatabaseUnreachableError):
-            await service.connections(Principal("alice"))
-    finally:
-        await service.aclose()
-    assert caught.value.status_code == 503 and caught.value.code == "database_unavailable"
+async def test_credential_routes_report_an_unreachable_database(tableless: ApiService) -> None:
+    # The app's error handler renders this as 503 database_unavailable.
+    with pytest.raises(DatabaseUnavailableError):
+        await tableless.connect(Principal("alice"), "mine", "token")
+    with pytest.raises(DatabaseUnavailableError):
+        await tableless.connections(Principal("alice"))

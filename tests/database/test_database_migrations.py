@@ -11,10 +11,7 @@ import sqlalchemy as sa
 
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
-from chatgate.storage.migrate import MIGRATIONS_DIR
-
-# The newest revision (0002 adds api_credentials).
-HEAD = "0002"
+from chatgate.storage.migrate import MIGRATIONS_DIR, head_revision
 
 
 def test_migrations_live_inside_the_package() -> None:
@@ -31,7 +28,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> N
     assert await current_revision(url) is None
     await upgrade_database(url)
     await upgrade_database(url)
-    assert await current_revision(url) == HEAD
+    assert await current_revision(url) == head_revision()
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -41,18 +38,19 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> N
     finally:
         await engine.dispose()
     assert {"records", "tasks", "audit_log", "api_credentials", "chatgate_alembic_version"} <= set(tables)
+    assert {"conversations", "conversation_runs", "agent_sessions", "agent_messages"} <= set(tables)
     assert journal == "wal" and foreign_keys == 1
 
 
 async def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
     await asyncio.gather(*(upgrade_database(url) for _ in range(3)))
-    assert await current_revision(url) == HEAD
+    assert await current_revision(url) == head_revision()
 
 
 @pytest.mark.postgres
 async def test_postgres_schema_is_at_head(postgres_run: object) -> None:
-    assert await current_revision(postgres_run.admin_url) == HEAD  # type: ignore[attr-defined]
+    assert await current_revision(postgres_run.admin_url) == head_revision()  # type: ignore[attr-defined]
 
 
 def test_cli_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,9 +58,9 @@ def test_cli_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["db", "current", "--url", url]) == 0
     assert capsys.readouterr().out.strip() == "not migrated"
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert f"revision {HEAD}" in capsys.readouterr().out
+    assert f"revision {head_revision()}" in capsys.readouterr().out
     assert main(["db", "current", "--url", url]) == 0
-    assert capsys.readouterr().out.strip() == HEAD
+    assert capsys.readouterr().out.strip() == head_revision()
 
 
 def test_cli_reports_errors_without_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

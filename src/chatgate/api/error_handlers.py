@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatgate.api.disconnect import ClientDisconnectedError
+from chatgate.conversations.store import ConversationBusyError
 from chatgate.errors import ChatgateError
+from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,24 @@ async def _chatgate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatgateError)
     request.state.error_code = exc.code
     return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    # Storage errors carry curated messages (no SQL, no driver text); only the status is decided here.
+    assert isinstance(exc, StorageError)
+    if isinstance(exc, NotFoundError):
+        status, code = 404, "not_found"
+    elif isinstance(exc, ConversationBusyError):
+        status, code = 409, "conversation_busy"
+    elif isinstance(exc, InvalidInputError):
+        status, code = 422, "invalid_request"
+    elif isinstance(exc, DatabaseUnavailableError):
+        status, code = 503, "database_unavailable"
+    else:
+        status, code = 500, "internal_error"
+    request.state.error_code = code
+    headers = {"Retry-After": "2"} if status in (409, 503) else None
+    return error_response(status, code, str(exc), headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -73,6 +93,7 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ChatgateError, _chatgate_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnectedError, _client_disconnected)

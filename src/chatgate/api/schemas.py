@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,6 +76,7 @@ class ToolUseOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    conversation_id: str
     response: str
     agent_used: str
     tools_used: list[ToolUseOut]
@@ -100,3 +102,33 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    running: bool
+
+
+class ConversationsPage(BaseModel):
+    items: list[ConversationOut]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class RunOut(BaseModel):
+    request_id: str
+    started_at: datetime.datetime
+    finished_at: datetime.datetime
+    outcome: str
+    timings_ms: dict[str, float]
+    usage: dict[str, int]
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[dict[str, Any]]
+    runs: list[RunOut]

@@ -3,7 +3,7 @@
 One row per (owner, API). The table holds only sealed values: reading the database, a backup or a
 replica yields no usable token, and a row moved to another user does not open (associated data).
 Every query runs in `owner_transaction`, so on PostgreSQL the row-level security policy of
-migration 0002 holds as well as the `owner` filter in each statement.
+migration 0003 holds as well as the `owner` filter in each statement.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ TABLE_NAME = "api_credentials"
 
 
 class ApiCredential(SQLModel, table=True):
-    """A user's sealed credential for one configured API (created by migration 0002)."""
+    """A user's sealed credential for one configured API (created by migration 0003)."""
 
     __tablename__ = TABLE_NAME
 

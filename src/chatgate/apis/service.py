@@ -21,16 +21,10 @@ from chatgate.apis.credential_store import CredentialStore
 from chatgate.apis.crypto import CredentialCipher, EncryptionKeyError
 from chatgate.apis.openapi import compile_catalog
 from chatgate.config import Settings
-from chatgate.errors import (
-    DatabaseUnreachableError,
-    EncryptionUnavailableError,
-    InvalidRequestError,
-    NotFoundError,
-)
+from chatgate.errors import EncryptionUnavailableError, InvalidRequestError, NotFoundError
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
-from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_database
-from chatgate.storage.engine import is_postgres
+from chatgate.storage import DatabaseUnavailableError
 from chatgate.tool_config import load_tool_config
 
 logger = logging.getLogger(__name__)
@@ -53,21 +47,21 @@ class ApiService:
         catalog: ApiCatalog,
         *,
         catalog_path: Path | None,
-        engine: AsyncEngine | None,
-        cipher: CredentialCipher | None,
-        key_problem: str | None = None,
+        store: CredentialStore | None = None,
         service_secrets: dict[str, str] | None = None,
     ) -> None:
+        """`store` is None when per-user credentials are unavailable (no usable encryption key)."""
         self.catalog = catalog
         self._catalog_path = catalog_path
-        self._engine = engine
-        self._store = CredentialStore(engine, cipher) if engine is not None and cipher is not None else None
-        self._key_problem = key_problem
+        self._store = store
         self._service_secrets = service_secrets or {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ApiService:
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> ApiService:
         """Compile the catalog and write it where tool servers read it.
+
+        `engine` is the app's service database (migrated by the app; credentials live in
+        `api_credentials`, migration 0003). It is used, never disposed, here.
 
         Raises:
             ToolConfigError: `[[apis]]` or one of its documents is invalid (start-up refuses).
@@ -77,7 +71,7 @@ class ApiService:
             load_tool_config(config_file), base_dir=config_file.resolve().parent if config_file else None
         )
         if not catalog.apis:
-            return cls(catalog, catalog_path=None, engine=None, cipher=None)
+            return cls(catalog, catalog_path=None)
         path = settings.apis_catalog_path
         write_catalog(catalog, path)
         secrets: dict[str, str] = {}
@@ -89,35 +83,17 @@ class ApiService:
                 logger.warning(
                     "api %s: service secret variable %s is not set; its calls will fail", name, variable
                 )
-        cipher: CredentialCipher | None = None
-        problem: str | None = None
-        engine: AsyncEngine | None = None
+        store: CredentialStore | None = None
         if catalog.user_credential_apis:
             try:
                 cipher = CredentialCipher.from_setting(
                     settings.encryption_key.get_secret_value() if settings.encryption_key else None
                 )
             except EncryptionKeyError as exc:
-                problem = str(exc)
-                logger.warning("per-user API credentials disabled: %s", problem)
-            engine = create_engine(settings.resolved_database_url)
-        return cls(
-            catalog,
-            catalog_path=path,
-            engine=engine,
-            cipher=cipher,
-            key_problem=problem,
-            service_secrets=secrets,
-        )
-
-    async def start(self) -> None:
-        """Bring the embedded SQLite database up to date (PostgreSQL: `chatgate db upgrade`)."""
-        if self._engine is not None and self._store is not None and not is_postgres(self._engine):
-            await upgrade_database(str(self._engine.url))
-
-    async def aclose(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
+                logger.warning("per-user API credentials disabled: %s", exc)
+            else:
+                store = CredentialStore(engine, cipher)
+        return cls(catalog, catalog_path=path, store=store, service_secrets=secrets)
 
     # Credential routes -----------------------------------------------------------------------
 
@@ -136,28 +112,18 @@ class ApiService:
 
     async def connect(self, principal: Principal, api_name: str, token: str) -> None:
         name = self._user_api(api_name)
-        try:
-            await self._store_or_503().put(principal.user_id, name, token)
-        except DatabaseUnavailableError:
-            raise DatabaseUnreachableError() from None
+        await self._store_or_503().put(principal.user_id, name, token)
 
     async def disconnect(self, principal: Principal, api_name: str) -> None:
         name = self._user_api(api_name)
-        try:
-            removed = await self._store_or_503().delete(principal.user_id, name)
-        except DatabaseUnavailableError:
-            raise DatabaseUnreachableError() from None
-        if not removed:
+        if not await self._store_or_503().delete(principal.user_id, name):
             raise NotFoundError(f"You have not connected the {name} API.")
 
     async def connections(self, principal: Principal) -> list[ConnectedApiView]:
         names = self.catalog.user_credential_apis
         if not names:
             return []
-        try:
-            connected = await self._store_or_503().connected(principal.user_id)
-        except DatabaseUnavailableError:
-            raise DatabaseUnreachableError() from None
+        connected = await self._store_or_503().connected(principal.user_id)
         stored = {item.api_name: item for item in connected}
         return [
             ConnectedApiView(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from chatgate.storage.engine import create_engine, is_postgres
-from chatgate.storage.models import USER_TABLES
+from chatgate.storage.models import SERVICE_TABLES, USER_TABLES
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def _run_alembic_upgrade(connection: Connection, revision: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+def head_revision() -> str:
+    """The newest revision the shipped migrations define."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "the package ships no migrations"
+    return head
 
 
 async def current_revision(url: str) -> str | None:
@@ -99,9 +111,13 @@ async def grant_app_role(url: str, role: str) -> None:
                 raise ValueError(f"role {role!r} is a superuser or has BYPASSRLS; RLS would not apply to it")
             schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
             await connection.execute(text(f"GRANT USAGE ON SCHEMA {preparer.quote(schema)} TO {quoted}"))
-            for table in USER_TABLES:
+            for table in USER_TABLES + SERVICE_TABLES:
                 privileges = "INSERT" if table == "audit_log" else "SELECT, INSERT, UPDATE, DELETE"
                 await connection.execute(text(f"GRANT {privileges} ON {table} TO {quoted}"))
+            # agent_messages numbers its rows with a sequence.
+            await connection.execute(
+                text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {preparer.quote(schema)} TO {quoted}")
+            )
     finally:
         await engine.dispose()
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
+
 from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
 from chatgate.api.deps import ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
-from chatgate.chat import ChatService, Timings
 from chatgate.errors import InvalidRequestError
-from chatgate.principal import Principal
+from chatgate.run_report import ChatResult, Timings
 from chatgate.streaming.response import Emit, UiMessageStreamResponse
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
 
@@ -40,15 +42,28 @@ async def chat(
     if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
     timings = Timings()
+    # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
+    conversation_id = await service.open_turn(
+        principal, message, request_id=request_id, conversation_id=body.conversation
+    )
+    run_turn = partial(
+        service.run_turn,
+        principal,
+        message,
+        request_id=request_id,
+        timings=timings,
+        conversation_id=conversation_id,
+    )
     if body.stream or body.is_ui_message_request or "text/event-stream" in request.headers.get("accept", ""):
-        return _streamed(request, service, principal, message, request_id, timings)
-    try:
-        result = await cancel_on_disconnect(
-            request, lambda: service.chat(principal, message, request_id=request_id, timings=timings)
+        return _streamed(
+            request, run_turn, timings, conversation_id, service.settings.stream_keepalive_seconds
         )
+    try:
+        result = await cancel_on_disconnect(request, run_turn)
     finally:
         request.state.timings_ms = timings.as_dict()
     return ChatResponse(
+        conversation_id=result.conversation_id,
         response=result.response,
         agent_used=result.agent_used,
         tools_used=[ToolUseOut(name=use.name, ok=use.ok) for use in result.tools_used],
@@ -59,11 +74,10 @@ async def chat(
 
 def _streamed(
     request: Request,
-    service: ChatService,
-    principal: Principal,
-    message: str,
-    request_id: str,
+    run_turn: Callable[..., Awaitable[ChatResult]],
     timings: Timings,
+    conversation_id: str,
+    keepalive_seconds: float,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
         async def forward(event: StreamEvent) -> None:
@@ -71,8 +85,10 @@ def _streamed(
                 await emit(chunk)
 
         try:
-            await service.chat(principal, message, request_id=request_id, timings=timings, on_event=forward)
+            await run_turn(on_event=forward)
         finally:
             request.state.timings_ms = timings.as_dict()
 
-    return UiMessageStreamResponse(run, keepalive_seconds=service.settings.stream_keepalive_seconds)
+    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds)
+    response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+    return response

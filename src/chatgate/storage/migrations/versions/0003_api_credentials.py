@@ -1,7 +1,7 @@
 """Per-user API credentials (sealed with AES-GCM by `chatgate.apis.crypto`).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-22
 
 One row per (owner, API): the sealed token and the id of the key that sealed it. On PostgreSQL the
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

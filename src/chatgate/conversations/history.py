@@ -1,0 +1,107 @@
+"""Conversation history on the Agents SDK's SQLAlchemy session memory, and how it is shown to clients."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.extensions.memory import SQLAlchemySession
+from agents.items import TResponseInputItem
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
+
+
+class ConversationSession(SQLAlchemySession):
+    """The SDK session for one conversation, read back in a form a model API always accepts.
+
+    A run cut off mid-turn (client gone, deadline) or a history window cut at `limit` can leave a tool
+    call without its output, or an output without its call; model APIs reject both. They are dropped
+    on read, so one interrupted answer never breaks the conversation.
+    """
+
+    def __init__(self, conversation_id: str, engine: AsyncEngine, *, history_limit: int | None) -> None:
+        super().__init__(
+            conversation_id,
+            engine=engine,
+            create_tables=False,
+            sessions_table=SDK_SESSIONS_TABLE,
+            messages_table=SDK_MESSAGES_TABLE,
+        )
+        self._history_limit = history_limit
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        effective = limit if limit is not None else self._history_limit
+        return paired_tool_items(await super().get_items(effective))
+
+
+def prepare_engine(engine: AsyncEngine) -> None:
+    """Let the SDK configure `engine` once, before any traffic.
+
+    The SDK's session registers SQLite connection listeners the first time a session is built on an
+    engine; doing that while other requests are opening connections mutates the listener list under
+    them ("deque mutated during iteration"). One throwaway session at start-up does it safely.
+    """
+    ConversationSession("chatgate-engine-warmup", engine, history_limit=None)
+
+
+def paired_tool_items(items: list[TResponseInputItem]) -> list[TResponseInputItem]:
+    """`items` without tool calls that lack an output and outputs that lack a call."""
+    calls = {_get(item, "call_id") for item in items if _get(item, "type") == "function_call"}
+    outputs = {_get(item, "call_id") for item in items if _get(item, "type") == "function_call_output"}
+    paired = calls & outputs
+    return [
+        item
+        for item in items
+        if _get(item, "type") not in ("function_call", "function_call_output")
+        or _get(item, "call_id") in paired
+    ]
+
+
+def transcript(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
+    """The conversation as clients show it: messages and tool calls in order."""
+    shown: list[dict[str, Any]] = []
+    for item in items:
+        kind = _get(item, "type")
+        role = _get(item, "role")
+        if kind == "function_call":
+            shown.append(
+                {
+                    "type": "tool_call",
+                    "call_id": _get(item, "call_id"),
+                    "name": _get(item, "name"),
+                    "arguments": _json_or_text(_get(item, "arguments") or ""),
+                }
+            )
+        elif kind == "function_call_output":
+            shown.append(
+                {
+                    "type": "tool_result",
+                    "call_id": _get(item, "call_id"),
+                    "output": _text(_get(item, "output")),
+                }
+            )
+        elif role in ("user", "assistant", "system", "developer"):
+            shown.append({"type": "message", "role": role, "text": _text(_get(item, "content"))})
+    return shown
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            _text(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
+        )
+    return "" if content is None else str(content)
+
+
+def _json_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return raw

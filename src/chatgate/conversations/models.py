@@ -1,0 +1,74 @@
+"""Tables of conversations and their runs. The messages themselves live in the Agents SDK's session
+tables (`agent_sessions`, `agent_messages`), keyed by the conversation id.
+
+The schema is created by the migrations in `chatgate.storage.migrations`, not by `create_all`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from chatgate.storage.models import OWNER_MAX_CHARS, utc_now
+
+CONVERSATION_ID_MAX_CHARS = 128
+TITLE_MAX_CHARS = 80
+SDK_SESSIONS_TABLE = "agent_sessions"
+SDK_MESSAGES_TABLE = "agent_messages"
+
+
+def _timestamp(nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+    return Field(default_factory=utc_now, sa_type=sa.DateTime(timezone=True), nullable=False)
+
+
+class Conversation(SQLModel, table=True):
+    """One conversation of one owner. `active_request_id` marks a run in progress (one at a time)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.Index("ix_conversations_owner_updated", "owner", "updated_at"),
+        sa.CheckConstraint("owner <> ''", name="ck_conversations_owner_not_empty"),
+    )
+
+    id: str = Field(primary_key=True, max_length=CONVERSATION_ID_MAX_CHARS)
+    owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
+    title: str = Field(default="", max_length=TITLE_MAX_CHARS * 4, nullable=False)
+    created_at: datetime.datetime = _timestamp()
+    updated_at: datetime.datetime = _timestamp()
+    active_request_id: str | None = Field(default=None, max_length=128, nullable=True)
+    active_since: datetime.datetime | None = _timestamp(nullable=True)
+
+
+class ConversationRun(SQLModel, table=True):
+    """What one chat request did: timings, token usage and how it ended. Never message contents."""
+
+    __tablename__ = "conversation_runs"
+    __table_args__ = (sa.Index("ix_conversation_runs_conversation", "conversation_id", "started_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    conversation_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(CONVERSATION_ID_MAX_CHARS),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
+    request_id: str = Field(default="", max_length=128, nullable=False)
+    started_at: datetime.datetime = _timestamp()
+    finished_at: datetime.datetime = _timestamp()
+    outcome: str = Field(max_length=64, nullable=False)
+    launch_ms: float = Field(default=0.0, nullable=False)
+    model_ms: float = Field(default=0.0, nullable=False)
+    tools_ms: float = Field(default=0.0, nullable=False)
+    teardown_ms: float = Field(default=0.0, nullable=False)
+    requests: int = Field(default=0, nullable=False)
+    input_tokens: int = Field(default=0, nullable=False)
+    output_tokens: int = Field(default=0, nullable=False)
+    total_tokens: int = Field(default=0, nullable=False)

@@ -1,0 +1,197 @@
+"""Conversation rows: who owns which conversation, which run is in progress, what each run did.
+
+Every statement is filtered by owner in code and runs in `owner_transaction`, so on PostgreSQL the
+row-level security policies hold as well. A conversation id that belongs to someone else behaves
+exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatgate.conversations.models import (
+    SDK_MESSAGES_TABLE,
+    SDK_SESSIONS_TABLE,
+    TITLE_MAX_CHARS,
+    Conversation,
+    ConversationRun,
+)
+from chatgate.storage.engine import owner_transaction
+from chatgate.storage.errors import NotFoundError, StorageError
+from chatgate.storage.models import utc_now
+
+C = Conversation.__table__  # type: ignore[attr-defined]
+R = ConversationRun.__table__  # type: ignore[attr-defined]
+_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
+_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
+
+
+class ConversationBusyError(StorageError):
+    """Another message to this conversation is still being answered."""
+
+    def __init__(self) -> None:
+        super().__init__("a message to this conversation is still being answered; wait for it to finish")
+
+
+def title_from(message: str) -> str:
+    """A one-line title from the first message."""
+    line = " ".join(message.split())
+    return line if len(line) <= TITLE_MAX_CHARS else line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+
+
+class ConversationStore:
+    def __init__(self, engine: AsyncEngine, *, stale_after: datetime.timedelta) -> None:
+        self._engine = engine
+        # A claim older than this is from a process that died mid-run; it no longer blocks.
+        self._stale_after = stale_after
+
+    async def claim(self, owner: str, conversation_id: str, request_id: str, first_message: str) -> bool:
+        """Mark `conversation_id` as being answered by `request_id`, creating it if new.
+
+        Returns:
+            True when the conversation was created by this call.
+
+        Raises:
+            NotFoundError: the id belongs to another owner.
+            ConversationBusyError: a run is in progress.
+        """
+        now = utc_now()
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
+            claimed = await connection.execute(
+                C.update()
+                .where(
+                    mine, sa.or_(C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after)
+                )
+                .values(active_request_id=request_id, active_since=now)
+            )
+            if claimed.rowcount == 1:
+                return False
+            exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
+            if exists:
+                raise ConversationBusyError()
+            try:
+                async with connection.begin_nested():
+                    await connection.execute(
+                        C.insert().values(
+                            id=conversation_id,
+                            owner=owner,
+                            title=title_from(first_message),
+                            created_at=now,
+                            updated_at=now,
+                            active_request_id=request_id,
+                            active_since=now,
+                        )
+                    )
+            except IntegrityError:
+                raise NotFoundError("conversation") from None  # it exists, but not for this owner
+            return True
+
+    async def finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
+        """Release the claim of `request_id` and record its run."""
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            await connection.execute(
+                C.update()
+                .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
+                .values(active_request_id=None, active_since=None, updated_at=utc_now())
+            )
+            await connection.execute(R.insert().values(**run.model_dump()))
+
+    async def page(self, owner: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """The owner's conversations, most recently active first, and how many there are."""
+        async with owner_transaction(self._engine, owner) as connection:
+            total = await connection.scalar(
+                sa.select(sa.func.count()).select_from(C).where(C.c.owner == owner)
+            )
+            rows = await connection.execute(
+                sa.select(C.c.id, C.c.title, C.c.created_at, C.c.updated_at, C.c.active_request_id)
+                .where(C.c.owner == owner)
+                .order_by(C.c.updated_at.desc(), C.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_conversation(row._mapping) for row in rows], int(total or 0)
+
+    async def get(self, owner: str, conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The conversation and its runs, oldest run first.
+
+        Raises:
+            NotFoundError: no such conversation for this owner.
+        """
+        async with owner_transaction(self._engine, owner) as connection:
+            row = (
+                await connection.execute(
+                    sa.select(C.c.id, C.c.title, C.c.created_at, C.c.updated_at, C.c.active_request_id).where(
+                        C.c.id == conversation_id, C.c.owner == owner
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError("conversation")
+            runs = await connection.execute(
+                sa.select(R)
+                .where(R.c.conversation_id == conversation_id, R.c.owner == owner)
+                .order_by(R.c.started_at)
+            )
+            return _conversation(row._mapping), [_run(run._mapping) for run in runs]
+
+    async def delete(self, owner: str, conversation_id: str) -> None:
+        """Delete the conversation, its runs and its messages.
+
+        Raises:
+            NotFoundError: no such conversation for this owner.
+            ConversationBusyError: a run is in progress.
+        """
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
+            active = (await connection.execute(sa.select(C.c.active_request_id).where(mine))).first()
+            if active is None:
+                raise NotFoundError("conversation")
+            if active[0] is not None:
+                raise ConversationBusyError()
+            await connection.execute(
+                R.delete().where(R.c.conversation_id == conversation_id, R.c.owner == owner)
+            )
+            await connection.execute(C.delete().where(mine))
+            await connection.execute(
+                _SDK_MESSAGES.delete().where(_SDK_MESSAGES.c.session_id == conversation_id)
+            )
+            await connection.execute(
+                _SDK_SESSIONS.delete().where(_SDK_SESSIONS.c.session_id == conversation_id)
+            )
+
+
+def _conversation(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "running": row["active_request_id"] is not None,
+    }
+
+
+def _run(row: Any) -> dict[str, Any]:
+    return {
+        "request_id": row["request_id"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "outcome": row["outcome"],
+        "timings_ms": {
+            "launch": row["launch_ms"],
+            "model": row["model_ms"],
+            "tools": row["tools_ms"],
+            "teardown": row["teardown_ms"],
+        },
+        "usage": {
+            "requests": row["requests"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "total_tokens": row["total_tokens"],
+        },
+    }

@@ -1,0 +1,110 @@
+"""What a chat run reports: timings, tools used, token usage, and the final text."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Agent, RunContextWrapper, RunHooks, Tool
+from agents.items import ToolCallItem, ToolCallOutputItem
+from agents.result import RunResultBase
+
+from chatgate.launcher.agents_server import TOOL_OK_KEY
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    name: str
+    ok: bool
+
+
+@dataclass
+class Timings:
+    """Milliseconds: launching the tool server, the agent run (model + tools), tearing down."""
+
+    launch: float = 0.0
+    run: float = 0.0
+    teardown: float = 0.0
+    tools: float = 0.0  # wall time with at least one tool call in flight (part of `run`)
+
+    @property
+    def model(self) -> float:
+        return max(0.0, self.run - self.tools)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "launch": round(self.launch, 1),
+            "run": round(self.run, 1),
+            "teardown": round(self.teardown, 1),
+        }
+
+
+@dataclass
+class ChatResult:
+    conversation_id: str
+    response: str
+    agent_used: str
+    tools_used: list[ToolUse]
+    usage: dict[str, int]
+    timings: Timings = field(default_factory=Timings)
+
+
+class ToolClock(RunHooks[Any]):
+    """Measures the wall time during which tools run (concurrent calls counted once)."""
+
+    def __init__(self, timings: Timings) -> None:
+        self._timings = timings
+        self._in_flight = 0
+        self._since = 0.0
+
+    async def on_tool_start(self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool) -> None:
+        if self._in_flight == 0:
+            self._since = time.perf_counter()
+        self._in_flight += 1
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
+    ) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
+        if self._in_flight == 0:
+            self._timings.tools += ms_since(self._since)
+
+
+def tools_used(result: RunResultBase) -> list[ToolUse]:
+    """The tools the agent called, in order, with whether each succeeded."""
+    names: dict[str, str] = {}
+    used: list[ToolUse] = []
+    for item in result.new_items:
+        if isinstance(item, ToolCallItem):
+            call_id = getattr(item.raw_item, "call_id", None)
+            name = getattr(item.raw_item, "name", None)
+            if isinstance(call_id, str) and isinstance(name, str):
+                names[call_id] = name
+        elif isinstance(item, ToolCallOutputItem):
+            raw = item.raw_item
+            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+            ok = bool((item.custom_data or {}).get(TOOL_OK_KEY, False))
+            used.append(ToolUse(name=names.get(str(call_id), "unknown"), ok=ok))
+    return used
+
+
+def usage_of(result: RunResultBase | None) -> dict[str, int]:
+    if result is None:
+        return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    usage = result.context_wrapper.usage
+    return {
+        "requests": usage.requests,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def final_text(result: RunResultBase) -> str:
+    output = result.final_output
+    return output if isinstance(output, str) else str(output or "")
+
+
+def ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

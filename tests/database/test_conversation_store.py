@@ -1,0 +1,128 @@
+"""The conversation store on both backends, as the application role (RLS applies on PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatgate.conversations.history import ConversationSession, prepare_engine
+from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.store import ConversationBusyError, ConversationStore, title_from
+from chatgate.storage.engine import create_engine, owner_transaction
+from chatgate.storage.errors import NotFoundError
+
+STALE = datetime.timedelta(minutes=5)
+
+
+def run_record(conversation_id: str, owner: str, outcome: str = "completed") -> ConversationRun:
+    return ConversationRun(
+        conversation_id=conversation_id,
+        owner=owner,
+        request_id="r",
+        outcome=outcome,
+        launch_ms=1.0,
+        model_ms=2.0,
+        tools_ms=3.0,
+        teardown_ms=4.0,
+        requests=1,
+        input_tokens=5,
+        output_tokens=6,
+        total_tokens=11,
+    )
+
+
+async def test_claim_create_busy_release_and_runs(engine: AsyncEngine, alice: str) -> None:
+    store = ConversationStore(engine, stale_after=STALE)
+    cid = uuid.uuid4().hex
+    assert await store.claim(alice, cid, "req-1", "  Plan the   Berlin trip  ") is True
+    with pytest.raises(ConversationBusyError):
+        await store.claim(alice, cid, "req-2", "again")
+    await store.finish(alice, cid, "req-1", run_record(cid, alice))
+    assert await store.claim(alice, cid, "req-2", "again") is False
+    await store.finish(alice, cid, "req-2", run_record(cid, alice, "interrupted"))
+    conversation, runs = await store.get(alice, cid)
+    assert conversation["title"] == "Plan the Berlin trip" and conversation["running"] is False
+    assert [run["outcome"] for run in runs] == ["completed", "interrupted"]
+    assert runs[0]["timings_ms"] == {"launch": 1.0, "model": 2.0, "tools": 3.0, "teardown": 4.0}
+
+
+async def test_another_owner_cannot_claim_read_or_delete(engine: AsyncEngine, alice: str, bob: str) -> None:
+    store = ConversationStore(engine, stale_after=STALE)
+    cid = uuid.uuid4().hex
+    await store.claim(alice, cid, "req", "mine")
+    await store.finish(alice, cid, "req", run_record(cid, alice))
+    with pytest.raises(NotFoundError):
+        await store.claim(bob, cid, "req-b", "theirs?")
+    with pytest.raises(NotFoundError):
+        await store.get(bob, cid)
+    with pytest.raises(NotFoundError):
+        await store.delete(bob, cid)
+    items, total = await store.page(bob, limit=10, offset=0)
+    assert total == 0 and items == []
+    assert (await store.get(alice, cid))[0]["id"] == cid
+
+
+async def test_stale_claims_stop_blocking(engine: AsyncEngine, alice: str) -> None:
+    store = ConversationStore(engine, stale_after=datetime.timedelta(seconds=0))
+    cid = uuid.uuid4().hex
+    await store.claim(alice, cid, "crashed", "a process died mid-run")
+    assert await store.claim(alice, cid, "next", "later") is False
+
+
+async def test_delete_removes_sdk_history(engine: AsyncEngine, alice: str) -> None:
+    prepare_engine(engine)
+    store = ConversationStore(engine, stale_after=STALE)
+    cid = uuid.uuid4().hex
+    await store.claim(alice, cid, "req", "hello")
+    session = ConversationSession(cid, engine, history_limit=None)
+    await session.add_items([{"role": "user", "content": "hello"}])
+    await store.finish(alice, cid, "req", run_record(cid, alice))
+    assert len(await session.get_items()) == 1
+    await store.delete(alice, cid)
+    assert await ConversationSession(cid, engine, history_limit=None).get_items() == []
+
+
+async def test_history_drops_unpaired_tool_items(engine: AsyncEngine) -> None:
+    prepare_engine(engine)
+    session = ConversationSession(uuid.uuid4().hex, engine, history_limit=None)
+    await session.add_items(
+        [
+            {"role": "user", "content": "hi"},
+            {"type": "function_call", "call_id": "done", "name": "whoami", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "done", "output": "{}"},
+            {"type": "function_call", "call_id": "cut-off", "name": "whoami", "arguments": "{}"},
+        ]
+    )
+    items = await session.get_items()
+    assert [item.get("call_id") for item in items] == [None, "done", "done"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_rls_hides_conversations_of_other_users(
+    engine: AsyncEngine, database_url: str, alice: str, bob: str
+) -> None:
+    """Raw SQL as the application role, without any owner filter: RLS alone keeps alice's rows away."""
+    store = ConversationStore(engine, stale_after=STALE)
+    cid = uuid.uuid4().hex
+    await store.claim(alice, cid, "req", "private")
+    async with owner_transaction(engine, bob) as connection:
+        visible = await connection.scalar(
+            sa.text("SELECT count(*) FROM conversations WHERE id = :id"), {"id": cid}
+        )
+    assert visible == 0
+    raw = create_engine(database_url)
+    try:
+        async with raw.connect() as connection:  # no app.user_id at all
+            assert await connection.scalar(sa.text("SELECT count(*) FROM conversations")) == 0
+    finally:
+        await raw.dispose()
+
+
+def test_titles_are_one_short_line() -> None:
+    assert title_from("a\nb\tc") == "a b c"
+    long = title_from("word " * 100)
+    assert len(long) <= 80 and long.endswith("…")
