@@ -5,8 +5,8 @@ MIT, maintained, one dependency: pydantic, which we already have). A malformed d
 start-up with pydantic's precise location, and the walk below reads typed `Operation`, `Parameter`
 and `RequestBody` objects instead of guessing at dict shapes. It does not resolve `$ref`s, and that
 is what we want: components are references inside one document, so parameters and bodies are looked
-up by name, and schema references are rewritten to `#/$defs/…` so each tool's input schema is
-self-contained (recursive models stay finite). Heavier choices were passed over: `openapi-core`
+up by name, and schema references are inlined so each tool's input schema is self-contained (only
+recursive models keep a `$ref`, into the schema's own `$defs`). Heavier choices were passed over: `openapi-core`
 validates live requests and responses (we only need the shapes), `prance` stops at 3.0.
 
 Only what can be sent safely becomes an argument: path, query and header parameters (not the
@@ -211,7 +211,7 @@ class _Walker:
                     required.append(body_arg)
         input_schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
         if defs:
-            input_schema["$defs"] = self._definitions(defs)
+            input_schema = _inline_references(input_schema, self._definitions(defs))
         return OperationSpec(
             api=self._api.name,
             operation_id=operation.operationId,
@@ -303,3 +303,46 @@ def _description(api: ApiConfig, method: str, path: str, operation: Any) -> str:
     if not text:
         text = f"Call {method} {path}."
     return _one_line(f"{text} ({api.name} API: {method} {path})")
+
+
+_INLINE_LIMIT = 64 * 1024  # characters of schema; past this, references stay references
+
+
+def _inline_references(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every non-recursive `$ref` replaced by its definition.
+
+    Several OpenAI-compatible servers reject or mishandle `$ref`; only recursive models (a tree of
+    items) keep theirs, with the definitions they need under `$defs`.
+    """
+    kept: set[str] = set()
+
+    def expand(node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [expand(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref[len("#/$defs/") :]
+            if name in stack or name not in definitions:
+                kept.add(name)
+                return {key: expand(value, stack) for key, value in node.items()}
+            siblings = {key: expand(value, stack) for key, value in node.items() if key != "$ref"}
+            return {**expand(definitions[name], (*stack, name)), **siblings}
+        return {key: expand(value, stack) for key, value in node.items()}
+
+    inlined: dict[str, Any] = expand({k: v for k, v in schema.items() if k != "$defs"}, ())
+    if len(json.dumps(inlined)) > _INLINE_LIMIT:
+        return {**schema, "$defs": definitions}
+    # The recursive definitions, themselves inlined except for their recursive references.
+    needed: dict[str, Any] = {}
+    pending = sorted(kept)
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed[name] = expand(definitions[name], (name,))
+        pending.extend(sorted(kept - set(needed)))
+    if needed:
+        inlined["$defs"] = dict(sorted(needed.items()))
+    return inlined
