@@ -5,9 +5,10 @@ MIT, maintained, one dependency: pydantic, which we already have). A malformed d
 start-up with pydantic's precise location, and the walk below reads typed `Operation`, `Parameter`
 and `RequestBody` objects instead of guessing at dict shapes. It does not resolve `$ref`s, and that
 is what we want: components are references inside one document, so parameters and bodies are looked
-up by name, and schema references are inlined so each tool's input schema is self-contained (only
-recursive models keep a `$ref`, into the schema's own `$defs`). Heavier choices were passed over: `openapi-core`
-validates live requests and responses (we only need the shapes), `prance` stops at 3.0.
+up by name, and schema references are inlined so each tool's input schema is self-contained
+(only recursive models keep a `$ref`, into the schema's own `$defs`). Heavier choices were passed
+over: `openapi-core` validates live requests and responses (we only need the shapes), `prance` stops
+at 3.0, and hand-walking dicts would re-implement the validation `openapi-pydantic` already does.
 
 Only what can be sent safely becomes an argument: path, query and header parameters (not the
 headers the gateway sets itself, not cookies) and an `application/json` body. An operation needing
