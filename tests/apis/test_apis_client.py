@@ -14,13 +14,14 @@ from apis.upstream import Recorder, Upstream, api_config
 from chatgate.apis import guard
 from chatgate.apis.client import ApiClient
 from chatgate.apis.config import ApiConfig
+from chatgate.apis.documents import load_document
 from chatgate.apis.errors import (
     ApiCallError,
     RequestRefusedError,
     UpstreamStatusError,
     UpstreamUnavailableError,
 )
-from chatgate.apis.openapi import build_operations, load_document
+from chatgate.apis.openapi import build_operations
 from chatgate.apis.operations import OperationSpec
 from support.servers import free_port
 

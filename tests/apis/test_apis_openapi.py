@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from apis.upstream import Upstream, api_config, build_upstream
 from chatgate.apis.catalog import ApiCatalog
 from chatgate.apis.config import load_api_configs
-from chatgate.apis.openapi import build_operations, compile_catalog, load_document
+from chatgate.apis.documents import compile_catalog, load_document
+from chatgate.apis.openapi import build_operations
 from chatgate.tool_config import ToolConfigError
 from support.servers import free_port
 

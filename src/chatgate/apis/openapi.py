@@ -21,16 +21,12 @@ import json
 import logging
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
 from openapi_pydantic import parse_obj
 from pydantic import BaseModel, ValidationError
 
-from chatgate.apis.catalog import ApiCatalog, CompiledApi
-from chatgate.apis.config import RESERVED_HEADERS, ApiConfig, load_api_configs
+from chatgate.apis.config import RESERVED_HEADERS, ApiConfig
 from chatgate.apis.operations import OperationSpec, ParameterSpec
 from chatgate.tool_config import ToolConfigError
 
@@ -38,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MAX_TOOL_NAME = 64  # OpenAI function names: ^[a-zA-Z0-9_-]{1,64}$
 MAX_DESCRIPTION_CHARS = 1024
-MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 _METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # PUT replaces what is there, DELETE removes it: both can lose data, so both say so.
@@ -47,42 +42,6 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _SCHEMA_REF = "#/components/schemas/"
 # Headers a tool argument may never set, on top of the gateway's own (OpenAPI ignores these too).
 _UNSETTABLE_HEADERS = RESERVED_HEADERS | {"accept", "proxy-authorization", "x-forwarded-for", "forwarded"}
-
-
-class DocumentUnavailableError(ToolConfigError):
-    """A document URL could not be fetched (the API is left out; start-up goes on)."""
-
-
-def load_document(source: str, *, timeout_seconds: float = 10.0) -> dict[str, Any]:
-    """The raw document from a file path or an http(s) URL, JSON or YAML.
-
-    Called once at start-up by the API process; the operator chose the source, so no SSRF guard.
-
-    Raises:
-        DocumentUnavailableError: the URL could not be fetched.
-        ToolConfigError: unreadable, too large, or neither JSON nor YAML.
-    """
-    if source.startswith(("http://", "https://")):
-        try:
-            response = httpx.get(source, timeout=timeout_seconds, follow_redirects=True)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise DocumentUnavailableError(f"OpenAPI document {source} could not be fetched: {exc}") from exc
-        text = response.text
-    else:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ToolConfigError(f"OpenAPI document {source} cannot be read: {exc.strerror}") from exc
-    if len(text) > MAX_DOCUMENT_BYTES:
-        raise ToolConfigError(f"OpenAPI document {source} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ToolConfigError(f"OpenAPI document {source} is neither valid JSON nor YAML") from exc
-    if not isinstance(document, dict):
-        raise ToolConfigError(f"OpenAPI document {source} is not an object")
-    return document
 
 
 def build_operations(api: ApiConfig, document: dict[str, Any]) -> list[OperationSpec]:
@@ -122,33 +81,6 @@ def build_operations(api: ApiConfig, document: dict[str, Any]) -> list[Operation
     if allowed is not None and (missing := sorted(allowed - set(found))):
         raise ToolConfigError(f"[[apis]] {api.name}: operations not in the document: {', '.join(missing)}")
     return list(found.values())
-
-
-def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> ApiCatalog:
-    """Validate `[[apis]]`, load each document and build every allowed operation.
-
-    An API whose document URL cannot be fetched is left out (logged as an error); anything else
-    wrong with an entry or its document refuses start-up.
-
-    Raises:
-        ToolConfigError: an invalid entry, or a document that is unreadable or not OpenAPI 3.
-    """
-    compiled = []
-    names: set[str] = set()
-    for api in load_api_configs(config, base_dir=base_dir):
-        try:
-            document = load_document(api.openapi, timeout_seconds=api.timeout_seconds)
-        except DocumentUnavailableError as exc:
-            # One API being down at start-up must not take the whole service down with it.
-            logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
-            continue
-        operations = build_operations(api, document)
-        for operation in operations:
-            if operation.tool_name in names:
-                raise ToolConfigError(f"[[apis]] {api.name}: tool name {operation.tool_name} is used twice")
-            names.add(operation.tool_name)
-        compiled.append(CompiledApi(config=api, operations=tuple(operations)))
-    return ApiCatalog(apis=tuple(compiled))
 
 
 class _Unsupported(Exception):

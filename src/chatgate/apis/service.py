@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.apis.catalog import ApiCatalog, write_catalog
 from chatgate.apis.credential_store import CredentialStore
 from chatgate.apis.crypto import CredentialCipher, EncryptionKeyError
-from chatgate.apis.openapi import compile_catalog
+from chatgate.apis.documents import compile_catalog
 from chatgate.config import Settings
 from chatgate.errors import EncryptionUnavailableError, InvalidRequestError, NotFoundError
 from chatgate.mcp_server import settings as child
