@@ -71,7 +71,9 @@ async def test_child_environment_carries_only_the_callers_credentials(
     assert json.loads(alice[child.ENV_API_USER_CREDENTIALS]) == {"mine": "alice-token"}
     assert json.loads(carol[child.ENV_API_USER_CREDENTIALS]) == {}
     assert json.loads(alice[child.ENV_API_SERVICE_SECRETS]) == {"svc": "svc-secret"}
-    assert Path(alice[child.ENV_APIS_CATALOG]) == settings.apis_catalog_path
+    assert child.ENV_APIS_CATALOG not in alice  # not secret: every child's environment carries it
+    spawned = child_environment(settings, Principal("alice"), request_id="r")
+    assert Path(spawned[child.ENV_APIS_CATALOG]) == settings.apis_catalog_path
     flat = json.dumps(alice) + json.dumps(carol)
     assert "bob-token" not in flat and "must-not-travel" not in flat
     assert "bob-token" not in json.dumps(carol) and "alice-token" not in json.dumps(carol)
@@ -85,7 +87,6 @@ async def tableless(tmp_path: Path) -> AsyncIterator[ApiService]:
     try:
         yield ApiService(
             ApiCatalog(apis=(CompiledApi(config=api, operations=()),)),
-            catalog_path=tmp_path / "catalog.json",
             store=CredentialStore(engine, CredentialCipher.from_setting(new_key())),
         )
     finally:
@@ -94,7 +95,6 @@ async def tableless(tmp_path: Path) -> AsyncIterator[ApiService]:
 
 async def test_an_unreachable_store_does_not_fail_the_launch(tableless: ApiService) -> None:
     env = await tableless.child_environment(Principal("alice"))
-    assert child.ENV_APIS_CATALOG in env
     assert child.ENV_API_USER_CREDENTIALS not in env  # the tool then says credentials are unavailable
 
 
@@ -104,3 +104,13 @@ async def test_credential_routes_report_an_unreachable_database(tableless: ApiSe
         await tableless.connect(Principal("alice"), "mine", "token")
     with pytest.raises(DatabaseUnavailableError):
         await tableless.connections(Principal("alice"))
+
+
+def test_a_stale_catalog_is_removed_when_no_api_is_configured(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, CHATGATE_STATE_DIR=tmp_path, CHATGATE_CONFIG=write_config(tmp_path / "c.toml", [])
+    )
+    settings.apis_catalog_path.write_text("{}", encoding="utf-8")
+    ApiService.from_settings(settings, create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    assert not settings.apis_catalog_path.exists()
+    assert child.ENV_APIS_CATALOG not in child_environment(settings, Principal("alice"), request_id="r")

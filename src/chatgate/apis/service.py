@@ -12,7 +12,6 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,13 +45,11 @@ class ApiService:
         self,
         catalog: ApiCatalog,
         *,
-        catalog_path: Path | None,
         store: CredentialStore | None = None,
         service_secrets: dict[str, str] | None = None,
     ) -> None:
         """`store` is None when per-user credentials are unavailable (no usable encryption key)."""
         self.catalog = catalog
-        self._catalog_path = catalog_path
         self._store = store
         self._service_secrets = service_secrets or {}
 
@@ -70,9 +67,10 @@ class ApiService:
         catalog = compile_catalog(
             load_tool_config(config_file), base_dir=config_file.resolve().parent if config_file else None
         )
-        if not catalog.apis:
-            return cls(catalog, catalog_path=None)
         path = settings.apis_catalog_path
+        if not catalog.apis:
+            path.unlink(missing_ok=True)  # a catalog left by an earlier configuration must not be served
+            return cls(catalog)
         write_catalog(catalog, path)
         secrets: dict[str, str] = {}
         for name, variable in catalog.service_secret_envs.items():
@@ -93,7 +91,7 @@ class ApiService:
                 logger.warning("per-user API credentials disabled: %s", exc)
             else:
                 store = CredentialStore(engine, cipher)
-        return cls(catalog, catalog_path=path, store=store, service_secrets=secrets)
+        return cls(catalog, store=store, service_secrets=secrets)
 
     # Credential routes -----------------------------------------------------------------------
 
@@ -137,10 +135,12 @@ class ApiService:
     # Handoff to the tool server --------------------------------------------------------------
 
     async def child_environment(self, principal: Principal) -> dict[str, str]:
-        """The API variables of one tool server bound to `principal`: never another user's secret."""
-        if self._catalog_path is None:
+        """The secret API variables of one tool server bound to `principal`: the operator's service
+        secrets and that user's own credentials, never another user's. (The catalog path is not
+        secret and travels in every child's environment: `launcher.environment`.)"""
+        if not self.catalog.apis:
             return {}
-        env = {child.ENV_APIS_CATALOG: str(self._catalog_path)}
+        env: dict[str, str] = {}
         if self._service_secrets:
             env[child.ENV_API_SERVICE_SECRETS] = json.dumps(self._service_secrets)
         if self._store is not None:
