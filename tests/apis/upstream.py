@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatgate.apis.config import ApiConfig
+from support.postgres import postgres_admin_url
 
 
 class Note(BaseModel):
@@ -239,15 +240,11 @@ def new_key() -> str:
 async def postgres_database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database (asyncpg URL), dropped afterwards.
 
-    Skips when `CHATGATE_TEST_POSTGRES_URL` is unset or unreachable, unless
-    `CHATGATE_REQUIRE_POSTGRES=1` (CI), where that is a failure.
+    Skips when the server (`CHATGATE_TEST_POSTGRES_URL`, else this machine's default) is unreachable,
+    unless `CHATGATE_REQUIRE_POSTGRES=1` (CI), where that is a failure.
     """
-    admin_url = os.environ.get("CHATGATE_TEST_POSTGRES_URL")
+    admin_url = postgres_admin_url()
     required = os.environ.get("CHATGATE_REQUIRE_POSTGRES") == "1"
-    if not admin_url:
-        if required:
-            pytest.fail("CHATGATE_REQUIRE_POSTGRES=1 but CHATGATE_TEST_POSTGRES_URL is unset")
-        pytest.skip("CHATGATE_TEST_POSTGRES_URL is not set")
     base = make_url(admin_url).set(drivername="postgresql+asyncpg")
     name = f"chatgate_apis_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
