@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
 from conftest import LiveApp, auth, start_live_app
-from support.models import tool_outputs
+from support.models import tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 
 HISTORY_LIMIT = 6
@@ -162,10 +161,7 @@ def test_a_second_message_while_one_runs_is_409(app: LiveApp) -> None:
     release = threading.Event()
 
     async def slow(call: ModelCall) -> Any:
-        for _ in range(1000):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await until_set(release)
         return [assistant_message("finally")]
 
     app.model.policy = echo_inputs([])
@@ -202,10 +198,7 @@ def test_disconnect_mid_stream_keeps_history_consistent(app: LiveApp) -> None:
         seen.append(call)
         if not tool_outputs(call):
             return [assistant_message("Looking you up."), function_call("whoami", {}, call_id="call_cut")]
-        for _ in range(1000):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await until_set(release)
         return [assistant_message("never delivered")]
 
     app.model.policy = policy

@@ -18,7 +18,7 @@ import pytest
 from chatgate.principal import Principal
 from chatgate.run_report import Timings
 from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, make_settings, start_live_app
-from support.models import answer, call_then_report
+from support.models import answer, call_then_report, until_set
 from support.processes import open_fd_count, tool_server_children, wait_until
 
 CHAT_TIMEOUT = 3.0
@@ -48,10 +48,7 @@ def no_tool_servers_left() -> bool:
 
 def slow_policy(release: threading.Event, seconds: float = 20.0) -> Any:
     async def policy(call: Any) -> Any:
-        for _ in range(int(seconds / 0.02)):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await until_set(release, limit_seconds=seconds)
         return answer("slow answer")(call)
 
     return policy

@@ -13,7 +13,7 @@ import pytest
 from agents.testing import assistant_message, function_call
 
 from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app
-from support.models import answer, tool_outputs
+from support.models import answer, tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.ui_stream import check_chunks, parse_sse
 
@@ -113,10 +113,7 @@ def test_text_arrives_before_the_run_ends_and_keepalives_flow(app: LiveApp) -> N
     async def policy(call: Any) -> Any:
         if not tool_outputs(call):
             return [assistant_message("First words."), function_call("whoami", {}, call_id="call_w")]
-        for _ in range(500):  # up to 10 s
-            if seen_first_delta.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await until_set(seen_first_delta, limit_seconds=10)
         await asyncio.sleep(KEEPALIVE * 3)  # long enough for keep-alive comments
         return [assistant_message("done" if seen_first_delta.is_set() else "buffered")]
 
@@ -145,10 +142,7 @@ def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> 
     async def policy(call: Any) -> Any:
         if not tool_outputs(call):
             return [assistant_message("Working on it."), function_call("whoami", {}, call_id="call_d")]
-        for _ in range(1000):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await until_set(release)
         return [assistant_message("too late")]
 
     app.model.policy = policy

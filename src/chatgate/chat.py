@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from chatgate.errors import (
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerStartError
+from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
@@ -60,6 +61,8 @@ class ChatService:
     model_provider: ModelProvider | None
     engine: AsyncEngine
     conversations: ConversationStore
+    # Extra tool-server variables for one principal (API tools: that user's own credentials).
+    launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
 
     async def chat(
         self,
@@ -228,7 +231,7 @@ class ChatService:
                 logger.error("could not record the run: %s", type(exc).__name__)
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
-        return _TimedSession(self.launcher, principal, request_id, timings)
+        return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
 
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
         """The tool catalog `principal`'s agent would see, read from a real tool server."""
@@ -250,14 +253,25 @@ class ChatService:
 class _TimedSession:
     """`launcher.launch(...)` with launch and teardown timed and start failures translated."""
 
-    def __init__(self, launcher: Launcher, principal: Principal, request_id: str, timings: Timings) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        principal: Principal,
+        request_id: str,
+        timings: Timings,
+        launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> None:
         self._context = launcher.launch(principal, request_id=request_id)
+        self._principal = principal
+        self._launch_environment = launch_environment
         self._timings = timings
 
     async def __aenter__(self) -> AgentsMCPServer:
         started = time.perf_counter()
         try:
-            return await self._context.__aenter__()
+            extra = await self._launch_environment(self._principal) if self._launch_environment else {}
+            with launch_additions(extra):
+                return await self._context.__aenter__()
         except ToolServerStartError as exc:
             raise ToolServerUnavailableError() from exc
         finally:

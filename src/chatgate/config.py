@@ -198,6 +198,11 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.state_dir / 'chatgate.db').resolve()}"
 
+    @property
+    def apis_catalog_path(self) -> Path:
+        """Where the compiled `[[apis]]` catalog is written for tool servers to read."""
+        return (self.state_dir / "apis-catalog.json").resolve()
+
     def check_servable(self) -> None:
         """Refuse configurations that must not serve traffic.
 

@@ -11,6 +11,7 @@
     ├── ModelError                 502  model_error
     ├── ToolServerUnavailableError 503  tool_server_unavailable
     ├── SaturatedError             503  saturated (with Retry-After)
+    ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
     └── DeadlineExceededError      504  deadline_exceeded
 
 Routes and services raise these; `chatgate.api.error_handlers` renders every one as
@@ -122,3 +123,12 @@ class DeadlineExceededError(ChatgateError):
     status_code = 504
     code = "deadline_exceeded"
     default_message = "The agent did not finish within the time limit."
+
+
+class EncryptionUnavailableError(ChatgateError):
+    status_code = 503
+    code = "encryption_unavailable"
+    default_message = (
+        "Per-user API credentials are unavailable: the operator has not configured a valid "
+        "CHATGATE_ENCRYPTION_KEY."
+    )

@@ -15,8 +15,9 @@ from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from chatgate.api.routes import chat, conversations, health, tools
+from chatgate.api.routes import chat, conversations, credentials, health, tools
 from chatgate.api.services import Services
+from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     configured_model = None if model_provider else model_provider_from_settings(settings)
     engine = create_engine(settings.resolved_database_url)
     prepare_engine(engine)
+    apis = ApiService.from_settings(settings, engine)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -51,9 +53,14 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         conversations=ConversationStore(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
+        launch_environment=apis.child_environment,
     )
     services = Services(
-        settings=settings, verifier=verifier, chat=chat_service, readiness=ReadinessProbe(launcher)
+        settings=settings,
+        verifier=verifier,
+        chat=chat_service,
+        readiness=ReadinessProbe(launcher),
+        apis=apis,
     )
 
     @asynccontextmanager
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     app.include_router(chat.router)
     app.include_router(tools.router)
     app.include_router(conversations.router)
+    app.include_router(credentials.router)
     install_error_handlers(app)
     # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.storage import create_engine, upgrade_database
+from support.postgres import postgres_admin_url
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -41,7 +41,7 @@ class PostgresRun:
 
 
 def _postgres_base_url() -> str:
-    return os.environ.get("CHATGATE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    return postgres_admin_url()
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -37,7 +37,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> N
             foreign_keys = (await connection.execute(sa.text("PRAGMA foreign_keys"))).scalar()
     finally:
         await engine.dispose()
-    assert {"records", "tasks", "audit_log", "chatgate_alembic_version"} <= set(tables)
+    assert {"records", "tasks", "audit_log", "api_credentials", "chatgate_alembic_version"} <= set(tables)
     assert {"conversations", "conversation_runs", "agent_sessions", "agent_messages"} <= set(tables)
     assert journal == "wal" and foreign_keys == 1
 

@@ -237,3 +237,28 @@ async def test_a_malformed_request_is_refused(fork_launcher: ForkLauncher) -> No
             len(message),
         )
     assert template_children(fork_launcher) == spares
+
+
+async def test_the_template_never_receives_a_requests_api_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatgate.launcher import template_client
+    from chatgate.launcher.environment import launch_additions
+
+    seen: list[dict[str, str]] = []
+    original = template_client.TemplateProcess.start
+
+    async def spy(*args: object, base_env: dict[str, str], **kwargs: object) -> object:
+        seen.append(base_env)
+        return await original(*args, base_env=base_env, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(template_client.TemplateProcess, "start", spy)
+    launcher = ForkLauncher(launcher_settings(tmp_path))  # not started: the first launch starts it
+    try:
+        with launch_additions({"CHATGATE_API_SHOP_TOKEN": "alice-secret"}):
+            async with launcher.launch(Principal("alice"), request_id="t-secret") as server:
+                assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "alice"}
+    finally:
+        await launcher.stop()
+    assert seen
+    assert not any("alice-secret" in value for env in seen for value in env.values())

@@ -6,7 +6,9 @@ policy serves any number of concurrent requests without shared state.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,3 +65,12 @@ class SwitchableModel:
 
     def _current(self, call: ModelCall) -> Any:
         return self.policy(call)
+
+
+async def until_set(event: threading.Event, limit_seconds: float = 20.0) -> bool:
+    """Wait, from the live app's event loop, for `event` set by the test's thread; False on timeout."""
+    for _ in range(int(limit_seconds / 0.02)):
+        if event.is_set():
+            return True
+        await asyncio.sleep(0.02)
+    return event.is_set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
@@ -16,3 +17,4 @@ class Services:
     verifier: TokenVerifier
     chat: ChatService
     readiness: ReadinessProbe
+    apis: ApiService | None = None

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from chatgate.config import Settings
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
+
+# Per-launch additions (API tool secrets: the operator's service secrets and the caller's own API
+# credentials), set by the chat service around one launch of one user's tool server.
+_launch_additions: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "chatgate_launch_additions", default=None
+)
 
 # Inherited from the parent only because the interpreter needs them to start and find its packages.
 _INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -40,4 +49,20 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
     )
     if settings.config_file is not None:
         env[child.ENV_CONFIG_FILE] = str(settings.config_file.resolve())
+        # The compiled `[[apis]]` catalog (no secrets in it), written at start-up when APIs are configured.
+        if settings.apis_catalog_path.is_file():
+            env[child.ENV_APIS_CATALOG] = str(settings.apis_catalog_path)
+    # Only API variables may be added this way: nothing added can overwrite the identity.
+    additions = _launch_additions.get() or {}
+    env.update({name: value for name, value in additions.items() if name.startswith(child.API_ENV_PREFIX)})
     return env
+
+
+@contextmanager
+def launch_additions(values: Mapping[str, str]) -> Iterator[None]:
+    """Within this block, `child_environment` also carries `values` (for this task's launch only)."""
+    token = _launch_additions.set(dict(values))
+    try:
+        yield
+    finally:
+        _launch_additions.reset(token)

@@ -19,6 +19,7 @@ replaced; a template crash kills its children (PDEATHSIG), so a session in use s
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
-from chatgate.launcher.environment import child_environment
+from chatgate.launcher.environment import child_environment, launch_additions
 from chatgate.launcher.exec import connect_within, teardown
 from chatgate.launcher.pipes import ForkedMCPServer
 from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
@@ -130,8 +131,12 @@ class ForkLauncher:
                 # Reap it (it may still be exiting) and remove its socket directory, off the loop.
                 await anyio.to_thread.run_sync(dead.reap)
                 dead.release()
+            # The request that happens to (re)start the template may carry its user's API secrets
+            # (`launch_additions`): the template's environment must not.
+            with launch_additions({}):
+                base_env = child_environment(self._settings, TEMPLATE_PRINCIPAL, request_id="template")
             template = await TemplateProcess.start(
-                base_env=child_environment(self._settings, TEMPLATE_PRINCIPAL, request_id="template"),
+                base_env=base_env,
                 cwd=self._settings.state_dir.resolve(),
                 memory_mb=self._settings.mcp_child_memory_mb,
                 lifetime=self._settings.mcp_child_lifetime_seconds,
@@ -149,7 +154,10 @@ class ForkLauncher:
         """Restart the template as soon as it dies, so the next request finds it warm."""
         if self._watcher is not None and self._watcher is not asyncio.current_task():
             self._watcher.cancel()
-        self._watcher = asyncio.get_running_loop().create_task(self._restart_when_dead(template))
+        # A fresh context: the watcher outlives the request that started the template.
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._restart_when_dead(template), context=contextvars.Context()
+        )
 
     async def _restart_when_dead(self, template: TemplateProcess) -> None:
         await template.wait_closed()

@@ -12,6 +12,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 
@@ -21,6 +22,8 @@ class ToolResources:
     """The lifespan context of one child: opened after the identity is bound, closed on exit."""
 
     settings: ChildSettings
+    # The shared HTTP client of the API tools; None when no API is configured.
+    api_client: ApiClient | None = None
     # The bound user's file space; None when no files root was passed.
     files: FileSpace | None = None
     # The database tools' engine (lazily connecting); None when no DATABASE_URL was passed.

@@ -12,10 +12,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from chatgate.apis.catalog import read_catalog
+from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
+from chatgate.mcp_server.tools.apis import api_tools
 from chatgate.storage.engine import create_engine
 
 SERVER_NAME = "chatgate"
@@ -76,6 +79,9 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
     fix the identity before it serves, or the lifespan refuses to start.
     """
 
+    # The API catalog is compiled by the parent; its operations are tools with document-made schemas.
+    catalog = read_catalog(settings.apis_catalog)
+
     @asynccontextmanager
     async def lifespan(server: MCPServer[ToolResources]) -> AsyncIterator[ToolResources]:
         assert isinstance(server, StrictMCPServer)
@@ -85,9 +91,12 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
             files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
         # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
         database = create_engine(settings.database_url) if settings.database_url else None
+        api_client = ApiClient() if catalog.apis else None
         try:
-            yield ToolResources(settings=settings, files=files, database=database)
+            yield ToolResources(settings=settings, files=files, database=database, api_client=api_client)
         finally:
+            if api_client is not None:
+                await api_client.aclose()
             if database is not None:
                 await database.dispose()
 
@@ -96,6 +105,7 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=_sdk_log_level(settings.log_level),
+        tools=api_tools(catalog),
     )
     register_all(server, settings)
     if bind:

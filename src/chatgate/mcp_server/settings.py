@@ -22,6 +22,12 @@ ENV_LOG_LEVEL = "CHATGATE_CHILD_LOG_LEVEL"
 ENV_FILES_ROOT = "FILES_ROOT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_CONFIG_FILE = "CHATGATE_CONFIG"
+# API tools: the compiled catalog, the operator's service secrets and the bound user's own
+# credentials (JSON objects keyed by API name). Only variables with this prefix may be added per launch.
+API_ENV_PREFIX = "CHATGATE_API"
+ENV_APIS_CATALOG = "CHATGATE_APIS_CATALOG"
+ENV_API_SERVICE_SECRETS = "CHATGATE_API_SERVICE_SECRETS"
+ENV_API_USER_CREDENTIALS = "CHATGATE_API_USER_CREDENTIALS"
 ENV_FILES_MAX_FILE_BYTES = "FILES_MAX_FILE_BYTES"
 ENV_FILES_QUOTA_BYTES = "FILES_QUOTA_BYTES"
 ENV_FILES_QUOTA_FILES = "FILES_QUOTA_FILES"
@@ -55,6 +61,10 @@ class ChildSettings:
     files_root: Path | None = None
     database_url: str | None = None
     config_file: Path | None = None
+    apis_catalog: Path | None = None
+    api_service_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # None: the parent has no usable credential store; {}: it has, and this user connected nothing.
+    api_user_credentials: Mapping[str, str] | None = field(default=None, repr=False)
     files_limits: FileLimits = field(default_factory=FileLimits)
 
     @classmethod
@@ -77,6 +87,9 @@ class ChildSettings:
             files_root=_path_or_none(environ.get(ENV_FILES_ROOT)),
             database_url=environ.get(ENV_DATABASE_URL) or None,
             config_file=_path_or_none(environ.get(ENV_CONFIG_FILE)),
+            apis_catalog=_path_or_none(environ.get(ENV_APIS_CATALOG)),
+            api_service_secrets=_string_map(environ.get(ENV_API_SERVICE_SECRETS)) or {},
+            api_user_credentials=_string_map(environ.get(ENV_API_USER_CREDENTIALS)),
             files_limits=_files_limits(environ),
         )
 
@@ -92,6 +105,18 @@ def _parse_claims(raw: str) -> dict[str, str]:
         raise IdentityMissingError(f"{ENV_USER_CLAIMS} must be a JSON object")
     # Defense in depth: even if a parent passed more, only the allowlisted string claims survive.
     return {key: value for key, value in decoded.items() if key in PASSED_CLAIMS and isinstance(value, str)}
+
+
+def _string_map(raw: str | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    try:
+        decoded = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(decoded, dict):
+        return {}
+    return {key: value for key, value in decoded.items() if isinstance(key, str) and isinstance(value, str)}
 
 
 def _files_limits(environ: Mapping[str, str]) -> FileLimits:

@@ -86,8 +86,8 @@ async def grant_app_role(url: str, role: str) -> None:
     """Grant `role` exactly what the tools need on PostgreSQL (run as the schema owner).
 
     The role must be a plain login role: not the tables' owner, not superuser, not BYPASSRLS, so the
-    row-level security policies apply to it. It may read and write records and tasks, and only append
-    to the audit log.
+    row-level security policies apply to it. It may read and write records, tasks and API
+    credentials, and only append to the audit log.
 
     Raises:
         ValueError: the URL is not PostgreSQL, or the role is a superuser or bypasses RLS.

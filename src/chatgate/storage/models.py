@@ -87,6 +87,8 @@ class AuditEntry(SQLModel, table=True):
     request_id: str = Field(default="", max_length=128, nullable=False)
 
 
-USER_TABLES = ("records", "tasks", "audit_log")
+# Tables with an `owner` column and the owner-isolation policy (`api_credentials` is modeled in
+# `chatgate.apis.credential_store`); `grant_app_role` grants each of them.
+USER_TABLES = ("records", "tasks", "audit_log", "api_credentials")
 # Used by the API process only: conversations, their runs, and the Agents SDK's message tables.
 SERVICE_TABLES = ("conversations", "conversation_runs", "agent_sessions", "agent_messages")

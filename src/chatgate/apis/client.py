@@ -1,0 +1,234 @@
+"""Calls one API operation: build the request, guard it, send it with retries, shape the answer.
+
+One `ApiClient` per tool server (one user, one chat turn) holds one shared `httpx.AsyncClient`.
+Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s (see
+`chatgate.apis.errors`) into messages for the model.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from chatgate.apis.config import ApiConfig
+from chatgate.apis.errors import (
+    ApiCallError,
+    RequestRefusedError,
+    UpstreamUnavailableError,
+)
+from chatgate.apis.guard import (
+    check_url,
+    expand_path,
+    host_port,
+    join_url,
+    pinned,
+    pinned_transport,
+    resolve_pinned,
+)
+from chatgate.apis.operations import OperationSpec
+from chatgate.apis.responses import ApiResponse, read_response
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_CACHE_ENTRIES = 128
+
+
+class ApiClient:
+    """The tool server's HTTP client for every configured API."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
+        self._http = httpx.AsyncClient(
+            transport=transport or pinned_transport(limits=limits),
+            follow_redirects=False,  # redirects are followed here, each hop checked
+            trust_env=False,
+            # identity: the size cap then counts what the model would read, and no decompression bomb.
+            headers={
+                "user-agent": "chatgate-api-tools",
+                "accept": "application/json, */*;q=0.5",
+                "accept-encoding": "identity",
+            },
+        )
+        self._sleep = sleep
+        self._clock = clock
+        # One tool server serves one user, so this cache is per user by construction.
+        self._cache: dict[tuple[str, str], tuple[float, ApiResponse]] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(
+        self,
+        api: ApiConfig,
+        operation: OperationSpec,
+        arguments: dict[str, Any],
+        *,
+        user_id: str,
+        secret: str | None,
+    ) -> ApiResponse:
+        """Send `operation` with already-validated `arguments`.
+
+        Raises:
+            ApiCallError: refused, failed upstream, or unreachable.
+        """
+        request = self._build(api, operation, arguments, user_id=user_id, secret=secret)
+        key = (api.name, operation.tool_name + json.dumps(arguments, sort_keys=True, default=str))
+        if operation.method == "GET" and api.cache_ttl_seconds > 0:
+            cached = self._cache.get(key)
+            if cached is not None and self._clock() - cached[0] < api.cache_ttl_seconds:
+                return cached[1]
+        elif not operation.read_only:
+            # A write may change what a cached read would say.
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != api.name}
+        response = await self._send(api, operation, request, secret=secret)
+        if operation.method == "GET" and api.cache_ttl_seconds > 0 and 200 <= response.status < 300:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = (self._clock(), response)
+        return response
+
+    def _build(
+        self,
+        api: ApiConfig,
+        operation: OperationSpec,
+        arguments: dict[str, Any],
+        *,
+        user_id: str,
+        secret: str | None,
+    ) -> httpx.Request:
+        path_values: dict[str, Any] = {}
+        query: list[tuple[str, str | int | float | bool | None]] = []
+        headers: dict[str, str] = {}
+        for parameter in operation.parameters:
+            if parameter.arg not in arguments or arguments[parameter.arg] is None:
+                continue
+            value = arguments[parameter.arg]
+            if parameter.location == "path":
+                path_values[parameter.name] = value
+            elif parameter.location == "query":
+                values = value if isinstance(value, list) else [value]
+                query.extend((parameter.name, _query_value(item)) for item in values)
+            elif parameter.location == "header":
+                text = _query_value(value)
+                if "\r" in text or "\n" in text:
+                    raise RequestRefusedError(f"header parameter {parameter.name} must be one line")
+                headers[parameter.name] = text
+        url = check_url(api, join_url(api, expand_path(operation.path, path_values)))
+        if api.auth != "none":
+            if secret is None:
+                raise ApiCallError("no credential is available for this API")
+            headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
+        if api.user_id_header:
+            # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
+            printable = user_id.isascii() and user_id.isprintable()
+            headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
+        body = arguments.get(operation.body_arg) if operation.body_arg else None
+        return self._http.build_request(
+            operation.method,
+            url,
+            params=query or None,
+            headers=headers,
+            json=body if operation.body_arg and operation.body_arg in arguments else None,
+            timeout=httpx.Timeout(api.timeout_seconds, connect=api.connect_timeout_seconds),
+        )
+
+    async def _send(
+        self, api: ApiConfig, operation: OperationSpec, request: httpx.Request, *, secret: str | None
+    ) -> ApiResponse:
+        host, port = host_port(api)
+        address = await resolve_pinned(api)  # once per call: retries and redirects reuse it
+        retries = api.max_retries if operation.idempotent else 0
+        attempt = 0
+        with pinned(host, port, address):
+            while True:
+                try:
+                    response = await self._follow(api, request)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    if attempt >= retries:
+                        raise UpstreamUnavailableError("the API could not be reached") from exc
+                    await self._sleep(self._backoff(api, attempt))
+                    attempt += 1
+                    continue
+                except httpx.TimeoutException as exc:
+                    raise UpstreamUnavailableError(
+                        f"the API did not answer within {api.timeout_seconds:g} seconds"
+                    ) from exc
+                except httpx.HTTPError as exc:
+                    raise UpstreamUnavailableError("the connection to the API failed") from exc
+                status = response.status_code
+                if status in _RETRY_STATUSES and attempt < retries:
+                    delay = self._retry_delay(api, response, attempt)
+                    if delay is not None:
+                        await response.aclose()
+                        await self._sleep(delay)
+                        attempt += 1
+                        continue
+                return await read_response(
+                    response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
+                )
+
+    async def _follow(self, api: ApiConfig, request: httpx.Request) -> httpx.Response:
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._http.send(request, stream=True)
+            if response.status_code not in _REDIRECTS or request.method not in {"GET", "HEAD"}:
+                return response
+            location = response.headers.get("location")
+            await response.aclose()
+            if not location:
+                raise RequestRefusedError("the API redirected without a location")
+            try:
+                target = check_url(api, request.url.join(location))
+            except RequestRefusedError:
+                raise RequestRefusedError("the API redirected to another origin or path; refused") from None
+            request = self._http.build_request(
+                request.method, target, headers=request.headers, extensions=request.extensions
+            )
+        raise RequestRefusedError(f"the API redirected more than {_MAX_REDIRECTS} times")
+
+    def _backoff(self, api: ApiConfig, attempt: int) -> float:
+        # Full jitter: concurrent callers spread out instead of retrying in lockstep.
+        return float(random.uniform(0, api.retry_backoff_seconds * (2**attempt)))  # noqa: S311 - not crypto
+
+    def _retry_delay(self, api: ApiConfig, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when `Retry-After` asks for longer than we wait."""
+        header = response.headers.get("retry-after")
+        if header is None:
+            return self._backoff(api, attempt)
+        seconds = _retry_after_seconds(header)
+        if seconds is None:
+            return self._backoff(api, attempt)
+        return seconds if seconds <= api.max_retry_after_seconds else None
+
+
+def _retry_after_seconds(header: str) -> float | None:
+    value = header.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

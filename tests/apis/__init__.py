@@ -1,0 +1,1 @@
+"""Tests of the HTTP API tools (a package, so its conftest does not shadow the root one)."""
