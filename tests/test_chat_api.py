@@ -220,3 +220,58 @@ def test_one_log_line_per_request_without_token_or_message(live_app: LiveApp) ->
     assert fields["user_hash"] and fields["user_hash"] != "log-user"
     rendered = json.dumps(fields) + mine[0].getMessage()
     assert token not in rendered and "my secret plans" not in rendered and "log-user" not in rendered
+
+
+def test_unexpected_failure_is_500_in_the_error_shape_with_request_id(live_app: LiveApp) -> None:
+    def broken(_call: object) -> object:
+        return RuntimeError("internal detail that must not leak")
+
+    live_app.model.policy = broken
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("chatgate").addHandler(handler)
+    try:
+        response = chat(live_app)
+    finally:
+        logging.getLogger("chatgate").removeHandler(handler)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "Something went wrong on our side."}
+    }
+    assert "internal detail" not in response.text and response.headers.get("x-request-id")
+    request_lines = [r for r in records if r.name == "chatgate.request"]
+    assert request_lines[-1].fields["status"] == 500  # type: ignore[attr-defined]
+    logged = " ".join(r.getMessage() + str(r.exc_info) for r in records)
+    assert "internal detail" not in logged and "Traceback" not in logged
+
+
+def test_cors_headers_reach_errors_and_expose_our_headers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from conftest import start_live_app
+
+    server, app = start_live_app(tmp_path_factory.mktemp("cors"), CORS_ORIGINS="https://app.example.test")
+    with server:
+        origin = {"Origin": "https://app.example.test"}
+        preflight = httpx.options(
+            f"{app.url}/api/agents/chat",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+            timeout=10,
+        )
+        denied = httpx.post(f"{app.url}/api/agents/chat", json={"message": "hi"}, headers=origin, timeout=10)
+        foreign = httpx.post(
+            f"{app.url}/api/agents/chat",
+            json={"message": "hi"},
+            headers={"Origin": "https://evil.test"},
+            timeout=10,
+        )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.test"
+    assert denied.status_code == 401
+    assert denied.headers["access-control-allow-origin"] == "https://app.example.test"
+    exposed = {h.strip() for h in denied.headers["access-control-expose-headers"].split(",")}
+    assert {"x-request-id", "x-conversation-id"} <= exposed
+    assert "access-control-allow-origin" not in foreign.headers

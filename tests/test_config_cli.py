@@ -164,3 +164,15 @@ def test_env_example_loads_as_the_defaults(tmp_path: Path, monkeypatch: pytest.M
         alias = field.validation_alias
         aliases.update(alias.choices[:1] if hasattr(alias, "choices") else [alias])  # type: ignore[list-item]
     assert documented == {str(a) for a in aliases}
+
+
+def test_dev_secret_is_agreed_under_concurrent_first_use(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chatgate.dev_secret import load_or_create_dev_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: load_or_create_dev_secret(tmp_path), range(32)))
+    assert len(secrets) == 1
+    assert (tmp_path / "dev-jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["dev-jwt-secret"]  # no temporary files left

@@ -5,8 +5,6 @@ Also the failure statuses that need special settings: 502, 503 (saturated, tool 
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +13,6 @@ import httpx
 import openai
 import pytest
 
-from chatgate.principal import Principal
-from chatgate.run_report import Timings
 from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, make_settings, start_live_app
 from support.models import answer, call_then_report, until_set
 from support.processes import open_fd_count, tool_server_children, wait_until
@@ -136,52 +132,6 @@ def test_no_descriptor_or_process_leak_over_many_chats(app: LiveApp) -> None:
         assert post(app).status_code == 200
     assert no_tool_servers_left()
     assert open_fd_count() - before <= 2  # a leak would grow by at least one per request
-
-
-async def test_cancelled_request_still_tears_down(app: LiveApp, tmp_path: Any) -> None:
-    """Cancellation from above (shutdown, a caller's timeout) runs the shielded teardown too."""
-    from chatgate.admission import Admission
-    from chatgate.chat import ChatService
-    from chatgate.conversations.history import prepare_engine
-    from chatgate.conversations.store import ConversationStore
-    from chatgate.launcher.exec import ExecLauncher
-    from chatgate.storage.engine import create_engine
-    from chatgate.storage.migrate import upgrade_database
-    from support.models import scripted_provider
-
-    started = asyncio.Event()
-
-    async def waiting(call: Any) -> Any:
-        started.set()
-        await asyncio.sleep(30)
-        return answer("never")(call)
-
-    settings = make_settings(tmp_path)
-    await upgrade_database(settings.resolved_database_url)
-    engine = create_engine(settings.resolved_database_url)
-    prepare_engine(engine)
-    store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
-    service = ChatService(
-        settings, ExecLauncher(settings), Admission(2, 1), scripted_provider(waiting), engine, store
-    )
-    try:
-        task = asyncio.create_task(
-            service.chat(
-                Principal("alice"), "hi", request_id="cancel", timings=Timings(), conversation_id="c1"
-            )
-        )
-        await asyncio.wait_for(started.wait(), timeout=15)
-        assert len(tool_server_children()) == 1
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert not tool_server_children()
-        # The run was recorded as interrupted and the conversation released for the next message.
-        conversation, runs = await store.get("alice", "c1")
-        assert not conversation["running"]
-        assert [run["outcome"] for run in runs] == ["interrupted"]
-    finally:
-        await engine.dispose()
 
 
 def test_tool_server_that_cannot_start_is_503(tmp_path_factory: pytest.TempPathFactory) -> None:

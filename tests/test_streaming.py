@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -138,11 +139,13 @@ def test_text_arrives_before_the_run_ends_and_keepalives_flow(app: LiveApp) -> N
 
 def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> None:
     release = threading.Event()
+    finished_after_release: list[str] = []
 
     async def policy(call: Any) -> Any:
         if not tool_outputs(call):
             return [assistant_message("Working on it."), function_call("whoami", {}, call_id="call_d")]
         await until_set(release)
+        finished_after_release.append("model turn completed")  # only if the run was not cancelled
         return [assistant_message("too late")]
 
     app.model.policy = policy
@@ -160,3 +163,73 @@ def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> 
         assert wait_until(lambda: not tool_server_children(), timeout=1.0)
     finally:
         release.set()
+    # The run itself was cancelled, not just the response: the pending model turn never completes.
+    time.sleep(0.3)
+    assert finished_after_release == []
+
+
+def test_explicit_stream_false_wins_over_the_accept_header(app: LiveApp) -> None:
+    app.model.policy = answer("json please")
+    response = httpx.post(
+        f"{app.url}/api/agents/chat",
+        json={"message": "hi", "stream": False},
+        headers={**auth(), "accept": "text/event-stream, application/json"},
+        timeout=60,
+    )
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["response"] == "json please"
+
+
+async def test_client_gone_before_the_stream_starts_releases_the_conversation(tmp_path: Any) -> None:
+    """Raw ASGI: the client disconnects right after sending its body. The claim is released, the run
+    recorded as interrupted, the message kept, and the next message is not refused as busy."""
+    from chatgate.main import create_app
+    from conftest import make_settings, mint
+    from support.models import SwitchableModel
+
+    model = SwitchableModel()
+    model.policy = answer("unheard")
+    app = create_app(make_settings(tmp_path), model_provider=model)
+    body = json.dumps({"message": "anyone there?", "conversation_id": "gone1", "stream": True}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/agents/chat",
+        "raw_path": b"/api/agents/chat",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {mint('ghost')}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(_message: dict[str, Any]) -> None:
+        return None
+
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+        services = app.state.services
+        conversation, runs = await services.chat.conversations.get("ghost", "gone1")
+        assert conversation["running"] is False
+        assert [run["outcome"] for run in runs] == ["interrupted"]
+        messages.append({"type": "http.request", "body": body, "more_body": False})
+        sent: list[dict[str, Any]] = []
+
+        async def record(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, record)
+        assert sent[0]["status"] == 200  # not 409: the first request's claim was released
+        history = await services.chat.conversations.get("ghost", "gone1")
+    assert history[0]["id"] == "gone1"

@@ -33,10 +33,15 @@ class Admission:
         Raises:
             SaturatedError: no slot freed up within the wait.
         """
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=self._wait_seconds)
-        except TimeoutError:
-            raise SaturatedError(retry_after_seconds=max(1, round(self._wait_seconds))) from None
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: taken at once, whatever the wait setting
+        elif self._wait_seconds <= 0:
+            raise SaturatedError(retry_after_seconds=1)
+        else:
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout=self._wait_seconds)
+            except TimeoutError:
+                raise SaturatedError(retry_after_seconds=max(1, round(self._wait_seconds))) from None
         self._in_use += 1
         try:
             yield

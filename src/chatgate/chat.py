@@ -126,9 +126,14 @@ class ChatService:
         started_at = utc_now()
         progress: list[RunResultBase] = []
         outcome = INTERRUPTED  # unless the run ends some other way, below
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit
+        )
+        stored_before: int | None = None
         try:
+            stored_before = await session.stored_count()
             result = await self._run_in_session(
-                principal, message, conversation_id, request_id, timings, on_event, progress
+                principal, message, session, request_id, timings, on_event, progress
             )
             outcome = COMPLETED
         except ChatgateError as exc:
@@ -152,7 +157,11 @@ class ChatService:
                 output_tokens=usage["output_tokens"],
                 total_tokens=usage["total_tokens"],
             )
-            await self._finish(owner, conversation_id, request_id, run)
+            with anyio.CancelScope(shield=True):
+                if outcome == INTERRUPTED and stored_before is not None:
+                    # Cut off before the SDK stored the input (during launch, say): keep the message.
+                    await _ignore_failure(session.ensure_user_message(message, since=stored_before))
+                await _ignore_failure(self.conversations.finish(owner, conversation_id, request_id, run))
         return ChatResult(
             conversation_id=conversation_id,
             response=final_text(result),
@@ -166,7 +175,7 @@ class ChatService:
         self,
         principal: Principal,
         message: str,
-        conversation_id: str,
+        session: ConversationSession,
         request_id: str,
         timings: Timings,
         on_event: EventSink | None,
@@ -175,9 +184,6 @@ class ChatService:
         assert self.model_provider is not None
         model = self.model_provider()
         deadline = self.settings.chat_timeout_seconds
-        session = ConversationSession(
-            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit
-        )
         try:
             with anyio.fail_after(deadline):
                 async with self.admission.slot(), self._session(principal, request_id, timings) as server:
@@ -218,17 +224,33 @@ class ChatService:
             return result
         streamed: RunResultStreaming = Runner.run_streamed(agent, message, **options)
         progress.append(streamed)  # usage so far is readable even if the stream is cut off
-        async for event in streamed.stream_events():
-            await on_event(event)
+        try:
+            async for event in streamed.stream_events():
+                await on_event(event)
+        except BaseException:
+            # The SDK stops its run loop only when cancelled while waiting on its own queue; a
+            # cancellation that lands in `on_event` (a slow client, a disconnect) must stop it too,
+            # or the model keeps being called and history keeps being written after we leave.
+            streamed.cancel()
+            raise
         return streamed
 
-    async def _finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
-        # Shielded: a cancelled request (client gone) must still release its claim and record the run.
+    async def abandon_turn(
+        self, principal: Principal, message: str, *, request_id: str, conversation_id: str
+    ) -> None:
+        """Release a claimed conversation whose run never started (the client left first)."""
+        session = ConversationSession(conversation_id, self.engine, history_limit=None)
+        run = ConversationRun(
+            conversation_id=conversation_id,
+            owner=principal.user_id,
+            request_id=request_id,
+            outcome=INTERRUPTED,
+        )
         with anyio.CancelScope(shield=True):
-            try:
-                await self.conversations.finish(owner, conversation_id, request_id, run)
-            except Exception as exc:  # never mask the request's own outcome
-                logger.error("could not record the run: %s", type(exc).__name__)
+            await _ignore_failure(session.ensure_user_message(message, since=None))
+            await _ignore_failure(
+                self.conversations.finish(principal.user_id, conversation_id, request_id, run)
+            )
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
         return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
@@ -283,6 +305,14 @@ class _TimedSession:
             return await self._context.__aexit__(*exc_info)
         finally:
             self._timings.teardown = ms_since(started)
+
+
+async def _ignore_failure(operation: Awaitable[None]) -> None:
+    # Bookkeeping after the fact must never mask the request's own outcome; it is logged instead.
+    try:
+        await operation
+    except Exception as exc:
+        logger.error("could not record the end of a run: %s", type(exc).__name__)
 
 
 def _model_error(exc: Exception) -> ModelError:

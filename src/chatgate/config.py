@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
     jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300, validation_alias="JWT_LEEWAY_SECONDS")
     jwks_refetch_interval_seconds: float = Field(
-        default=30.0, ge=0, validation_alias="JWKS_REFETCH_INTERVAL_SECONDS"
+        default=30.0, ge=1, validation_alias="JWKS_REFETCH_INTERVAL_SECONDS"
     )
 
     # Model

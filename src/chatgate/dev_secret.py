@@ -5,8 +5,10 @@ Used only when no real auth is configured and `CHATGATE_ENV` is not `production`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,22 +19,27 @@ DEV_ISSUER = "chatgate-dev"
 
 
 def load_or_create_dev_secret(state_dir: Path) -> str:
-    """The dev secret, created on first use with owner-only permissions."""
+    """The dev secret, created on first use with owner-only permissions.
+
+    Written to a private temporary file, then published with `os.link`, which fails if the name
+    exists: two processes starting together agree on one secret, and no reader sees a partial file.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / DEV_SECRET_FILE
-    try:
-        # O_EXCL: two processes starting together must not each write a different secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        if len(secret) < 32:
-            raise RuntimeError(f"{path} is corrupt; delete it to generate a new dev secret") from None
-        return secret
-    secret = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=state_dir, prefix=".dev-jwt-secret.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won the race: use its secret
+                os.link(temporary, path)
+        finally:
+            Path(temporary).unlink()
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} is corrupt; delete it to generate a new dev secret")
     return secret
 
 

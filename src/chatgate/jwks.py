@@ -80,6 +80,9 @@ class JwksCache:
         if found is None and self._may_refetch():
             await self._refresh(force=True)
             found = self._lookup(kid)
+        if not self._keys:
+            # No key set at all (the issuer is down): that says nothing about the token.
+            raise JwksUnavailableError("no signing keys could be fetched")
         if found is None:
             raise UnknownKeyError(kid or "")
         return found

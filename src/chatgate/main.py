@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         settings=settings,
         verifier=verifier,
         chat=chat_service,
-        readiness=ReadinessProbe(launcher),
+        readiness=ReadinessProbe(launcher, chat_service.admission),
         apis=apis,
     )
 
@@ -86,17 +86,18 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     app.include_router(conversations.router)
     app.include_router(credentials.router)
     install_error_handlers(app)
-    # Outermost last: request context wraps everything, so even a 413 gets a request id and a log line.
+    # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
+    # the request context, so even a 413 or a 500 gets a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id"],
+            allow_methods=["GET", "PUT", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id", "accept"],
+            expose_headers=["x-request-id", "x-conversation-id"],
         )
-    app.add_middleware(RequestContextMiddleware)
     return app
 
 

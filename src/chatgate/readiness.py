@@ -11,17 +11,20 @@ import logging
 import time
 import uuid
 
+from chatgate.admission import Admission
 from chatgate.launcher import Launcher
 from chatgate.principal import Principal
 
 logger = logging.getLogger(__name__)
 
-PROBE_PRINCIPAL = Principal(user_id="chatgate-readiness-probe")
+# A control character: `auth` refuses such ids, so no token can name (or collide with) the probe.
+PROBE_PRINCIPAL = Principal(user_id="chatgate\x1freadiness-probe")
 
 
 class ReadinessProbe:
-    def __init__(self, launcher: Launcher, *, cache_seconds: float = 5.0) -> None:
+    def __init__(self, launcher: Launcher, admission: Admission, *, cache_seconds: float = 5.0) -> None:
         self._launcher = launcher
+        self._admission = admission
         self._cache_seconds = cache_seconds
         self._lock = asyncio.Lock()
         self._checked_at: float | None = None
@@ -38,9 +41,10 @@ class ReadinessProbe:
 
     async def _launch_once(self) -> bool:
         try:
-            async with self._launcher.launch(
-                PROBE_PRINCIPAL, request_id=f"readyz-{uuid.uuid4().hex[:8]}"
-            ) as server:
+            async with (
+                self._admission.slot(),
+                self._launcher.launch(PROBE_PRINCIPAL, request_id=f"readyz-{uuid.uuid4().hex[:8]}") as server,
+            ):
                 await server.list_tools()
         except Exception as exc:
             logger.warning("readiness probe failed: %s", type(exc).__name__)

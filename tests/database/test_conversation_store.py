@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 
@@ -126,3 +127,25 @@ def test_titles_are_one_short_line() -> None:
     assert title_from("a\nb\tc") == "a b c"
     long = title_from("word " * 100)
     assert len(long) <= 80 and long.endswith("…")
+
+
+async def test_stale_claims_do_not_block_delete_or_show_as_running(engine: AsyncEngine, alice: str) -> None:
+    store = ConversationStore(engine, stale_after=datetime.timedelta(seconds=0))
+    cid = uuid.uuid4().hex
+    await store.claim(alice, cid, "crashed", "left behind by a dead process")
+    items, _ = await store.page(alice, limit=10, offset=0)
+    assert [item["running"] for item in items if item["id"] == cid] == [False]
+    await store.delete(alice, cid)
+    with pytest.raises(NotFoundError):
+        await store.get(alice, cid)
+
+
+async def test_concurrent_first_messages_are_busy_not_missing(engine: AsyncEngine, alice: str) -> None:
+    """A double submit of a new conversation: one request wins, the other is told it is busy (never 404)."""
+    store = ConversationStore(engine, stale_after=STALE)
+    cid = uuid.uuid4().hex
+    outcomes = await asyncio.gather(
+        *(store.claim(alice, cid, f"req-{n}", "double submit") for n in range(4)), return_exceptions=True
+    )
+    assert outcomes.count(True) == 1
+    assert all(isinstance(o, ConversationBusyError) for o in outcomes if o is not True), outcomes

@@ -87,7 +87,8 @@ async def _client_disconnected(_: Request, __: Exception) -> Response:
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+    # A last resort: `RequestContextMiddleware` normally answers first (with the request id).
+    logger.error("unhandled error: %s", type(exc).__name__)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +52,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Unhandled errors end here, inside CORS and with the request id, instead of in the
+            # server's outermost handler. Type and place only: no traceback, no message text.
+            logger.error("unhandled error: %s", describe(exc))
+            if status is None:
+                await error_response(500, "internal_error", "Something went wrong on our side.")(
+                    scope, receive, send_with_id
+                )
         finally:
             fields: dict[str, Any] = {
                 "event": "request",
@@ -63,6 +73,13 @@ class RequestContextMiddleware:
                     fields[key] = state[key]
             logger.info("request", extra={"fields": fields})
             request_id_var.reset(token)
+
+
+def describe(exc: BaseException) -> str:
+    """`Type at module.py:line` of the innermost frame: enough to find it, nothing the user sent."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}{where}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from agents.extensions.memory import SQLAlchemySession
 from agents.items import TResponseInputItem
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +34,29 @@ class ConversationSession(SQLAlchemySession):
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         effective = limit if limit is not None else self._history_limit
         return paired_tool_items(await super().get_items(effective))
+
+    async def stored_count(self) -> int:
+        """How many items are stored (cheap: a count, not a read)."""
+        query = sa.select(sa.func.count()).select_from(self._messages)
+        async with self._engine.connect() as connection:
+            count = await connection.scalar(query.where(self._messages.c.session_id == self.session_id))
+        return int(count or 0)
+
+    async def ensure_user_message(self, message: str, *, since: int | None) -> None:
+        """Store `message` as a user turn unless it is among the items stored after the first `since`.
+
+        A run cut off before the SDK stored its input would otherwise lose what the user said.
+        """
+        if since is not None:
+            added = await self.stored_count() - since
+            if added > 0:
+                recent = await SQLAlchemySession.get_items(self, added)
+                if any(
+                    _get(item, "role") == "user" and _text(_get(item, "content")) == message
+                    for item in recent
+                ):
+                    return
+        await self.add_items([{"role": "user", "content": message}])
 
 
 def prepare_engine(engine: AsyncEngine) -> None:

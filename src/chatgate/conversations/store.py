@@ -64,11 +64,7 @@ class ConversationStore:
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             claimed = await connection.execute(
-                C.update()
-                .where(
-                    mine, sa.or_(C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after)
-                )
-                .values(active_request_id=request_id, active_since=now)
+                C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
             )
             if claimed.rowcount == 1:
                 return False
@@ -89,8 +85,20 @@ class ConversationStore:
                         )
                     )
             except IntegrityError:
-                raise NotFoundError("conversation") from None  # it exists, but not for this owner
+                # Taken meanwhile: by a concurrent first message of this owner (busy), or it is another
+                # owner's id (not found, exactly as if it did not exist).
+                if await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
+                    raise ConversationBusyError() from None
+                raise NotFoundError("conversation") from None
             return True
+
+    def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
+        """No run in progress: never claimed, released, or claimed by a process that died long ago."""
+        return sa.or_(C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after)
+
+    def _columns(self) -> list[Any]:
+        running = sa.case((self._free(utc_now()), False), else_=True).label("running")
+        return [C.c.id, C.c.title, C.c.created_at, C.c.updated_at, running]
 
     async def finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
         """Release the claim of `request_id` and record its run."""
@@ -109,7 +117,7 @@ class ConversationStore:
                 sa.select(sa.func.count()).select_from(C).where(C.c.owner == owner)
             )
             rows = await connection.execute(
-                sa.select(C.c.id, C.c.title, C.c.created_at, C.c.updated_at, C.c.active_request_id)
+                sa.select(*self._columns())
                 .where(C.c.owner == owner)
                 .order_by(C.c.updated_at.desc(), C.c.id)
                 .limit(limit)
@@ -126,9 +134,7 @@ class ConversationStore:
         async with owner_transaction(self._engine, owner) as connection:
             row = (
                 await connection.execute(
-                    sa.select(C.c.id, C.c.title, C.c.created_at, C.c.updated_at, C.c.active_request_id).where(
-                        C.c.id == conversation_id, C.c.owner == owner
-                    )
+                    sa.select(*self._columns()).where(C.c.id == conversation_id, C.c.owner == owner)
                 )
             ).first()
             if row is None:
@@ -149,10 +155,10 @@ class ConversationStore:
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
-            active = (await connection.execute(sa.select(C.c.active_request_id).where(mine))).first()
-            if active is None:
+            free = (await connection.execute(sa.select(self._free(utc_now())).where(mine))).first()
+            if free is None:
                 raise NotFoundError("conversation")
-            if active[0] is not None:
+            if not free[0]:
                 raise ConversationBusyError()
             await connection.execute(
                 R.delete().where(R.c.conversation_id == conversation_id, R.c.owner == owner)
@@ -172,7 +178,7 @@ def _conversation(row: Any) -> dict[str, Any]:
         "title": row["title"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
-        "running": row["active_request_id"] is not None,
+        "running": bool(row["running"]),
     }
 
 

@@ -39,7 +39,12 @@ class UiMessageStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, run: StreamRun, *, keepalive_seconds: float = 15.0, message_id: str | None = None
+        self,
+        run: StreamRun,
+        *,
+        keepalive_seconds: float = 15.0,
+        message_id: str | None = None,
+        on_not_run: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         # Not Response.__init__: it would add a Content-Length for an empty body.
         self.status_code = 200
@@ -49,10 +54,24 @@ class UiMessageStreamResponse(Response):
         self._run = run
         self._keepalive_seconds = keepalive_seconds
         self._encoder = UiMessageStreamEncoder(message_id)
+        # Called (shielded) when the client left before `run` was even entered: whatever was
+        # prepared for the run (a claimed conversation) must still be released.
+        self._on_not_run = on_not_run
+        self._run_entered = False
         self.disconnected = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            await self._serve(receive, send)
+        finally:
+            if not self._run_entered and self._on_not_run is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._on_not_run()
+
+    async def _serve(self, receive: Receive, send: Send) -> None:
         sender, lines = anyio.create_memory_object_stream[str](max_buffer_size=256)
         async with anyio.create_task_group() as group:
 
@@ -78,13 +97,14 @@ class UiMessageStreamResponse(Response):
             await lines.send(sse(chunk))
 
         for chunk in self._encoder.start():
-            await emit(chunk)
+            lines.send_nowait(sse(chunk))  # the buffer is empty: no checkpoint before the run is entered
         try:
+            self._run_entered = True
             await self._run(self._encoder, emit)
         except ChatgateError as exc:
             chunks = self._encoder.error(exc.message)
-        except Exception:
-            logger.exception("streamed run failed")
+        except Exception as exc:
+            logger.error("streamed run failed: %s", type(exc).__name__)
             chunks = self._encoder.error(INTERNAL_ERROR_TEXT)
         else:
             chunks = self._encoder.finish()

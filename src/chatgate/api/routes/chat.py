@@ -54,9 +54,12 @@ async def chat(
         timings=timings,
         conversation_id=conversation_id,
     )
-    if body.stream or body.is_ui_message_request or "text/event-stream" in request.headers.get("accept", ""):
+    if _wants_stream(body, request):
+        abandon = partial(
+            service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
+        )
         return _streamed(
-            request, run_turn, timings, conversation_id, service.settings.stream_keepalive_seconds
+            request, run_turn, abandon, timings, conversation_id, service.settings.stream_keepalive_seconds
         )
     try:
         result = await cancel_on_disconnect(request, run_turn)
@@ -72,9 +75,17 @@ async def chat(
     )
 
 
+def _wants_stream(body: ChatRequest, request: Request) -> bool:
+    """An explicit `stream` wins; `useChat` bodies always stream; otherwise the Accept header decides."""
+    if body.stream is not None:
+        return body.stream
+    return body.is_ui_message_request or "text/event-stream" in request.headers.get("accept", "")
+
+
 def _streamed(
     request: Request,
     run_turn: Callable[..., Awaitable[ChatResult]],
+    abandon: Callable[[], Awaitable[None]],
     timings: Timings,
     conversation_id: str,
     keepalive_seconds: float,
@@ -89,6 +100,6 @@ def _streamed(
         finally:
             request.state.timings_ms = timings.as_dict()
 
-    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds)
+    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=abandon)
     response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
     return response

@@ -1,0 +1,113 @@
+"""The chat service called directly: cancellation from above, and a consumer that stops reading."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents.stream_events import StreamEvent
+from agents.testing import assistant_message, function_call
+
+from chatgate.admission import Admission
+from chatgate.chat import ChatService
+from chatgate.conversations.history import ConversationSession, prepare_engine
+from chatgate.conversations.store import ConversationStore
+from chatgate.launcher.exec import ExecLauncher
+from chatgate.principal import Principal
+from chatgate.run_report import Timings
+from chatgate.storage.engine import create_engine
+from chatgate.storage.migrate import upgrade_database
+from conftest import make_settings
+from support.models import Policy, answer, scripted_provider, tool_outputs
+from support.processes import tool_server_children
+
+
+class Harness:
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = make_settings(tmp_path)
+        self.engine = create_engine(self.settings.resolved_database_url)
+        prepare_engine(self.engine)
+        self.store = ConversationStore(self.engine, stale_after=datetime.timedelta(minutes=5))
+
+    def service(self, policy: Policy) -> ChatService:
+        return ChatService(
+            self.settings,
+            ExecLauncher(self.settings),
+            Admission(2, 1),
+            scripted_provider(policy),
+            self.engine,
+            self.store,
+        )
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    made = Harness(tmp_path)
+    await upgrade_database(made.settings.resolved_database_url)
+    try:
+        yield made
+    finally:
+        await made.engine.dispose()
+
+
+async def test_cancelled_request_still_tears_down_and_records(harness: Harness) -> None:
+    """Cancellation from above (shutdown, a caller's timeout) runs the shielded teardown and bookkeeping."""
+    started = asyncio.Event()
+
+    async def waiting(call: Any) -> Any:
+        started.set()
+        await asyncio.sleep(30)
+        return answer("never")(call)
+
+    service = harness.service(waiting)
+    task = asyncio.create_task(
+        service.chat(Principal("alice"), "hi", request_id="cancel", timings=Timings(), conversation_id="c1")
+    )
+    await asyncio.wait_for(started.wait(), timeout=15)
+    assert len(tool_server_children()) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not tool_server_children()
+    conversation, runs = await harness.store.get("alice", "c1")
+    assert not conversation["running"]
+    assert [run["outcome"] for run in runs] == ["interrupted"]
+    history = await ConversationSession("c1", harness.engine, history_limit=None).get_items()
+    assert [item.get("content") for item in history] == ["hi"]  # type: ignore[union-attr]
+
+
+async def test_a_consumer_that_stops_reading_stops_the_run(harness: Harness) -> None:
+    """Cancelled while handing an event to a slow client, the run loop must stop too (no more model calls)."""
+    second_turn_done: list[str] = []
+    release = asyncio.Event()
+
+    async def policy(call: Any) -> Any:
+        if not tool_outputs(call):
+            return [assistant_message("Looking."), function_call("whoami", {}, call_id="call_slow")]
+        await release.wait()
+        second_turn_done.append("completed")
+        return [assistant_message("late")]
+
+    stuck = asyncio.Event()
+
+    async def slow_client(_event: StreamEvent) -> None:
+        stuck.set()
+        await asyncio.Event().wait()  # never reads on
+
+    service = harness.service(policy)
+    task = asyncio.create_task(
+        service.chat(Principal("alice"), "hi", request_id="slow", timings=Timings(), on_event=slow_client)
+    )
+    await asyncio.wait_for(stuck.wait(), timeout=15)
+    await asyncio.sleep(0.3)  # the SDK's run loop goes on in the background meanwhile
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    await asyncio.sleep(0.3)
+    assert second_turn_done == []
+    assert not tool_server_children()
