@@ -23,6 +23,7 @@ from chatgate.config import Settings
 from chatgate.main import create_app
 from support.models import SwitchableModel
 from support.openai_wire import ScriptedOpenAI
+from support.processes import tool_server_children, wait_until
 from support.servers import ThreadedServer
 
 TEST_JWT_SECRET = "chatgate-test-secret-" + "s" * 40
@@ -128,6 +129,18 @@ def scripted_openai() -> Iterator[ScriptedOpenAI]:
     with ThreadedServer(wire.app) as server:
         wire.base_url = f"{server.url}/v1"
         yield wire
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_tool_servers() -> Iterator[None]:
+    """Every test must end with its tool servers gone; a leftover fails that test, not the ones after it."""
+    yield
+    if wait_until(lambda: not tool_server_children(), timeout=5):
+        return
+    leftovers = tool_server_children()
+    for child in leftovers:
+        child.kill()
+    pytest.fail(f"tool server process(es) outlived the test: {[child.pid for child in leftovers]}")
 
 
 @pytest.fixture(autouse=True)
