@@ -115,6 +115,12 @@ LIVE_APP_LAUNCHERS = ["exec", "fork"] if sys.platform.startswith("linux") else [
 
 
 @pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)
+def launcher_name(request: pytest.FixtureRequest) -> str:
+    """For modules with their own live app: run it once per launcher, so both pass the same tests."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)
 def live_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     """One real app per test module and launcher: uvicorn on a free port, a scripted model."""
     server, app = start_live_app(tmp_path_factory.mktemp("live-app"), MCP_LAUNCHER=request.param)

@@ -19,9 +19,11 @@ HISTORY_LIMIT = 6
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+def app(tmp_path_factory: pytest.TempPathFactory, launcher_name: str) -> Iterator[LiveApp]:
     server, live = start_live_app(
-        tmp_path_factory.mktemp("conversations"), CONVERSATION_HISTORY_LIMIT=HISTORY_LIMIT
+        tmp_path_factory.mktemp("conversations"),
+        CONVERSATION_HISTORY_LIMIT=HISTORY_LIMIT,
+        MCP_LAUNCHER=launcher_name,
     )
     with server:
         yield live

@@ -40,8 +40,8 @@ def node_client() -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    server, live = start_live_app(tmp_path_factory.mktemp("ai-sdk"))
+def app(tmp_path_factory: pytest.TempPathFactory, launcher_name: str) -> Iterator[LiveApp]:
+    server, live = start_live_app(tmp_path_factory.mktemp("ai-sdk"), MCP_LAUNCHER=launcher_name)
     with server:
         yield live
 

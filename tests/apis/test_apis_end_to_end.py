@@ -35,12 +35,17 @@ def _config(directory: Path, upstream: Upstream) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveApp]:
+def app(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, launcher_name: str
+) -> Iterator[LiveApp]:
     state = tmp_path_factory.mktemp("apis-live")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SVC_E2E", SERVICE_SECRET)
         server, live = start_live_app(
-            state, CHATGATE_CONFIG=_config(state, upstream), CHATGATE_ENCRYPTION_KEY=new_key()
+            state,
+            CHATGATE_CONFIG=_config(state, upstream),
+            CHATGATE_ENCRYPTION_KEY=new_key(),
+            MCP_LAUNCHER=launcher_name,
         )
     with server:
         yield live

@@ -49,8 +49,10 @@ def _chat(url: str, user: str, message: str) -> list[str]:
     return outputs
 
 
-def test_add_list_and_complete_tasks_through_chat(database_url: str, backend: str, tmp_path: Path) -> None:
-    env: dict[str, Any] = {}
+def test_add_list_and_complete_tasks_through_chat(
+    database_url: str, backend: str, tmp_path: Path, launcher_name: str
+) -> None:
+    env: dict[str, Any] = {"MCP_LAUNCHER": launcher_name}
     if backend == "postgres":
         env["DATABASE_URL"] = database_url
     else:
