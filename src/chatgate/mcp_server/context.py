@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
+from chatgate.storage.engine import create_engine
 
 
 @dataclass
@@ -26,12 +27,20 @@ class ToolResources:
     api_client: ApiClient | None = None
     # The bound user's file space; None when no files root was passed.
     files: FileSpace | None = None
-    # The database tools' engine (lazily connecting); None when no DATABASE_URL was passed.
+    # The database tools' engine, created by `engine()` on the first database tool call: a chat that
+    # never touches the database does not pay for it (in a forked child, ~440 copied pages and ~4 ms).
     database: AsyncEngine | None = None
+    database_url: str | None = None
 
     @property
     def identity(self) -> BoundIdentity:
         return self.settings.identity
+
+    def engine(self) -> AsyncEngine | None:
+        """The database engine, created on first use; None when no database is configured."""
+        if self.database is None and self.database_url:
+            self.database = create_engine(self.database_url)  # connects lazily too: no I/O here
+        return self.database
 
 
 def resources_of(ctx: Context[Any, Any]) -> ToolResources:

@@ -19,7 +19,6 @@ from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
 from chatgate.mcp_server.tools.apis import api_tools
-from chatgate.storage.engine import create_engine
 
 SERVER_NAME = "chatgate"
 INSTRUCTIONS = (
@@ -89,16 +88,18 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
         files = None
         if settings.files_root is not None:
             files = FileSpace(settings.files_root, settings.identity.user_id, settings.files_limits)
-        # The engine connects on first use: no I/O here, and no schema work (the parent migrates).
-        database = create_engine(settings.database_url) if settings.database_url else None
         api_client = ApiClient() if catalog.apis else None
+        # The engine is created by the first database tool call (no schema work: the parent migrates).
+        resources = ToolResources(
+            settings=settings, files=files, database_url=settings.database_url, api_client=api_client
+        )
         try:
-            yield ToolResources(settings=settings, files=files, database=database, api_client=api_client)
+            yield resources
         finally:
             if api_client is not None:
                 await api_client.aclose()
-            if database is not None:
-                await database.dispose()
+            if resources.database is not None:
+                await resources.database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,

@@ -32,7 +32,7 @@ async def database_call(
     propagates and reaches the model as the SDK's bare "Error executing tool" (details withheld).
     """
     resources = resources_of(ctx)
-    engine = resources.database
+    engine = resources.engine()
     if engine is None:
         raise ToolError("the database is not configured for this service")
     owner = resources.identity.user_id
