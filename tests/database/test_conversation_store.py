@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -149,3 +150,13 @@ async def test_concurrent_first_messages_are_busy_not_missing(engine: AsyncEngin
     )
     assert outcomes.count(True) == 1
     assert all(isinstance(o, ConversationBusyError) for o in outcomes if o is not True), outcomes
+
+
+async def test_api_engine_waits_patiently_for_sqlite_locks(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'patient.db'}")
+    prepare_engine(engine)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(sa.text("PRAGMA busy_timeout")) == 30_000
+    finally:
+        await engine.dispose()

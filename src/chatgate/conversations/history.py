@@ -8,9 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from agents.extensions.memory import SQLAlchemySession
 from agents.items import TResponseInputItem
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
+
+API_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class ConversationSession(SQLAlchemySession):
@@ -67,6 +70,17 @@ def prepare_engine(engine: AsyncEngine) -> None:
     them ("deque mutated during iteration"). One throwaway session at start-up does it safely.
     """
     ConversationSession("chatgate-engine-warmup", engine, history_limit=None)
+    if engine.dialect.name == "sqlite":
+        # The SDK's listener sets a 5 s busy timeout; the API process would rather wait (inside the
+        # chat deadline) than lose a run record when many chats write at once. Registered after the
+        # SDK's, so it wins.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _patient_writer(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout = {API_SQLITE_BUSY_TIMEOUT_MS}")
+            finally:
+                cursor.close()
 
 
 def paired_tool_items(items: list[TResponseInputItem]) -> list[TResponseInputItem]:
