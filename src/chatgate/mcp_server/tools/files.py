@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 
 from chatgate.files import FileSpace, FileSpaceError
@@ -27,8 +27,7 @@ from chatgate.files.limits import (
     SEARCH_MAX_RESULTS,
 )
 from chatgate.mcp_server.context import ToolResources, resources_of
-
-ReadOnly = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+from chatgate.mcp_server.tools.annotations import ADDS, READS, REPLACES, REPLACES_REPEATEDLY
 
 
 async def files_list(
@@ -148,29 +147,11 @@ async def _run(
 
 
 def register(server: MCPServer[ToolResources]) -> None:
-    server.add_tool(files_list, name="files_list", annotations=ReadOnly)
-    server.add_tool(files_read, name="files_read", annotations=ReadOnly)
-    server.add_tool(files_search, name="files_search", annotations=ReadOnly)
-    server.add_tool(
-        files_write,
-        name="files_write",
-        # Destructive: overwrite replaces content. Not idempotent: append adds again.
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
-        ),
-    )
-    server.add_tool(
-        files_delete,
-        name="files_delete",
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
-        ),
-    )
-    server.add_tool(
-        files_move,
-        name="files_move",
-        # Not destructive: a move never replaces an existing entry, so nothing is lost.
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
-        ),
-    )
+    server.add_tool(files_list, name="files_list", annotations=READS)
+    server.add_tool(files_read, name="files_read", annotations=READS)
+    server.add_tool(files_search, name="files_search", annotations=READS)
+    # Destructive: overwrite replaces content. Not idempotent: append adds again.
+    server.add_tool(files_write, name="files_write", annotations=REPLACES_REPEATEDLY)
+    server.add_tool(files_delete, name="files_delete", annotations=REPLACES)
+    # Not destructive: a move never replaces an existing entry, so nothing is lost.
+    server.add_tool(files_move, name="files_move", annotations=ADDS)

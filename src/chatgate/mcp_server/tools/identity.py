@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import ToolAnnotations
 
 from chatgate.mcp_server.context import ToolResources, resources_of
+from chatgate.mcp_server.tools.annotations import READS
 
 
 async def whoami(ctx: Context[ToolResources, Any]) -> dict[str, Any]:
@@ -20,5 +20,5 @@ def register(server: MCPServer[ToolResources]) -> None:
     server.add_tool(
         whoami,
         name="whoami",
-        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True),
+        annotations=READS,
     )

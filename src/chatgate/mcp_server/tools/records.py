@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from chatgate.mcp_server.context import ToolResources
+from chatgate.mcp_server.tools.annotations import ADDS, READS, REPLACES
 from chatgate.mcp_server.tools.database_calls import database_call
 from chatgate.storage import documents
 from chatgate.storage.records import RecordStore
@@ -86,25 +86,10 @@ async def records_delete(ctx: Context[ToolResources, Any], id: RecordId) -> dict
         return await RecordStore(engine, owner).delete(id)
 
 
-_READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True)
-
-
 def register(server: MCPServer[ToolResources]) -> None:
-    server.add_tool(records_collections, name="records_collections", annotations=_READ)
-    server.add_tool(records_list, name="records_list", annotations=_READ)
-    server.add_tool(records_get, name="records_get", annotations=_READ)
-    server.add_tool(
-        records_create,
-        name="records_create",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
-    )
-    server.add_tool(
-        records_update,
-        name="records_update",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True),
-    )
-    server.add_tool(
-        records_delete,
-        name="records_delete",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True),
-    )
+    server.add_tool(records_collections, name="records_collections", annotations=READS)
+    server.add_tool(records_list, name="records_list", annotations=READS)
+    server.add_tool(records_get, name="records_get", annotations=READS)
+    server.add_tool(records_create, name="records_create", annotations=ADDS)
+    server.add_tool(records_update, name="records_update", annotations=REPLACES)
+    server.add_tool(records_delete, name="records_delete", annotations=REPLACES)

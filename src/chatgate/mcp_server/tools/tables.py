@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from chatgate.mcp_server.context import ToolResources
+from chatgate.mcp_server.tools.annotations import ADDS, READS, REPLACES
 from chatgate.mcp_server.tools.database_calls import database_call
 from chatgate.storage import documents
 from chatgate.storage.table_store import TableSchemas, TableStore, schemas_for
@@ -23,7 +23,6 @@ from chatgate.storage.tables import TableSpec
 
 _CTX = Context[ToolResources, Any]
 _RESULT = dict[str, Any]
-_READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True)
 
 
 def register(server: MCPServer[ToolResources], specs: list[TableSpec]) -> None:
@@ -111,26 +110,26 @@ def _register_table(server: MCPServer[ToolResources], spec: TableSpec) -> None:
         list_rows,
         name=f"{spec.name}_list",
         description=f"List the user's {plural}, oldest first.",
-        annotations=_READ,
+        annotations=READS,
     )
-    server.add_tool(get_row, name=f"{spec.name}_get", description=f"Get one {item} by id.", annotations=_READ)
+    server.add_tool(get_row, name=f"{spec.name}_get", description=f"Get one {item} by id.", annotations=READS)
     server.add_tool(
         create_row,
         name=f"{spec.name}_create",
         description=f"Create a {item} for the user.",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
+        annotations=ADDS,
     )
     server.add_tool(
         update_row,
         name=f"{spec.name}_update",
         description=f"Change fields of a {item} and return the updated {item}.",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True),
+        annotations=REPLACES,
     )
     server.add_tool(
         delete_row,
         name=f"{spec.name}_delete",
         description=f"Delete a {item} by id.",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True),
+        annotations=REPLACES,
     )
 
 
