@@ -26,7 +26,9 @@ USERS = 3
 COLLECTIONS = ("notes", "todo")
 NEVER_CREATED = "00000000-0000-4000-8000-000000000000"
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.text(max_size=8))
+# Storable text only: NUL is refused on purpose (PostgreSQL cannot store it), tested in test_records_tools.
+storable_text = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=8)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), storable_text)
 documents = st.dictionaries(st.sampled_from(["a", "b", "c"]), scalars, max_size=3)
 user = st.integers(0, USERS - 1)
 target = st.integers(0, 50)  # index into every id created so far, whoever owns it (or a never-created id)
