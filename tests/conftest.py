@@ -10,11 +10,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import jwt
 import openai
 import pytest
@@ -101,6 +103,19 @@ class LiveApp:
     url: str
     model: SwitchableModel
     settings: Settings
+
+
+def stream_chat(
+    app: LiveApp, message: str = "hi", *, user: str = "alice"
+) -> AbstractContextManager[httpx.Response]:
+    """`with stream_chat(app, …) as response:` — a streamed chat, read as it arrives."""
+    return httpx.stream(
+        "POST",
+        f"{app.url}/api/agents/chat",
+        json={"message": message, "stream": True},
+        headers=auth(user),
+        timeout=30,
+    )
 
 
 def start_live_app(state_dir: Path, **env: Any) -> tuple[ThreadedServer, LiveApp]:

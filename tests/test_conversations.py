@@ -11,7 +11,7 @@ import httpx
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
-from conftest import LiveApp, auth, start_live_app
+from conftest import LiveApp, auth, start_live_app, stream_chat
 from support.models import tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 
@@ -205,13 +205,7 @@ def test_disconnect_mid_stream_keeps_history_consistent(app: LiveApp) -> None:
 
     app.model.policy = policy
     try:
-        with httpx.stream(
-            "POST",
-            f"{app.url}/api/agents/chat",
-            json={"message": "who am I, slowly?", "stream": True},
-            headers=auth("leaver"),
-            timeout=30,
-        ) as response:
+        with stream_chat(app, "who am I, slowly?", user="leaver") as response:
             conversation_id = response.headers["x-conversation-id"]
             for text in response.iter_text():
                 if "tool-output-available" in text:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app
+from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app, stream_chat
 from support.models import answer, tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.ui_stream import check_chunks, parse_sse
@@ -120,13 +120,7 @@ def test_text_arrives_before_the_run_ends_and_keepalives_flow(app: LiveApp) -> N
 
     app.model.policy = policy
     body = ""
-    with httpx.stream(
-        "POST",
-        f"{app.url}/api/agents/chat",
-        json={"message": "hi", "stream": True},
-        headers=auth(),
-        timeout=30,
-    ) as response:
+    with stream_chat(app) as response:
         for text in response.iter_text():
             body += text
             if '"type":"text-delta"' in body:
@@ -150,13 +144,7 @@ def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> 
 
     app.model.policy = policy
     try:
-        with httpx.stream(
-            "POST",
-            f"{app.url}/api/agents/chat",
-            json={"message": "hi", "stream": True},
-            headers=auth(),
-            timeout=30,
-        ) as response:
+        with stream_chat(app) as response:
             for text in response.iter_text():
                 if "tool-output-available" in text:
                     break
