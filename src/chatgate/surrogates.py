@@ -10,8 +10,9 @@ and stored history read back (`chatgate.conversations.history`).
 
 Why replace rather than refuse with 422: it is what a browser's `TextEncoder` does with the same
 string, so a client that had encoded UTF-8 itself would have sent exactly this; and one broken
-character should not cost the user their message or the model its answer. Identities are not text
-in this sense: they are never rewritten (two different ids must never become one).
+character should not cost the user their message or the model its answer. Values that must arrive
+exactly are not text in this sense and are refused, never rewritten: a credential (422), a token's
+user id (401; two different ids must never become one).
 """
 
 from __future__ import annotations
