@@ -231,6 +231,11 @@ class StreamNormaliser:
         self._template = {key: chunk[key] for key in ("id", "object", "created", "model") if key in chunk}
         return [*before, without_lone_surrogates(chunk)]
 
+    @property
+    def idle(self) -> bool:
+        """No tool call gathered and no surrogate held back: a plain text chunk may pass untouched."""
+        return not any(state.calls or state.held for state in self._choices.values())
+
     def end(self) -> list[dict[str, Any]]:
         """Chunks still owed when the stream ends (`[DONE]`, or the connection closes)."""
         return [chunk for index, state in self._choices.items() for chunk in self._owed(index, state)]

@@ -8,6 +8,7 @@ conversation already uses.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from openai import DEFAULT_CONNECTION_LIMITS, DEFAULT_TIMEOUT
 from chatgate.model_wire.normalise import CallIds, StreamNormaliser, ids_in_request, normalise_completion
 
 _DROPPED_HEADERS = ("content-length", "content-encoding")  # the body is re-encoded, uncompressed
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ChatCompletionsWire(httpx2.AsyncBaseTransport):
@@ -89,6 +91,8 @@ class _NormalisedEvents(httpx2.AsyncByteStream):
         payload = content[len(b"data:") :].strip()
         if payload == b"[DONE]":
             return _events(self._normaliser.end()) + line
+        if self._normaliser.idle and _plain(payload):
+            return line  # most chunks are text: decoding and re-encoding them would change nothing
         try:
             chunk = json.loads(payload.decode("utf-8", "replace"))
         except ValueError:
@@ -100,6 +104,19 @@ class _NormalisedEvents(httpx2.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+def _plain(payload: bytes) -> bool:
+    """No tool call and no text the normaliser would change (surrogate escapes, invalid UTF-8)."""
+    if b'"tool_calls"' in payload or _SURROGATE_ESCAPE.search(payload):
+        return False
+    if payload.isascii():
+        return True
+    try:
+        payload.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _normalised_json(raw: bytes, ids: CallIds) -> bytes:
