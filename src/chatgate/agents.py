@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents import Agent, Model, OpenAIChatCompletionsModel, OpenAIResponsesModel, RunConfig
+from agents import Agent, Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel, RunConfig
 from agents import set_tracing_disabled as sdk_set_tracing_disabled
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.models.reasoning_content_replay import (
+    ReasoningContentReplayContext,
+    default_should_replay_reasoning_content,
+)
 from openai import AsyncOpenAI
 
 from chatgate.config import Settings
+from chatgate.empty_answers import RefuseEmptyAnswers
+from chatgate.model_wire.transport import NormalisingClient
 
 AGENT_NAME = "chatgate"
 
@@ -40,6 +46,8 @@ class ConfiguredModel:
             base_url=settings.openai_base_url,
             timeout=settings.chat_timeout_seconds,
             max_retries=1,
+            # Answers of OpenAI-compatible servers are made well-formed before the SDK reads them.
+            http_client=NormalisingClient(),
         )
         self._model_name = settings.agent_model
         # A custom base URL usually means an OpenAI-compatible server, and most speak only Chat Completions.
@@ -50,7 +58,11 @@ class ConfiguredModel:
 
     def __call__(self) -> Model:
         if self._chat_completions:
-            return OpenAIChatCompletionsModel(model=self._model_name, openai_client=self._client)
+            return OpenAIChatCompletionsModel(
+                model=self._model_name,
+                openai_client=self._client,
+                should_replay_reasoning_content=replay_own_reasoning,
+            )
         return OpenAIResponsesModel(model=self._model_name, openai_client=self._client)
 
     async def aclose(self) -> None:
@@ -64,6 +76,18 @@ def model_provider_from_settings(settings: Settings) -> ConfiguredModel | None:
     return ConfiguredModel(settings)
 
 
+def replay_own_reasoning(context: ReasoningContentReplayContext) -> bool:
+    """Send a model's `reasoning_content` back to that same model on the next request.
+
+    Thinking models (DeepSeek, Kimi, GLM, Qwen served by vLLM …) may refuse a tool-call turn whose
+    reasoning is missing; the SDK replays it by default only to models named "deepseek". Reasoning
+    is never sent to a model other than the one that produced it.
+    """
+    origin = context.reasoning.origin_model
+    same_model = origin is not None and origin == context.model
+    return same_model or default_should_replay_reasoning_content(context)
+
+
 def set_tracing(settings: Settings) -> None:
     """Tracing exports to OpenAI; it stays off unless `OPENAI_TRACING` enables it."""
     sdk_set_tracing_disabled(not settings.openai_tracing)
@@ -71,7 +95,15 @@ def set_tracing(settings: Settings) -> None:
 
 def build_agent(model: Model, tool_server: AgentsMCPServer) -> Agent[None]:
     """The agent for one request, wired to that request's tool server only."""
-    return Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, model=model, mcp_servers=[tool_server])
+    return Agent(
+        name=AGENT_NAME,
+        instructions=INSTRUCTIONS,
+        model=RefuseEmptyAnswers(model),
+        # Usage is asked for on every call: the SDK asks only api.openai.com, and proxies (LiteLLM,
+        # vLLM, Ollama) stream none unless asked, so streamed runs would record 0 tokens.
+        model_settings=ModelSettings(include_usage=True),
+        mcp_servers=[tool_server],
+    )
 
 
 def run_config(settings: Settings) -> RunConfig:

@@ -30,6 +30,7 @@ from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
+from chatgate.empty_answers import EmptyAnswerError
 from chatgate.errors import (
     ChatgateError,
     DeadlineExceededError,
@@ -322,6 +323,8 @@ def _model_error(exc: Exception) -> ModelError:
         error = ModelError("The agent did not reach an answer within AGENT_MAX_TURNS turns.")
         error.code = "max_turns_exceeded"
         return error
+    if isinstance(exc, EmptyAnswerError):
+        return ModelError("The model returned an empty answer.")
     if isinstance(exc, ModelBehaviorError):
         return ModelError("The model returned a response the agent could not use.")
     if isinstance(exc, openai.APIStatusError):
