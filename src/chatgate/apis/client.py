@@ -179,30 +179,39 @@ class ApiClient:
         with pinned(host, port, address):
             while True:
                 try:
-                    response = await self._follow(api, request)
+                    # `timeout_seconds` bounds the whole attempt: connecting, redirects, headers and
+                    # every byte of the body. httpx's own read timeout restarts with each chunk, so
+                    # an upstream trickling a byte every few seconds would otherwise never time out.
+                    with anyio.fail_after(api.timeout_seconds):
+                        outcome = await self._attempt(api, request, attempt, retries, secret=secret)
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     if attempt >= retries:
                         raise UpstreamUnavailableError("the API could not be reached") from exc
-                    await self._sleep(self._backoff(api, attempt))
-                    attempt += 1
-                    continue
-                except httpx.TimeoutException as exc:
+                    outcome = self._backoff(api, attempt)
+                except (TimeoutError, httpx.TimeoutException) as exc:
                     raise UpstreamUnavailableError(
                         f"the API did not answer within {api.timeout_seconds:g} seconds"
                     ) from exc
                 except httpx.HTTPError as exc:
                     raise UpstreamUnavailableError("the connection to the API failed") from exc
-                status = response.status_code
-                if status in _RETRY_STATUSES and attempt < retries:
-                    delay = self._retry_delay(api, response, attempt)
-                    if delay is not None:
-                        await response.aclose()
-                        await self._sleep(delay)
-                        attempt += 1
-                        continue
-                return await read_response(
-                    response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
-                )
+                if isinstance(outcome, ApiResponse):
+                    return outcome
+                await self._sleep(outcome)
+                attempt += 1
+
+    async def _attempt(
+        self, api: ApiConfig, request: httpx.Request, attempt: int, retries: int, *, secret: str | None
+    ) -> ApiResponse | float:
+        """The answer, or the seconds to wait before retrying."""
+        response = await self._follow(api, request)
+        if response.status_code in _RETRY_STATUSES and attempt < retries:
+            delay = self._retry_delay(api, response, attempt)
+            if delay is not None:
+                await response.aclose()
+                return delay
+        return await read_response(
+            response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
+        )
 
     async def _follow(self, api: ApiConfig, request: httpx.Request) -> httpx.Response:
         for _ in range(_MAX_REDIRECTS + 1):
