@@ -12,6 +12,7 @@ import pytest
 
 from apis.small_api import compile_document, document, echo_tools, echoed, operation
 from apis.upstream import Recorder, Upstream
+from chatgate.apis.documents import compile_catalog
 from chatgate.apis.naming import name_operations
 from chatgate.tool_config import ToolConfigError
 
@@ -127,3 +128,21 @@ def test_an_allowlisted_tool_name_over_64_characters_is_a_one_line_configuration
     assert "shorten this entry's name to at most 2 characters or remove it from operations" in message
     # The fix the message names works.
     assert _names(upstream, tmp_path, doc, name="sh", operations=[long_id]) == [f"api_sh_{long_id}"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "cannot be read"), ("[1, 2]", "is not an object"), ("a: [b", "neither valid JSON nor YAML")],
+)
+def test_an_unusable_document_file_is_a_one_line_configuration_error(
+    tmp_path: Path, content: str | None, reason: str
+) -> None:
+    spec = tmp_path / "crm.yaml"
+    if content is not None:
+        spec.write_text(content, encoding="utf-8")
+    config = {"apis": [{"name": "crm", "base_url": "https://crm.example.test", "openapi": "crm.yaml"}]}
+    with pytest.raises(ToolConfigError) as caught:
+        compile_catalog(config, base_dir=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("[[apis]] crm: OpenAPI document ")
+    assert reason in message and message.endswith("point openapi at another")

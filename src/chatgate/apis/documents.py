@@ -74,6 +74,10 @@ def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> 
             # One API being down at start-up must not take the whole service down with it.
             logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
             continue
+        except ToolConfigError as exc:
+            raise ToolConfigError(
+                f"[[apis]] {api.name}: {exc}; fix the document or point openapi at another"
+            ) from None
         operations = build_operations(api, document)
         for operation in operations:
             other = owners.setdefault(operation.tool_name, api.name)
