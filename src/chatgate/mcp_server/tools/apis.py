@@ -1,4 +1,5 @@
-"""HTTP API tools: `api_<name>_<operationId>` for each allowed operation in the compiled catalog.
+"""HTTP API tools: `api_<name>_<operationId>` (or `api_<name>_<method>_<path>`, for operations without
+an operationId) for each allowed operation in the compiled catalog.
 
 Their input schemas come from the OpenAPI document, not from a Python signature, so each tool is
 a `Tool` with that schema and a pass-through argument model; the arguments are validated here
