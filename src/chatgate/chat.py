@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -25,7 +25,8 @@ from agents.stream_events import StreamEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
-from chatgate.agents import AGENT_NAME, ModelProvider, build_agent, run_config
+from chatgate.agent_config import AgentTeam, default_team
+from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
@@ -63,6 +64,8 @@ class ChatService:
     conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
+    # The configured agents (`[agent]`, `[[agents]]`); by default the one built-in agent.
+    agents: AgentTeam = field(default_factory=default_team)
 
     async def chat(
         self,
@@ -165,7 +168,7 @@ class ChatService:
         return ChatResult(
             conversation_id=conversation_id,
             response=final_text(result),
-            agent_used=result.last_agent.name if result.last_agent else AGENT_NAME,
+            agent_used=result.last_agent.name if result.last_agent else self.agents.main.name,
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=timings,
@@ -182,16 +185,15 @@ class ChatService:
         progress: list[RunResultBase],
     ) -> RunResultBase:
         assert self.model_provider is not None
-        model = self.model_provider()
+        provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
         try:
             with anyio.fail_after(deadline):
                 async with self.admission.slot(), self._session(principal, request_id, timings) as server:
                     started = time.perf_counter()
                     try:
-                        return await self._run(
-                            build_agent(model, server), message, session, timings, on_event, progress
-                        )
+                        agent = build_agents(self.agents, provider, server, principal)
+                        return await self._run(agent, message, session, timings, on_event, progress)
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
