@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatgate.tool_config import ToolConfigError, section
 
@@ -74,14 +74,6 @@ class AgentEntry(BaseModel):
     tool_choice: str | None = Field(default=None, min_length=1, max_length=64)
     tools: tuple[str, ...] | None = None
     handoffs: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _one_source_of_instructions(self) -> AgentEntry:
-        if self.instructions is not None and self.instructions_file is not None:
-            raise ValueError("set instructions or instructions_file, not both")
-        if self.tools is not None and not all(pattern.strip() for pattern in self.tools):
-            raise ValueError("tools must be non-empty tool names or globs")
-        return self
 
 
 @dataclass(frozen=True)
@@ -218,6 +210,10 @@ def _spec(raw: dict[str, Any], where: str, *, base_dir: Path | None, main: bool)
     except ValidationError as exc:
         raise ToolConfigError(_describe(where, exc)) from None
     where = _where(entry.name, main=main)
+    if entry.instructions is not None and entry.instructions_file is not None:
+        raise ToolConfigError(f"{where} instructions_file: set instructions or instructions_file, not both")
+    if entry.tools is not None and not all(pattern.strip() for pattern in entry.tools):
+        raise ToolConfigError(f"{where} tools: each entry must be a tool name or a glob")
     instructions = entry.instructions
     if entry.instructions_file is not None:
         instructions = _read_instructions(entry.instructions_file, where, base_dir)
@@ -266,7 +262,7 @@ def _describe(where: str, exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             problems.append(f"unknown key {key!r}")
         else:
-            problems.append(f"{key}: {error['msg']}")
+            problems.append(f"{key}: {error['msg'].removeprefix('Value error, ')}")
     return f"{where}: {'; '.join(problems)}"
 
 

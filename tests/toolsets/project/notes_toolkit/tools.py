@@ -63,7 +63,9 @@ async def notes_save_file(
 
 
 @toolset.tool(read_only=True)
-async def notes_read_file(ctx: ToolContext, name: Annotated[str, Field(description="File name.")]) -> dict[str, Any]:
+async def notes_read_file(
+    ctx: ToolContext, name: Annotated[str, Field(description="File name.")]
+) -> dict[str, Any]:
     """Read a text file from the user's files."""
     return await ctx.files.read(name)
 
