@@ -6,19 +6,22 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from apis.conftest import hits, upstream  # noqa: F401 - fixtures, re-exported for this suite
+from apis import conftest as api_fixtures
 from chatgate.storage import create_engine
-from database.conftest import (  # noqa: F401 - fixtures, re-exported for this suite
-    PostgresRun,
-    admin_url,
-    alice,
-    backend,
-    bob,
-    database_url,
-    postgres_run,
-    sqlite_template,
-)
+from database import conftest as database_fixtures
+from database.conftest import PostgresRun
 from toolsets.project_config import NOTES_TABLE
+
+# The database suite's backends (SQLite, and PostgreSQL as the application role) and its upstream API.
+postgres_run = database_fixtures.postgres_run
+sqlite_template = database_fixtures.sqlite_template
+backend = database_fixtures.backend
+database_url = database_fixtures.database_url
+admin_url = database_fixtures.admin_url
+alice = database_fixtures.alice
+bob = database_fixtures.bob
+upstream = api_fixtures.upstream
+hits = api_fixtures.hits
 
 
 @pytest.fixture
@@ -32,8 +35,8 @@ async def notes_table(admin_url: str, postgres_or_none: PostgresRun | None) -> N
     await create_notes_table(admin_url, postgres_or_none.app_role if postgres_or_none else None)
 
 
-async def create_notes_table(admin_url: str, app_role: str | None) -> None:
-    engine = create_engine(admin_url)
+async def create_notes_table(url: str, app_role: str | None) -> None:
+    engine = create_engine(url)
     try:
         async with engine.begin() as connection:
             await connection.execute(

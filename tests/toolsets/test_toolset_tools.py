@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from mcp import Client
 from mcp.types import CallToolResult
 
-from apis.upstream import Recorder, Upstream, write_config as write_api_config
+from apis.upstream import Recorder, Upstream
+from apis.upstream import write_config as write_api_config
 from chatgate.apis.catalog import write_catalog
 from chatgate.apis.documents import compile_catalog
 from chatgate.mcp_server.server import build_server
