@@ -108,8 +108,11 @@ class AgentTeam:
     def restricts_tools(self) -> bool:
         return any(spec.tools is not None for spec in self.all)
 
-    def check_tools(self, served: list[str]) -> None:
+    def check_tools(self, served: list[str], *, dynamic_prefixes: tuple[str, ...] = ()) -> None:
         """Every glob must match a served tool, and a named `tool_choice` must be one of the agent's.
+
+        `dynamic_prefixes` name tools known only at run time (an operator MCP server's
+        `mcp_<name>_…`): a glob that can match under one of them is accepted.
 
         Raises:
             ToolConfigError: naming the agent, the key and the pattern.
@@ -117,7 +120,11 @@ class AgentTeam:
         for spec in self.all:
             where = _where(spec.name, main=spec is self.main)
             for pattern in spec.tools or ():
-                if not any(fnmatchcase(name, pattern) for name in served):
+                dynamic = any(
+                    pattern.startswith(prefix) or fnmatchcase(prefix + "tool", pattern)
+                    for prefix in dynamic_prefixes
+                )
+                if not dynamic and not any(fnmatchcase(name, pattern) for name in served):
                     raise ToolConfigError(f"{where} tools: {pattern!r} matches no tool this service serves")
             choice = spec.model_settings.get("tool_choice")
             if choice not in (None, "auto", "required", "none") and not (
@@ -126,6 +133,15 @@ class AgentTeam:
                 raise ToolConfigError(
                     f"{where} tool_choice: {choice!r} is not 'auto', 'required', 'none' or one of its tools"
                 )
+
+
+def runtime_tool_prefixes(config: dict[str, Any]) -> tuple[str, ...]:
+    """Prefixes of tools listed only at run time: `mcp_<name>_` for each `[[mcp_servers]]` entry."""
+    return tuple(
+        f"mcp_{entry['name']}_"
+        for entry in section(config, "mcp_servers")
+        if isinstance(entry.get("name"), str)
+    )
 
 
 def default_team() -> AgentTeam:

@@ -33,10 +33,11 @@ from chatgate.agent_config import (
     has_placeholders,
     load_agent_team,
     render_instructions,
+    runtime_tool_prefixes,
 )
 from chatgate.config import Settings
 from chatgate.principal import Principal
-from chatgate.tool_config import load_tool_config
+from chatgate.tool_config import check_sections, load_tool_config
 
 AGENT_NAME = DEFAULT_AGENT_NAME
 INSTRUCTIONS = DEFAULT_INSTRUCTIONS
@@ -105,9 +106,10 @@ def agent_team_from_settings(settings: Settings) -> AgentTeam:
     from chatgate.tool_catalog import served_tool_names  # noqa: PLC0415 - needs the server SDK
 
     config = load_tool_config(settings.config_file)
+    check_sections(config)
     team = load_agent_team(config, base_dir=settings.config_file.resolve().parent)
     # Also imports and checks every declared table and toolset, so a mistake refuses start-up.
-    team.check_tools(served_tool_names(settings))
+    team.check_tools(served_tool_names(settings), dynamic_prefixes=runtime_tool_prefixes(config))
     return team
 
 
