@@ -10,9 +10,8 @@ import argparse
 import asyncio
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from chatgate.storage import normalize_url
+from chatgate.storage import create_engine
 from crm.models import Contact, Interaction
 
 TABLES = (Contact.__table__, Interaction.__table__)  # type: ignore[attr-defined]
@@ -31,7 +30,7 @@ def rls_statements(table: str, app_role: str) -> list[str]:
 
 
 async def create_tables(url: str, *, app_role: str | None = None) -> None:
-    engine = create_async_engine(normalize_url(url))
+    engine = create_engine(url)  # chatgate's: SQLite in WAL mode, its folder created
     try:
         async with engine.begin() as connection:
             for table in TABLES:
