@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chatgate.config import Settings  # noqa: E402
 from chatgate.main import create_app  # noqa: E402
 from crm.schema import create_tables  # noqa: E402
-from crm_testing import JWT_SECRET, CrmApp, ScriptedTurns, Served, billing_app, config_for_tests  # noqa: E402
+from tests.crm_testing import JWT_SECRET, CrmApp, ScriptedTurns, Served, billing_app, config_for_tests  # noqa: E402
 
 
 @pytest.fixture

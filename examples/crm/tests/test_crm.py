@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from crm_testing import CrmApp, token_for
+from tests.crm_testing import CrmApp, token_for
 
 User = Callable[[str], str]
 
