@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from agents import Agent, Model, OpenAIChatCompletionsModel, OpenAIResponsesModel, RunConfig
 from agents import set_tracing_disabled as sdk_set_tracing_disabled
@@ -69,9 +69,14 @@ def set_tracing(settings: Settings) -> None:
     sdk_set_tracing_disabled(not settings.openai_tracing)
 
 
-def build_agent(model: Model, tool_server: AgentsMCPServer) -> Agent[None]:
-    """The agent for one request, wired to that request's tool server only."""
-    return Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, model=model, mcp_servers=[tool_server])
+def build_agent(
+    model: Model, tool_server: AgentsMCPServer, extra_servers: Sequence[AgentsMCPServer] = ()
+) -> Agent[None]:
+    """The agent for one request, wired to that request's tool server and the caller's operator MCP
+    servers (`extra_servers`) only."""
+    return Agent(
+        name=AGENT_NAME, instructions=INSTRUCTIONS, model=model, mcp_servers=[tool_server, *extra_servers]
+    )
 
 
 def run_config(settings: Settings) -> RunConfig:

@@ -24,6 +24,7 @@ from chatgate.config import Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.storage.engine import create_engine
@@ -44,6 +45,11 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     engine = create_engine(settings.resolved_database_url)
     prepare_engine(engine)
     apis = ApiService.from_settings(settings, engine)
+    operator_mcp = OperatorMcpServers.from_config_file(
+        settings.config_file,
+        credential_apis=apis.catalog.user_credential_apis,
+        credentials=apis.user_credentials,
+    )
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        operator_mcp=operator_mcp,
     )
     services = Services(
         settings=settings,
