@@ -133,9 +133,10 @@ def assert_isolated(
     app.run(_read_as_reader(app, report), timeout=_RUN_TIMEOUT_SECONDS)
     if report.leaks:
         listed = "\n".join(f"  - {leak.describe()}" for leak in report.leaks[:20])
-        count, writer_id, reader_id = len(report.leaks), report.writer, report.reader
+        calls = len({json.dumps([leak.tool, leak.arguments], sort_keys=True) for leak in report.leaks})
         raise AssertionError(
-            f"assert_isolated: {count} read(s) of {reader_id!r} returned what {writer_id!r} wrote:\n{listed}"
+            f"assert_isolated: {calls} read(s) of {report.reader!r} returned what {report.writer!r} wrote "
+            f"({len(report.leaks)} finding(s)):\n{listed}"
         )
     return report
 

@@ -196,5 +196,5 @@ def found_markers(call: Call, result: ToolResult, evidence: Evidence) -> list[tu
     for marker in evidence.sources:
         at = output.find(marker)
         if at >= 0:
-            found.append((marker, output[max(0, at - 60) : at + 60].replace("\n", " ")))
+            found.append((marker, " ".join(output[max(0, at - 60) : at + 60].split())))
     return found
