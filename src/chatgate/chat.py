@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -26,7 +26,8 @@ from agents.stream_events import StreamEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
-from chatgate.agents import AGENT_NAME, ModelProvider, build_agent, run_config
+from chatgate.agent_config import AgentTeam, default_team
+from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
@@ -65,6 +66,8 @@ class ChatService:
     conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
+    # The configured agents (`[agent]`, `[[agents]]`); by default the one built-in agent.
+    agents: AgentTeam = field(default_factory=default_team)
     # The operator's `[[mcp_servers]]`, spawned per chat beside the tool server.
     operator_mcp: OperatorMcpServers | None = None
 
@@ -169,7 +172,7 @@ class ChatService:
         return ChatResult(
             conversation_id=conversation_id,
             response=final_text(result),
-            agent_used=result.last_agent.name if result.last_agent else AGENT_NAME,
+            agent_used=result.last_agent.name if result.last_agent else self.agents.main.name,
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=timings,
@@ -186,7 +189,7 @@ class ChatService:
         progress: list[RunResultBase],
     ) -> RunResultBase:
         assert self.model_provider is not None
-        model = self.model_provider()
+        provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
         try:
             with anyio.fail_after(deadline):
@@ -196,9 +199,8 @@ class ChatService:
                 ):
                     started = time.perf_counter()
                     try:
-                        return await self._run(
-                            build_agent(model, server, extra), message, session, timings, on_event, progress
-                        )
+                        agent = build_agents(self.agents, provider, server, principal, extra)
+                        return await self._run(agent, message, session, timings, on_event, progress)
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -275,9 +277,14 @@ class ChatService:
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()
-                extra = await stack.enter_async_context(self.operator_mcp.open(principal))
+                extra = await stack.enter_async_context(
+                    self.operator_mcp.open(principal, serves=self._some_agent_uses)
+                )
                 timings.launch += ms_since(started)
             yield server, extra
+
+    def _some_agent_uses(self, tool_name: str) -> bool:
+        return any(spec.allows(tool_name) for spec in self.agents.all)
 
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
         """The tool catalog `principal`'s agent would see, read from real tool servers."""

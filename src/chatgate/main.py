@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from chatgate import __version__
 from chatgate.admission import Admission
-from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
+from chatgate.agents import ModelProvider, agent_team_from_settings, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from chatgate.api.routes import chat, conversations, credentials, health, tools
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     engine = create_engine(settings.resolved_database_url)
     prepare_engine(engine)
     apis = ApiService.from_settings(settings, engine)
+    # After the API catalog is written: the agents' tool allowlists are checked against every tool.
+    agents = agent_team_from_settings(settings)
     operator_mcp = OperatorMcpServers.from_config_file(
         settings.config_file,
         credential_apis=apis.catalog.user_credential_apis,
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        agents=agents,
         operator_mcp=operator_mcp,
     )
     services = Services(

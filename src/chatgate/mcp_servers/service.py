@@ -63,8 +63,12 @@ class OperatorMcpServers:
         return cls(configs, credentials=credentials, cwd=base_dir)
 
     @asynccontextmanager
-    async def open(self, principal: Principal) -> AsyncIterator[list[AgentsMCPServer]]:
+    async def open(
+        self, principal: Principal, *, serves: Callable[[str], bool] | None = None
+    ) -> AsyncIterator[list[AgentsMCPServer]]:
         """Connected servers for `principal` (those it may use and that started), torn down on exit.
+
+        `serves(name)` says whether any agent may use a prefixed tool; others are hidden and refused.
 
         Servers start one after another in this task: the SDK's stdio client must be closed by the
         task that opened it.
@@ -83,9 +87,8 @@ class OperatorMcpServers:
                         ", ".join(missing),
                     )
                     continue
-                server = OperatorMCPServer(
-                    config, env=self._environment(config, principal, credentials), cwd=self._cwd
-                )
+                env = self._environment(config, principal, credentials)
+                server = OperatorMCPServer(config, env=env, cwd=self._cwd, serves=serves)
                 try:
                     await connect_within(server, config.timeout_seconds)  # tears down on failure
                 except ToolServerStartError:
