@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents import (
@@ -114,13 +114,18 @@ def agent_team_from_settings(settings: Settings) -> AgentTeam:
 
 
 def build_agents(
-    team: AgentTeam, provider: ModelProvider, tool_server: AgentsMCPServer, principal: Principal
+    team: AgentTeam,
+    provider: ModelProvider,
+    tool_server: AgentsMCPServer,
+    principal: Principal,
+    extra_servers: Sequence[AgentsMCPServer] = (),
 ) -> Agent[None]:
     """The entry agent of `team` for one request, with every agent it can hand off to.
 
-    All agents share the request's one tool server; each sees only its own allowlisted tools (the
-    tool server itself serves only tools some agent may use). An agent's own `model` applies when
-    `provider` is the configured endpoint; an injected provider (tests) serves every agent.
+    All agents share the request's one tool server and the caller's operator MCP servers
+    (`extra_servers`); each sees only its own allowlisted tools (the tool server itself serves only
+    tools some agent may use). An agent's own `model` applies when `provider` is the configured
+    endpoint; an injected provider (tests) serves every agent.
     """
     shared = provider()
     claims = principal.profile_claims()
@@ -133,15 +138,16 @@ def build_agents(
             handoff_description=spec.handoff_description,
             model=model,
             model_settings=ModelSettings(**spec.model_settings),
-            mcp_servers=[tool_server],
+            mcp_servers=[tool_server, *extra_servers],
         )
     for spec in team.all:
         agents[spec.name].handoffs = [agents[name] for name in spec.handoffs]
     if team.restricts_tools:
         # The SDK's stdio-style servers (every launcher's) filter per agent through this attribute.
-        if not hasattr(tool_server, "tool_filter"):
-            raise TypeError(f"{type(tool_server).__name__} cannot filter tools per agent")
-        tool_server.tool_filter = _agent_tool_filter(team)
+        for server in (tool_server, *extra_servers):
+            if not hasattr(server, "tool_filter"):
+                raise TypeError(f"{type(server).__name__} cannot filter tools per agent")
+            server.tool_filter = _agent_tool_filter(team)
     return agents[team.main.name]
 
 

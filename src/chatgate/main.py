@@ -24,6 +24,7 @@ from chatgate.config import Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.storage.engine import create_engine
@@ -46,6 +47,11 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     apis = ApiService.from_settings(settings, engine)
     # After the API catalog is written: the agents' tool allowlists are checked against every tool.
     agents = agent_team_from_settings(settings)
+    operator_mcp = OperatorMcpServers.from_config_file(
+        settings.config_file,
+        credential_apis=apis.catalog.user_credential_apis,
+        credentials=apis.user_credentials,
+    )
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -57,6 +63,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         ),
         launch_environment=apis.child_environment,
         agents=agents,
+        operator_mcp=operator_mcp,
     )
     services = Services(
         settings=settings,
