@@ -1,11 +1,10 @@
-"""Fixtures for the CRM example's tests: this project's configuration served by a real chatgate (real
-HTTP, real per-user tool servers) with a scripted model and a stand-in for the billing API."""
+"""Fixtures for the CRM example's tests, on chatgate's own pytest plugin (`chatgate.testing`: the live
+service as `chatgate_app`, `scripted_model`, `token_for`, `call_tool`). Here: this project's
+configuration, with the billing API pointed at a stand-in, and the project's own tables."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,30 +15,33 @@ import pytest
 # The project's own package, for the tests themselves (chatgate finds it through [[toolsets]] path).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatgate.config import Settings  # noqa: E402
-from chatgate.main import create_app  # noqa: E402
+from chatgate.testing import ChatgateApp  # noqa: E402
+from chatgate.testing.server import BackgroundServer  # noqa: E402
 from crm.schema import create_tables  # noqa: E402
-from tests.crm_testing import JWT_SECRET, CrmApp, ScriptedTurns, Served, billing_app, config_for_tests  # noqa: E402
+from tests.crm_testing import billing_app, config_for_tests  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def billing_url() -> Iterator[str]:
+    with BackgroundServer(billing_app()) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def chatgate_config(tmp_path_factory: pytest.TempPathFactory, billing_url: str) -> Path:
+    """The configuration under test (overrides the plugin's)."""
+    return config_for_tests(tmp_path_factory.mktemp("crm-config"), billing_url)
+
+
+@pytest.fixture(scope="module")
+def crm(chatgate_app: ChatgateApp) -> ChatgateApp:
+    """The service with the project's tables: chatgate creates the declared `contacts` table for tests;
+    `crm_interactions` is the toolset's own, created the way the project creates it."""
+    asyncio.run(create_tables(chatgate_app.settings.resolved_database_url))
+    return chatgate_app
 
 
 @pytest.fixture
 def user() -> Callable[[str], str]:
-    """`user("alice")`: a user id no other test uses (the app is shared)."""
+    """`user("alice")`: a user id no other test uses (the service is shared by the module)."""
     return lambda label: f"{label}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="session")
-def crm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmApp]:
-    state = tmp_path_factory.mktemp("crm-example")
-    with Served(billing_app()) as billing_url:
-        asyncio.run(create_tables(f"sqlite+aiosqlite:///{state / 'chatgate.db'}"))
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            CHATGATE_STATE_DIR=state,
-            JWT_SECRET=JWT_SECRET,
-            CHATGATE_CONFIG=config_for_tests(state, billing_url),
-            CHATGATE_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        )
-        model = ScriptedTurns()
-        with Served(create_app(settings, model_provider=model)) as url:
-            yield CrmApp(url=url, model=model)
