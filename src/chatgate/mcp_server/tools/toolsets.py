@@ -95,7 +95,7 @@ def register(server: StrictMCPServer, toolsets: list[Toolset], catalog: ApiCatal
                 raise ToolConfigError(f"{where}: its parameters cannot become a tool schema: {exc}") from exc
             taken.add(definition.name)
             for name in _property_names(server.input_schema(definition.name) or {}):
-                if _normalized(name) in USER_ID_LIKE:
+                if is_user_id_like(name):
                     raise ToolConfigError(
                         f"{where}: parameter {name!r} is named like a user id; tools act for the bound "
                         "user only (use ctx.user.id), so no parameter may name a user"
