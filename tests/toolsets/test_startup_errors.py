@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -241,7 +242,7 @@ def test_a_valid_configuration_starts(tmp_path: Path) -> None:
 def test_globs_for_operator_mcp_server_tools_are_checked_against_their_prefix(tmp_path: Path) -> None:
     # `[[mcp_servers]]` tools are listed only at run time (mcp_<name>_…); a glob under a configured
     # server's prefix is accepted, one under no server's prefix is not.
-    servers = '[[mcp_servers]]\nname = "github"\ncommand = "github-mcp-server"\n'
+    servers = f'[[mcp_servers]]\nname = "github"\ncommand = "{sys.executable}"\n'
     start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_github_*", "whoami"]\n'))
     with pytest.raises(ToolConfigError, match="'mcp_gitlab_\\*' matches no tool"):
         start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_gitlab_*"]\n'))
