@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from chatgate.cli import main
 from chatgate.config import get_settings
@@ -197,6 +198,8 @@ def test_configuration_errors_are_one_line_and_exit_status_2(
     monkeypatch.setenv("CHATGATE_STATE_DIR", str(tmp_path / "state"))
     for name, value in make_env(tmp_path).items():
         monkeypatch.setenv(name, value)
+    # Accepting the configuration is the failure: never start serving from inside the test.
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *_, **__: pytest.fail("the configuration was accepted"))
     get_settings.cache_clear()
     handlers = logging.getLogger().handlers[:]  # the app's logging set-up would keep capsys's stream
     try:

@@ -20,7 +20,14 @@ import jwt
 from chatgate.config import Settings
 from chatgate.dev_secret import DEV_ISSUER, load_or_create_dev_secret
 from chatgate.errors import AuthenticationError, AuthUnavailableError
-from chatgate.jwks import JWKS_ALGORITHMS, JwksCache, JwksUnavailableError, UnknownKeyError, loggable_url
+from chatgate.jwks import (
+    JWKS_ALGORITHMS,
+    JwksCache,
+    JwksUnavailableError,
+    RefetchDeferredError,
+    UnknownKeyError,
+    loggable_url,
+)
 from chatgate.principal import Principal
 from chatgate.token_checks import TokenHeader, check_audience, check_issuer, parse_header
 
@@ -150,7 +157,12 @@ class TokenVerifier:
                         }
                     },
                 )
-                raise AuthUnavailableError(retry_after_seconds=exc.retry_after_seconds) from None
+                message = (
+                    f"The token names a signing key not fetched yet; retry in {exc.retry_after_seconds} s."
+                    if isinstance(exc, RefetchDeferredError)
+                    else None
+                )
+                raise AuthUnavailableError(message, retry_after_seconds=exc.retry_after_seconds) from None
             # The key decides the algorithm; a token claiming another one is refused.
             if key_algorithm != header.alg:
                 raise AuthenticationError("The token's algorithm does not match its key.", reason="algorithm")

@@ -55,6 +55,10 @@ class JwksUnavailableError(RuntimeError):
         self.retry_after_seconds = max(1, math.ceil(retry_after_seconds))
 
 
+class RefetchDeferredError(JwksUnavailableError):
+    """The token names a key we do not hold, and the refetch budget allows no fetch yet."""
+
+
 class UnknownKeyError(LookupError):
     """The token names a key the issuer does not publish (per a fetch made after the token arrived)."""
 
@@ -204,7 +208,7 @@ class JwksCache:
                     "fields": {"event": "jwks_refetch_deferred", "kid": kid, "retry_after_s": round(wait, 1)}
                 },
             )
-            raise JwksUnavailableError("refetch not allowed yet", retry_after_seconds=wait)
+            raise RefetchDeferredError("refetch not allowed yet", retry_after_seconds=wait)
         self._budget.take()
         started = await self._fetch_into_cache(reason="unknown kid")
         found = self._lookup(kid)
