@@ -351,15 +351,10 @@ def test_http_header_fields_of_the_wrong_type_get_401_not_500(http_app: str, cas
 
 
 @pytest.mark.parametrize(
-    "claims",
-    [
-        {"sub": "alice", "exp": "tomorrow"},
-        {"sub": "alice", "exp": int(time.time()) + 60, "iat": "now"},
-        {"sub": "alice", "exp": int(time.time()) + 60, "nbf": ["x"]},
-        {"sub": ["alice"], "exp": int(time.time()) + 60},
-    ],
+    "wrong", [{"exp": "tomorrow"}, {"iat": "now"}, {"nbf": ["x"]}, {"sub": ["alice"]}], ids=str
 )
-async def test_claims_of_the_wrong_type_are_malformed(claims: dict[str, object]) -> None:
+async def test_claims_of_the_wrong_type_are_malformed(wrong: dict[str, object]) -> None:
+    claims = {"sub": "alice", "exp": int(time.time()) + 60, **wrong}
     token = jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256")
     with pytest.raises(AuthenticationError) as refused:
         await verifier().verify(token)
