@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chatgate.config import ConfigError
 from chatgate.main import create_app
 from chatgate.mcp_servers import load_mcp_server_configs
 from chatgate.mcp_servers.config import McpServerConfig
@@ -116,5 +117,5 @@ def test_start_up_refuses_a_bad_entry(tmp_path: Path) -> None:
     config = write_notes_config(
         tmp_path, '[[mcp_servers]]\nname = "gh"\ncommand = "python3"\nenv = { T = "{credential:github}" }\n'
     )
-    with pytest.raises(ToolConfigError, match=r"\[\[mcp_servers\]\] gh: env: \{credential:github\}"):
+    with pytest.raises(ConfigError, match=r"\[\[mcp_servers\]\] gh: env: \{credential:github\}"):
         create_app(make_settings(tmp_path, CHATGATE_CONFIG=config))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from chatgate.config import ConfigError
 from chatgate.main import create_app
-from chatgate.tool_config import ToolConfigError
 from conftest import make_settings
 from toolsets.project_config import write_config
 
@@ -73,7 +73,7 @@ def start(tmp_path: Path, config: Path) -> None:
     ],
 )
 def test_agent_configuration_errors(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ToolConfigError) as raised:
+    with pytest.raises(ConfigError) as raised:
         start(tmp_path, write_config(tmp_path, text, toolsets=False))
     assert message in str(raised.value)
 
@@ -129,7 +129,7 @@ async def ops_lookup(ctx: ToolContext, {parameter}) -> str:
     return "x"
 """,
     )
-    with pytest.raises(ToolConfigError) as raised:
+    with pytest.raises(ConfigError) as raised:
         start(tmp_path, _toolset_config(tmp_path, module))
     assert f"[[toolsets]] ops: tool ops_lookup: parameter {shown!r} is named like a user id" in str(
         raised.value
@@ -184,7 +184,7 @@ async def ops_lookup(ctx: ToolContext, {parameter}) -> str:
 )
 def test_toolset_errors(tmp_path: Path, source: str, message: str) -> None:
     module = _module(tmp_path, source)
-    with pytest.raises(ToolConfigError) as raised:
+    with pytest.raises(ConfigError) as raised:
         start(tmp_path, _toolset_config(tmp_path, module))
     assert f"[[toolsets]] {module}" in str(raised.value) or "[[toolsets]] ops" in str(raised.value)
     assert message in str(raised.value)
@@ -206,7 +206,7 @@ def test_toolset_errors(tmp_path: Path, source: str, message: str) -> None:
     ],
 )
 def test_toolsets_section_errors(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ToolConfigError) as raised:
+    with pytest.raises(ConfigError) as raised:
         start(tmp_path, write_config(tmp_path, text, toolsets=False))
     assert message in str(raised.value)
 
@@ -222,7 +222,7 @@ def test_a_tool_name_taken_by_a_declared_table_refuses_start_up(tmp_path: Path) 
         '[[tables]]\nname = "contacts"\nmodel = "database.declared_contacts_model:Contact"\n'
         'owner_column = "account"\nwritable = ["name"]\n'
     )
-    with pytest.raises(ToolConfigError, match="tool contacts_list: another tool already has this name"):
+    with pytest.raises(ConfigError, match="tool contacts_list: another tool already has this name"):
         start(tmp_path, _toolset_config(tmp_path, module, table))
 
 
@@ -244,5 +244,5 @@ def test_globs_for_operator_mcp_server_tools_are_checked_against_their_prefix(tm
     # server's prefix is accepted, one under no server's prefix is not.
     servers = f'[[mcp_servers]]\nname = "github"\ncommand = "{sys.executable}"\n'
     start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_github_*", "whoami"]\n'))
-    with pytest.raises(ToolConfigError, match="'mcp_gitlab_\\*' matches no tool"):
+    with pytest.raises(ConfigError, match="'mcp_gitlab_\\*' matches no tool"):
         start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_gitlab_*"]\n'))
