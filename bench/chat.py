@@ -62,9 +62,16 @@ class ServiceUnderLoad:
     """`python -m bench.serve` on a free port, started and stopped around a block."""
 
     def __init__(
-        self, mode: str, state_dir: Path, *, model_latency_ms: float = 0.0, model_url: str | None = None
+        self,
+        mode: str,
+        state_dir: Path,
+        *,
+        model_latency_ms: float = 0.0,
+        model_url: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.mode = mode
+        self.extra_args = extra_args
         self.model_latency_ms = model_latency_ms
         self.model_url = model_url
         self.port = _free_port()
@@ -79,7 +86,8 @@ class ServiceUnderLoad:
         self._process = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped in __aexit__
             [sys.executable, "-m", "bench.serve", "--mode", self.mode, "--port", str(self.port)]
             + ["--state", str(self._state_dir), "--model-latency-ms", str(self.model_latency_ms)]
-            + (["--model-url", self.model_url] if self.model_url else []),
+            + (["--model-url", self.model_url] if self.model_url else [])
+            + list(self.extra_args),
             env=env,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

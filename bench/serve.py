@@ -21,6 +21,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 
 import chatgate.main
 from bench.baseline import SharedInProcessLauncher
+from bench.counters import DatabaseCounters
 from chatgate.config import Settings
 
 
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--max-sessions", type=int, default=64)
     parser.add_argument("--model-latency-ms", type=float, default=0.0, help="simulated time per model turn")
     parser.add_argument("--model-url", help="OpenAI-compatible base URL (…/v1) to use instead of the script")
+    parser.add_argument(
+        "--counters", action="store_true", help="count SQL statements and thread hops (GET /bench/counters)"
+    )
     args = parser.parse_args()
     SlowScriptedModel.latency = args.model_latency_ms / 1000
     if args.mode == "baseline":
@@ -74,6 +78,8 @@ def main() -> None:
         LOG_LEVEL="WARNING",
     )
     app = chatgate.main.create_app(settings, model_provider=None if args.model_url else scripted_model)
+    if args.counters:
+        DatabaseCounters().install(app, app.state.services.chat.engine)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
