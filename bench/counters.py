@@ -26,12 +26,14 @@ class DatabaseCounters:
 
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
+        self.texts: Counter[str] = Counter()
         self.commits = 0
         self.thread_hops = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "statements": dict(self.statements),
+            "statement_texts": dict(self.texts),
             "commits": self.commits,
             "aiosqlite_thread_hops": self.thread_hops,
         }
@@ -39,8 +41,9 @@ class DatabaseCounters:
     def install(self, app: FastAPI, engine: AsyncEngine) -> None:
         @event.listens_for(engine.sync_engine, "before_cursor_execute")
         def _statement(*args: Any) -> None:
-            statement = str(args[2]).lstrip()
+            statement = " ".join(str(args[2]).split())
             self.statements[statement.split(None, 1)[0].upper() if statement else "?"] += 1
+            self.texts[statement[:100]] += 1
 
         @event.listens_for(engine.sync_engine, "commit")
         def _commit(*_args: Any) -> None:

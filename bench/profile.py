@@ -104,6 +104,10 @@ async def measure_counters(target: ChatgateTarget, url: str, kind: str, chats: i
         key: per_chat(value, before_db["statements"].get(key, 0))
         for key, value in after_db["statements"].items()
     }
+    texts = {
+        key: per_chat(value, before_db["statement_texts"].get(key, 0))
+        for key, value in sorted(after_db["statement_texts"].items(), key=lambda item: -item[1])
+    }
     return {
         "chats": chats,
         "api_user_ms": per_chat(after_api["utime"], before_api["utime"], 1000),
@@ -114,6 +118,7 @@ async def measure_counters(target: ChatgateTarget, url: str, kind: str, chats: i
         },
         "api_minor_faults": per_chat(after_api["minflt"], before_api["minflt"]),
         "sql_statements": statements,
+        "sql_statement_texts": {key: value for key, value in texts.items() if value},
         "sql_commits": per_chat(after_db["commits"], before_db["commits"]),
         "aiosqlite_thread_hops": per_chat(
             after_db["aiosqlite_thread_hops"], before_db["aiosqlite_thread_hops"]
@@ -206,7 +211,15 @@ async def run(args: argparse.Namespace) -> Path:
         "",
         "| counter | per chat |",
         "|---|---|",
-        *[f"| {key} | {value} |" for key, value in counters.items() if key != "chats"],
+        *[
+            f"| {key} | {value} |"
+            for key, value in counters.items()
+            if key not in ("chats", "sql_statement_texts")
+        ],
+        "",
+        "| SQL statement (first 100 characters) | per chat |",
+        "|---|---|",
+        *[f"| `{text}` | {count} |" for text, count in counters["sql_statement_texts"].items()],
         "",
         render("API process", api, API_BUCKETS),
         render("Tool server (the bound child, from bind to exit)", child, CHILD_BUCKETS),
