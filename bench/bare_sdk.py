@@ -2,7 +2,8 @@
 
 `Runner.run` with in-process function tools against the same OpenAI-compatible model stub, through
 the same client configuration chatgate uses (`OpenAIChatCompletionsModel` over one pooled
-`AsyncOpenAI`, tracing off): no HTTP front, no auth, no conversation store, no tool-server process.
+`AsyncOpenAI`, tracing off) on the same event loop (uvloop): no HTTP front, no auth, no
+conversation store, no tool-server process.
 What chatgate spends above this is its own cost.
 
 `--tools whoami` offers one function tool; `--tools catalog` offers chatgate's whole default catalog
@@ -24,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+import uvloop
 from agents import (
     Agent,
     FunctionTool,
@@ -43,8 +45,9 @@ BARE_USER = "bare-sdk-user"
 MESSAGES = {"tool": "Who am I?", "none": "Say hello."}
 
 
+# Async, like chatgate's own `whoami`: a sync function tool would add a worker-thread hop per call.
 @function_tool
-def whoami() -> dict[str, Any]:
+async def whoami() -> dict[str, Any]:
     """Return the signed-in user's id and profile (email, name) as the service knows them."""
     return {"user_id": BARE_USER, "email": f"{BARE_USER}@example.com"}
 
@@ -117,7 +120,8 @@ def main() -> None:
     parser.add_argument("--model-url", required=True, help="the stub's base URL, ending in /v1")
     parser.add_argument("--tools", choices=["whoami", "catalog"], default="whoami")
     args = parser.parse_args()
-    asyncio.run(serve(args.model_url, args.tools))
+    # The event loop chatgate runs on (uvicorn picks uvloop when it is installed, as here).
+    uvloop.run(serve(args.model_url, args.tools))
 
 
 if __name__ == "__main__":

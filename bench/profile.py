@@ -1,7 +1,8 @@
 """`python -m bench.profile`: where chatgate's CPU goes in a chat, for the API process and the tool server.
 
-Needs py-spy (`pip install -e '.[profile]'`). The service is `bench.serve` with the fork launcher and
-its configured model client against `bench.model_stub`, answering sequential chats of one kind.
+Needs py-spy (`pip install -e '.[profile]'`). The service is `bench.serve` (fork launcher by default;
+`--variant` picks another, or the bare SDK worker) with its configured model client against
+`bench.model_stub`, answering sequential chats of one kind.
 
 1. **Counters** (no profiler attached): per chat, the API process's user and system CPU, its
    context switches (all threads), SQL statements by kind, transactions committed and aiosqlite
@@ -35,7 +36,7 @@ import psutil
 
 from bench.chat import ServiceUnderLoad
 from bench.machine import load_average
-from bench.per_chat import ChatgateTarget, ModelStub
+from bench.per_chat import LABELS, SERVE_MODES, VARIANTS, BareWorker, ChatgateTarget, ModelStub, Target
 from bench.proctree import quiet_sample
 from bench.profile_report import API_BUCKETS, CHILD_BUCKETS, read_raw, render
 
@@ -79,15 +80,16 @@ def _threads(pid: int) -> dict[str, float]:
     return totals
 
 
-def _template_pid(api_pid: int) -> int:
+def _template_pid(api_pid: int) -> int | None:
     for child in psutil.Process(api_pid).children():
         if child.name() == "chatgate-tmpl":
             return int(child.pid)
-    raise RuntimeError("no fork template under the service")
+    return None
 
 
 async def measure_counters(target: ChatgateTarget, url: str, kind: str, chats: int) -> dict[str, Any]:
-    api, template = target.pid, _template_pid(target.pid)
+    api, template = target.pid, _template_pid(target.pid) or target.pid
+    # Without a template (no isolation) the tool-server rows read the API process's own children: none.
     async with httpx.AsyncClient() as client:
         before_db = (await client.get(f"{url}/bench/counters")).json()
         await quiet_sample(api)
@@ -162,12 +164,15 @@ class Spy:
             await self.process.wait()
 
 
-async def profile_stacks(target: ChatgateTarget, kind: str, chats: int, rate: int, out: Path) -> None:
+async def profile_stacks(target: Target, kind: str, chats: int, rate: int, out: Path) -> None:
     template = _template_pid(target.pid)
     api_spy = Spy(target.pid, out / "api.raw", rate)
     await api_spy.start()
     spies: dict[int, Spy] = {}
     try:
+        if template is None:  # no tool-server processes to follow
+            await target.run(kind, chats)
+            return
         for _ in range(chats):
             await quiet_sample(target.pid)  # the last child gone; its spy wrote its file
             for child in psutil.Process(template).children():
@@ -185,28 +190,57 @@ async def run(args: argparse.Namespace) -> Path:
     out = args.out or RESULTS / f"profile-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     out.mkdir(parents=True, exist_ok=True)
     load_before = load_average()
+    counters: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="chatgate-profile-") as tmp:
         async with ModelStub() as stub:
-            # Two services: the counters' event hooks must not show up in the stacks.
-            counted = ServiceUnderLoad(
-                "fork", Path(tmp) / "counted", model_url=f"{stub.url}/v1", extra_args=("--counters",)
-            )
-            async with ChatgateTarget(counted) as target:
-                await target.run(args.kind, 5)
-                counters = await measure_counters(target, counted.url, args.kind, args.counter_chats)
-            print(json.dumps(counters, indent=2), flush=True)
-            sampled = ServiceUnderLoad("fork", Path(tmp) / "sampled", model_url=f"{stub.url}/v1")
-            async with ChatgateTarget(sampled) as target:
-                await target.run(args.kind, 5)
-                await profile_stacks(target, args.kind, args.chats, args.rate, out)
-    api = read_raw([out / "api.raw"])
-    child = read_raw(sorted(out.glob("child-*.raw")))
+            model_url = f"{stub.url}/v1"
+            if args.variant.startswith("bare"):
+                async with BareWorker(
+                    model_url, "catalog" if args.variant == "bare-catalog" else "whoami"
+                ) as bare:
+                    await bare.run(args.kind, 5)
+                    await profile_stacks(bare, args.kind, args.chats, args.rate, out)
+            else:
+                mode = SERVE_MODES[args.variant]
+                # Two services: the counters' event hooks must not show up in the stacks.
+                counted = ServiceUnderLoad(
+                    mode, Path(tmp) / "counted", model_url=model_url, extra_args=("--counters",)
+                )
+                async with ChatgateTarget(counted) as target:
+                    await target.run(args.kind, 5)
+                    counters = await measure_counters(target, counted.url, args.kind, args.counter_chats)
+                print(json.dumps(counters, indent=2), flush=True)
+                sampled = ServiceUnderLoad(mode, Path(tmp) / "sampled", model_url=model_url)
+                async with ChatgateTarget(sampled) as target:
+                    await target.run(args.kind, 5)
+                    await profile_stacks(target, args.kind, args.chats, args.rate, out)
     report = [
-        f"# Profile: chatgate, fork launcher, sequential chats of kind `{args.kind}`",
+        f"# Profile: {LABELS[args.variant]}, sequential chats of kind `{args.kind}`",
         "",
         f"Counters over {args.counter_chats} chats, stacks over {args.chats} (py-spy {args.rate} Hz,"
-        f" non-blocking); load average {load_before} before, {load_average()} after.",
+        f" non-blocking, GIL holder only); load average {load_before} before, {load_average()} after.",
         "",
+        *_counter_tables(counters),
+        render(
+            "The bare SDK's process" if args.variant.startswith("bare") else "API process",
+            read_raw([out / "api.raw"]),
+            API_BUCKETS,
+        ),
+    ]
+    children = sorted(out.glob("child-*.raw"))
+    if children:
+        report.append(
+            render("Tool server (the bound child, from bind to exit)", read_raw(children), CHILD_BUCKETS)
+        )
+    (out / "profile.md").write_text("\n".join(report) + "\n")
+    (out / "counters.json").write_text(json.dumps(counters, indent=2) + "\n")
+    return out
+
+
+def _counter_tables(counters: dict[str, Any]) -> list[str]:
+    if not counters:
+        return []
+    return [
         "## Counters per chat (no profiler attached)",
         "",
         "| counter | per chat |",
@@ -221,20 +255,16 @@ async def run(args: argparse.Namespace) -> Path:
         "|---|---|",
         *[f"| `{text}` | {count} |" for text, count in counters["sql_statement_texts"].items()],
         "",
-        render("API process", api, API_BUCKETS),
-        render("Tool server (the bound child, from bind to exit)", child, CHILD_BUCKETS),
     ]
-    (out / "profile.md").write_text("\n".join(report) + "\n")
-    (out / "counters.json").write_text(json.dumps(counters, indent=2) + "\n")
-    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--variant", choices=VARIANTS[:-1], default="fork", help="what to profile")
     parser.add_argument("--kind", choices=["tool", "none"], default="tool")
     parser.add_argument("--chats", type=int, default=200, help="chats profiled with py-spy")
     parser.add_argument("--counter-chats", type=int, default=100, help="chats counted without a profiler")
-    parser.add_argument("--rate", type=int, default=1000, help="py-spy samples per second")
+    parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, help="directory for the raw files and profile.md")
     args = parser.parse_args()
     out = asyncio.run(run(args))
