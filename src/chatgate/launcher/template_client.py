@@ -25,6 +25,7 @@ import anyio
 from mcp.types import Tool as MCPTool
 
 from chatgate.launcher.pipes import ChildPipes
+from chatgate.launcher.process import ToolProcess
 from chatgate.mcp_server import template_protocol as protocol
 
 logger = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ class TemplateProcess:
         finally:
             self._dying = True
 
-    async def fork_child(self, env: dict[str, str], cwd: str) -> ChildPipes:
-        """Ask the template for a child bound to `env`; the child's pipes come back over the socket.
+    async def fork_child(self, env: dict[str, str], cwd: str) -> ToolProcess:
+        """Ask the template for a child bound to `env`; its pipes (and pidfd) come back over the socket.
 
         Raises:
             TemplateUnavailableError: the template is gone, refused, or answered nonsense.
@@ -156,18 +157,21 @@ class TemplateProcess:
         try:
             async with await anyio.connect_unix(self.socket_path) as stream:
                 await stream.send(request)
-                message, fds = await stream.receive_fds(4096, protocol.CHILD_FDS)
+                message, fds = await stream.receive_fds(4096, protocol.MAX_CHILD_FDS)
                 reply = await _complete_frame(stream, bytearray(message), fds)
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, protocol.ProtocolError) as exc:
             # Refused, reset or cut short: it is dying or broken, so the next request gets a new one.
             self._dying = True
             raise TemplateUnavailableError("fork template did not answer") from exc
         pid = reply.get("pid")
-        if reply.get("ok") is not True or len(fds) != protocol.CHILD_FDS or not isinstance(pid, int):
+        if reply.get("ok") is not True or len(fds) < protocol.CHILD_FDS or not isinstance(pid, int):
             for fd in fds:
                 os.close(fd)
             raise TemplateUnavailableError(f"fork template refused: {reply.get('error', 'malformed reply')}")
-        return ChildPipes(pid, stdin_fd=fds[0], stdout_fd=fds[1])
+        pidfd = fds[2] if len(fds) > protocol.CHILD_FDS else None
+        if pidfd is not None:
+            os.set_inheritable(pidfd, False)  # SCM_RIGHTS fds arrive without close-on-exec
+        return ToolProcess(ChildPipes(pid, stdin_fd=fds[0], stdout_fd=fds[1]), pidfd=pidfd)
 
     def terminate(self) -> None:
         """Ask the template to stop (stdin EOF: it kills its children and exits); kill it if it lingers."""
