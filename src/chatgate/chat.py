@@ -37,7 +37,7 @@ from chatgate.errors import (
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
-from chatgate.launcher import Launcher, ToolServerStartError
+from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
@@ -198,6 +198,10 @@ class ChatService:
             raise DeadlineExceededError(
                 f"The agent did not finish within {deadline:g} seconds (CHAT_TIMEOUT_SECONDS)."
             ) from None
+        except ToolServerError:
+            # The tool server died while the agent still needed it (listing its tools, say): a 503.
+            # A tool call to a dead server is not this: the model reads it as a failed tool.
+            raise ToolServerUnavailableError() from None
         except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
             raise _model_error(exc) from None
 
@@ -258,7 +262,10 @@ class ChatService:
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
         """The tool catalog `principal`'s agent would see, read from a real tool server."""
         async with self.admission.slot(), self._session(principal, request_id, Timings()) as server:
-            tools = await server.list_tools()
+            try:
+                tools = await server.list_tools()
+            except ToolServerError:
+                raise ToolServerUnavailableError() from None
         return [
             {
                 "name": tool.name,
@@ -294,7 +301,7 @@ class _TimedSession:
             extra = await self._launch_environment(self._principal) if self._launch_environment else {}
             with launch_additions(extra):
                 return await self._context.__aenter__()
-        except ToolServerStartError as exc:
+        except ToolServerError as exc:
             raise ToolServerUnavailableError() from exc
         finally:
             self._timings.launch = ms_since(started)
