@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 # Receives each SDK stream event of a streamed run, in order.
 EventSink = Callable[[StreamEvent], Awaitable[None]]
+TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
 
@@ -201,7 +202,7 @@ class ChatService:
         except ToolServerError:
             # The tool server died while the agent still needed it (listing its tools, say): a 503.
             # A tool call to a dead server is not this: the model reads it as a failed tool.
-            raise ToolServerUnavailableError() from None
+            raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
             raise _model_error(exc) from None
 
@@ -265,7 +266,7 @@ class ChatService:
             try:
                 tools = await server.list_tools()
             except ToolServerError:
-                raise ToolServerUnavailableError() from None
+                raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         return [
             {
                 "name": tool.name,

@@ -115,7 +115,7 @@ async def test_cancelling_a_chat_anywhere_releases_process_slot_and_claim(
         delay = rng.uniform(0, 1.2 * full_chat)
         streamed = rng.random() < 0.5
         conversation_id = f"cut-{index}"
-        case = {"seed": SEED, "delay": round(delay, 4), "streamed": streamed, "full_chat": round(full_chat, 3)}
+        case = {"seed": SEED, "delay": round(delay, 4), "streamed": streamed, "chat": round(full_chat, 3)}
         with anyio.fail_after(HANG_CEILING_SECONDS):  # the cancelled chat must return
             with anyio.move_on_after(delay) as cut:
                 await _chat(chats.service, conversation_id, streamed=streamed)
