@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from mcp.types import Tool as MCPTool
 
+from chatgate.launcher.environment import MALLOC_ENVIRONMENT
 from chatgate.launcher.pipes import ChildPipes
 from chatgate.launcher.process import ToolProcess
 from chatgate.mcp_server import template_protocol as protocol
@@ -89,7 +90,8 @@ class TemplateProcess:
         directory = Path(tempfile.mkdtemp(prefix="chatgate-fork-"))  # mode 0700
         token = secrets.token_hex(protocol.TOKEN_BYTES)
         env = {name: os.environ[name] for name in _TEMPLATE_ENV_VARIABLES if name in os.environ}
-        env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
+        # Children are forks: they keep the malloc settings the template started with.
+        env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **MALLOC_ENVIRONMENT})
         args = [sys.executable, "-u", "-m", TEMPLATE_MODULE, "--socket", str(directory / "template.sock")]
         args += ["--parent-pid", str(os.getpid()), "--memory-mb", str(memory_mb), "--lifetime", str(lifetime)]
         args += ["--spares", str(spares)]

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
 from chatgate.apis.catalog import read_catalog
 from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
+from chatgate.mcp_server.concurrency import BUSY_MESSAGE, CallGate, is_exhaustion
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
@@ -31,15 +32,19 @@ class StrictMCPServer(MCPServer[ToolResources]):
 
     The SDK's argument models ignore unknown keys. Here an invented key (a `user_id` smuggled in by
     a prompt injection, say) is an error the model sees, and the advertised schemas say so too.
+
+    It also bounds how many calls run at once (`chatgate.mcp_server.concurrency`).
     """
 
     _bound_settings: ChildSettings | None = None
+    _gate: CallGate | None = None
 
     def bind(self, settings: ChildSettings) -> None:
         """Fix the one identity this server acts for; a server is bound once and never rebound."""
         if self._bound_settings is not None:
             raise RuntimeError("tool server is already bound to an identity")
         self._bound_settings = settings
+        self._gate = CallGate()  # per served process (a fork template's server is bound in each child)
 
     @property
     def bound_settings(self) -> ChildSettings:
@@ -67,7 +72,15 @@ class StrictMCPServer(MCPServer[ToolResources]):
             if unknown:
                 allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
                 raise ToolError(f"unknown argument(s) {', '.join(unknown)}; this tool accepts: {allowed}")
-        return await super().call_tool(name, arguments, context)
+        if self._gate is None:
+            self._gate = CallGate()
+        async with self._gate.admit():
+            try:
+                return await super().call_tool(name, arguments, context)
+            except UnexpectedToolError as exc:
+                if is_exhaustion(exc):
+                    raise ToolError(BUSY_MESSAGE) from None
+                raise
 
 
 def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServer:

@@ -127,7 +127,16 @@ async def owner_transaction(
                     await connection.execute(_SET_OWNER, {"owner": owner})
                 yield connection
         finally:
-            await connection.close()
+            await _release(connection)
+
+
+async def _release(connection: AsyncConnection) -> None:
+    """Return the connection to the pool. After a commit this is bookkeeping: a failure here must not
+    report a committed write as failed (the caller would repeat it), so it is logged, not raised."""
+    try:
+        await connection.close()
+    except Exception as exc:
+        logger.warning("returning a database connection failed: %s", type(exc).__name__)
 
 
 @asynccontextmanager
