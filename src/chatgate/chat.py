@@ -102,7 +102,11 @@ class ChatService:
         if self.model_provider is None:
             raise ModelNotConfiguredError()
         conversation_id = conversation_id or uuid.uuid4().hex
-        await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
+        # Shielded: a cancellation that lands after the claim committed (while its connection is
+        # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
+        # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
+        with anyio.CancelScope(shield=True):
+            await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
         return conversation_id
 
     async def run_turn(

@@ -156,15 +156,24 @@ class TemplateProcess:
             TemplateUnavailableError: the template is gone, refused, or answered nonsense.
         """
         request = protocol.encode_frame({"token": self._token, "env": env, "cwd": cwd})
+        fds: list[int] = []
         try:
             async with await anyio.connect_unix(self.socket_path) as stream:
                 await stream.send(request)
                 message, fds = await stream.receive_fds(4096, protocol.MAX_CHILD_FDS)
-                reply = await _complete_frame(stream, bytearray(message), fds)
-        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, protocol.ProtocolError) as exc:
-            # Refused, reset or cut short: it is dying or broken, so the next request gets a new one.
-            self._dying = True
-            raise TemplateUnavailableError("fork template did not answer") from exc
+                reply = await _complete_frame(stream, bytearray(message))
+        except BaseException as exc:
+            # Whatever happened once the fds arrived (cancelled while closing the stream, say), they
+            # are closed here: a child whose stdin we kept open would never see EOF.
+            for fd in fds:
+                os.close(fd)
+            if isinstance(
+                exc, OSError | anyio.EndOfStream | anyio.BrokenResourceError | protocol.ProtocolError
+            ):
+                # Refused, reset or cut short: it is dying or broken; the next request gets a new one.
+                self._dying = True
+                raise TemplateUnavailableError("fork template did not answer") from exc
+            raise
         pid = reply.get("pid")
         if reply.get("ok") is not True or len(fds) < protocol.CHILD_FDS or not isinstance(pid, int):
             for fd in fds:
@@ -206,14 +215,9 @@ class TemplateProcess:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-async def _complete_frame(stream: Any, buffer: bytearray, fds: list[int]) -> dict[str, Any]:
-    try:
-        while (framed := protocol.split_frame(buffer)) is None:
-            buffer += await stream.receive(4096)
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
+async def _complete_frame(stream: Any, buffer: bytearray) -> dict[str, Any]:
+    while (framed := protocol.split_frame(buffer)) is None:
+        buffer += await stream.receive(4096)
     return framed[0]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
@@ -20,8 +22,12 @@ from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
 from chatgate.mcp_server.tools.apis import api_tools
+from chatgate.observability import request_id_var
+
+logger = logging.getLogger("chatgate.mcp_server")
 
 SERVER_NAME = "chatgate"
+CLOSE_RESOURCES_SECONDS = 5.0
 INSTRUCTIONS = (
     "Tools over the signed-in user's own data. Every tool acts for that user only; no tool takes a user id."
 )
@@ -109,10 +115,13 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
         try:
             yield resources
         finally:
-            if api_client is not None:
-                await api_client.aclose()
-            if resources.database is not None:
-                await resources.database.dispose()
+            # The session usually ends by cancellation (the client closed stdin): close what was
+            # opened anyway, shielded and bounded, instead of leaving it half-closed.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_RESOURCES_SECONDS):
+                if api_client is not None:
+                    await api_client.aclose()
+                if resources.database is not None:
+                    await resources.database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,
@@ -136,7 +145,13 @@ async def serve_stdio(settings: ChildSettings, server: StrictMCPServer | None = 
         server = build_server(settings)
     else:
         server.bind(settings)
-    await server.run_stdio_async()
+    request_id_var.set(settings.request_id)  # every log line of this process names its request
+    try:
+        await server.run_stdio_async()
+    except* (BrokenPipeError, ConnectionResetError):
+        # The client left while an answer was on its way (a request cancelled mid-call): that is how
+        # sessions end, not a failure of this server.
+        logger.debug("client left before the last answer was written")
 
 
 def _sdk_log_level(level: str) -> Any:
