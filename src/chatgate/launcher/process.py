@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -83,10 +84,9 @@ class ToolProcess:
         if self._popen is not None:
             return self._popen.poll() is not None
         if self._pidfd is not None:
-            import select  # noqa: PLC0415 - only the fork path (Linux) gets here
-
-            readable, _, _ = select.select([self._pidfd], [], [], 0)
-            return bool(readable)
+            poller = select.poll()  # not select(): descriptors past 1023 are common in the API process
+            poller.register(self._pidfd, select.POLLIN)
+            return bool(poller.poll(0))
         return False  # the template's child without a pidfd: the template reaps it, we cannot tell
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:

@@ -41,7 +41,8 @@ def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:
         return
     name = args.thread.name if args.thread is not None else "?"
-    logger.error("thread %s failed: %s", name, args.exc_type.__name__)
+    error = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None else None
+    logger.error("thread %s failed: %s", name, args.exc_type.__name__, exc_info=error)
 
 
 def _log_unraisable(unraisable: Any) -> None:
