@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from chatgate import __version__
 from chatgate.admission import Admission
-from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
+from chatgate.agents import ModelProvider, agent_team_from_settings, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from chatgate.api.routes import chat, conversations, credentials, health, tools
@@ -24,6 +24,7 @@ from chatgate.config import Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.storage.engine import create_engine
@@ -44,6 +45,13 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     engine = create_engine(settings.resolved_database_url)
     prepare_engine(engine)
     apis = ApiService.from_settings(settings, engine)
+    # After the API catalog is written: the agents' tool allowlists are checked against every tool.
+    agents = agent_team_from_settings(settings)
+    operator_mcp = OperatorMcpServers.from_config_file(
+        settings.config_file,
+        credential_apis=apis.catalog.user_credential_apis,
+        credentials=apis.user_credentials,
+    )
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -54,6 +62,8 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        agents=agents,
+        operator_mcp=operator_mcp,
     )
     services = Services(
         settings=settings,

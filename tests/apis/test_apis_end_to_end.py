@@ -83,6 +83,10 @@ def test_credential_routes(app: LiveApp) -> None:
     assert service.status_code == 422
     for bad in ({}, {"token": ""}, {"token": "a\nb"}, {"token": "t", "user_id": "bob"}):
         assert httpx.put(f"{base}/mine", json=bad, headers=auth("carol"), timeout=10).status_code == 422
+    lone_surrogate = b'{"token": "t\\ud83d"}'
+    headers = {**auth("carol"), "content-type": "application/json"}
+    refused = httpx.put(f"{base}/mine", content=lone_surrogate, headers=headers, timeout=10)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
     assert httpx.delete(f"{base}/mine", headers=auth("carol"), timeout=10).status_code == 204
     gone = httpx.delete(f"{base}/mine", headers=auth("carol"), timeout=10)
     assert gone.status_code == 404

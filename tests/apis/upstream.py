@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import FastAPI, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -171,6 +171,41 @@ def build_upstream(other_origin: str = "http://localhost:9") -> tuple[FastAPI, R
     async def echo_error(request: Request) -> Response:
         echoed = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
         return JSONResponse({"detail": f"bad token {echoed} rejected"}, status_code=401)
+
+    @api.api_route(
+        "/echo/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    async def echo(rest: str, request: Request) -> dict[str, Any]:
+        """Exactly what arrived: the undecoded path and query, the headers, the body text."""
+        return {
+            "method": request.method,
+            "raw_path": request.scope["raw_path"].decode("ascii"),
+            "query": request.scope["query_string"].decode("ascii"),
+            "headers": {k: v for k, v in request.headers.items() if k.startswith(("x-", "content-type"))},
+            "body": (await request.body()).decode("utf-8", errors="replace"),
+        }
+
+    @api.get("/echo-padded", operation_id="echoPadded", summary="Echo the credential after padding")
+    async def echo_padded(
+        request: Request, pad: int, status: int = 200, media: str = "text/plain", in_type: bool = False
+    ) -> Response:
+        """`pad` dots, then the credential that arrived, then more text: a cap at `pad + k` bytes
+        falls `k` characters into the echoed header. With `in_type` the echo is the content type."""
+        echoed = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+        if in_type:
+            media_type = "application/x-" + "." * pad + echoed
+            return Response(b"\x00" * 10, status_code=status, media_type=media_type)
+        text = "." * pad + echoed + " and more text after it" * 200
+        return Response(text, status_code=status, media_type=media)
+
+    @api.get("/trickle", operation_id="trickle", summary="Send the headers, then one byte at a time")
+    async def trickle(count: int = 40, interval: float = 0.5) -> StreamingResponse:
+        async def drip() -> AsyncIterator[bytes]:
+            for _ in range(count):
+                yield b"x"
+                await asyncio.sleep(interval)
+
+        return StreamingResponse(drip(), media_type="text/plain")
 
     root = FastAPI()
 

@@ -7,10 +7,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chatgate.surrogates import without_lone_surrogates
+
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 
 
-class UIMessageIn(BaseModel):
+class RequestBody(BaseModel):
+    """A JSON request body: lone UTF-16 surrogates in any of its strings become U+FFFD on the way in
+    (why: `chatgate.surrogates`), so no later step meets text it cannot encode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replace_lone_surrogates(cls, data: Any) -> Any:
+        return without_lone_surrogates(data)
+
+
+class UIMessageIn(RequestBody):
     """A message as the AI SDK's `useChat` sends it; only text parts matter here."""
 
     model_config = ConfigDict(extra="ignore")
@@ -23,7 +35,7 @@ class UIMessageIn(BaseModel):
         return "".join(str(part.get("text", "")) for part in self.parts if part.get("type") == "text")
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestBody):
     """Either `{"message", "conversation_id"?, "stream"?}` or the body `useChat` sends.
 
     `useChat` sends `{"id", "messages", "trigger", "messageId"}`: `id` is the conversation id and the

@@ -19,7 +19,7 @@ from chatgate.apis.config import ApiConfig
 from chatgate.apis.operations import OperationSpec
 from chatgate.tool_config import ToolConfigError
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2  # 2: parameter styles, form and multipart bodies
 
 
 @dataclass(frozen=True)

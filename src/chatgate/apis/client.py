@@ -11,14 +11,15 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 import httpx
 
-from chatgate.apis.config import ApiConfig
+from chatgate.apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
 from chatgate.apis.errors import (
     ApiCallError,
     RequestRefusedError,
@@ -33,10 +34,14 @@ from chatgate.apis.guard import (
     pinned_transport,
     resolve_pinned,
 )
-from chatgate.apis.operations import OperationSpec
+from chatgate.apis.operations import OperationSpec, ParameterSpec
+from chatgate.apis.request_bodies import content_text, request_body
 from chatgate.apis.responses import ApiResponse, read_response
+from chatgate.apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CACHE_ENTRIES = 128
@@ -95,7 +100,7 @@ class ApiClient:
         elif not operation.read_only:
             # A write may change what a cached read would say.
             self._cache = {k: v for k, v in self._cache.items() if k[0] != api.name}
-        response = await self._send(api, operation, request, secret=secret)
+        response = await self._send(api, request, idempotent=operation.idempotent, secret=secret)
         if operation.method == "GET" and api.cache_ttl_seconds > 0 and 200 <= response.status < 300:
             if len(self._cache) >= _CACHE_ENTRIES:
                 self._cache.pop(next(iter(self._cache)))
@@ -112,75 +117,140 @@ class ApiClient:
         secret: str | None,
     ) -> httpx.Request:
         path_values: dict[str, Any] = {}
-        query: list[tuple[str, str | int | float | bool | None]] = []
+        path_specs: dict[str, ParameterSpec] = {}
+        pairs: list[str] = []
         headers: dict[str, str] = {}
         for parameter in operation.parameters:
             if parameter.arg not in arguments or arguments[parameter.arg] is None:
                 continue
             value = arguments[parameter.arg]
+            style, explode = parameter.style, parameter.explode
+            if parameter.content_type is not None:
+                # One text in that media type, in the location's default style.
+                value = content_text(parameter.content_type, value)
+                style, explode = DEFAULT_STYLE[parameter.location], parameter.location == "query"
+            style = style or DEFAULT_STYLE[parameter.location]
             if parameter.location == "path":
                 path_values[parameter.name] = value
+                path_specs[parameter.name] = replace(parameter, style=style, explode=explode)
             elif parameter.location == "query":
-                values = value if isinstance(value, list) else [value]
-                query.extend((parameter.name, _query_value(item)) for item in values)
+                pairs.extend(query_pairs(style, explode, parameter.allow_reserved, parameter.name, value))
             elif parameter.location == "header":
-                text = _query_value(value)
-                if "\r" in text or "\n" in text:
-                    raise RequestRefusedError(f"header parameter {parameter.name} must be one line")
+                text = header_value(explode, value)
+                # Header values are Latin-1 on the wire and one line; anything else could split them.
+                if not (text.isascii() and text.isprintable()):
+                    raise RequestRefusedError(
+                        f"header parameter {parameter.name} must be one line of printable ASCII"
+                    )
                 headers[parameter.name] = text
-        url = check_url(api, join_url(api, expand_path(operation.path, path_values)))
-        if api.auth != "none":
-            if secret is None:
-                raise ApiCallError("no credential is available for this API")
-            headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
-        if api.user_id_header:
-            # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
-            printable = user_id.isascii() and user_id.isprintable()
-            headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
-        body = arguments.get(operation.body_arg) if operation.body_arg else None
+
+        def serialize(name: str, value: Any) -> str:
+            spec = path_specs[name]
+            return path_value(spec.style, spec.explode, name, value)
+
+        url = check_url(api, join_url(api, expand_path(operation.path, path_values, serialize)))
+        if pairs:
+            url = url.copy_with(query="&".join(pairs).encode("ascii"))
+        headers.update(_identity_headers(api, user_id=user_id, secret=secret))
+        body: dict[str, Any] = {}
+        if operation.body_arg and operation.body_arg in arguments:
+            body, body_headers = request_body(operation, arguments[operation.body_arg])
+            headers.update(body_headers)
         return self._http.build_request(
             operation.method,
             url,
-            params=query or None,
             headers=headers,
-            json=body if operation.body_arg and operation.body_arg in arguments else None,
             timeout=httpx.Timeout(api.timeout_seconds, connect=api.connect_timeout_seconds),
+            **body,
         )
 
+    async def request(
+        self,
+        api: ApiConfig,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        user_id: str,
+        secret: str | None,
+    ) -> ApiResponse:
+        """Send `method path` (relative to the API's base URL) through the same guard, credential
+        handling, retries and size cap as an operation call (for operators' Python tools).
+
+        Raises:
+            ApiCallError: refused (another origin or path, a reserved header, a bad method),
+                failed upstream, or unreachable.
+        """
+        method = method.upper()
+        if method not in _METHODS:
+            raise RequestRefusedError(f"method {method[:16]} is not allowed")
+        extra: dict[str, str] = {}
+        for name, value in (headers or {}).items():
+            if (
+                not HEADER_NAME.match(name)
+                or name.lower() in RESERVED_HEADERS
+                or name.lower() in {api.auth_header.lower(), (api.user_id_header or "").lower()}
+            ):
+                raise RequestRefusedError(f"header {name[:64]!r} cannot be set by a tool")
+            if "\r" in value or "\n" in value:
+                raise RequestRefusedError(f"header {name} must be one line")
+            extra[name] = value
+        url = check_url(api, join_url(api, path))
+        request = self._http.build_request(
+            method,
+            url,
+            params={key: _query_value(value) for key, value in params.items()} if params else None,
+            headers={**extra, **_identity_headers(api, user_id=user_id, secret=secret)},
+            json=json_body,
+            timeout=httpx.Timeout(api.timeout_seconds, connect=api.connect_timeout_seconds),
+        )
+        return await self._send(api, request, idempotent=method in _IDEMPOTENT_METHODS, secret=secret)
+
     async def _send(
-        self, api: ApiConfig, operation: OperationSpec, request: httpx.Request, *, secret: str | None
+        self, api: ApiConfig, request: httpx.Request, *, idempotent: bool, secret: str | None
     ) -> ApiResponse:
         host, port = host_port(api)
         address = await resolve_pinned(api)  # once per call: retries and redirects reuse it
-        retries = api.max_retries if operation.idempotent else 0
+        retries = api.max_retries if idempotent else 0
         attempt = 0
         with pinned(host, port, address):
             while True:
                 try:
-                    response = await self._follow(api, request)
+                    # `timeout_seconds` bounds the whole attempt: connecting, redirects, headers and
+                    # every byte of the body. httpx's own read timeout restarts with each chunk, so
+                    # an upstream trickling a byte every few seconds would otherwise never time out.
+                    with anyio.fail_after(api.timeout_seconds):
+                        outcome = await self._attempt(api, request, attempt, retries, secret=secret)
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     if attempt >= retries:
                         raise UpstreamUnavailableError("the API could not be reached") from exc
-                    await self._sleep(self._backoff(api, attempt))
-                    attempt += 1
-                    continue
-                except httpx.TimeoutException as exc:
+                    outcome = self._backoff(api, attempt)
+                except (TimeoutError, httpx.TimeoutException) as exc:
                     raise UpstreamUnavailableError(
                         f"the API did not answer within {api.timeout_seconds:g} seconds"
                     ) from exc
                 except httpx.HTTPError as exc:
                     raise UpstreamUnavailableError("the connection to the API failed") from exc
-                status = response.status_code
-                if status in _RETRY_STATUSES and attempt < retries:
-                    delay = self._retry_delay(api, response, attempt)
-                    if delay is not None:
-                        await response.aclose()
-                        await self._sleep(delay)
-                        attempt += 1
-                        continue
-                return await read_response(
-                    response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
-                )
+                if isinstance(outcome, ApiResponse):
+                    return outcome
+                await self._sleep(outcome)
+                attempt += 1
+
+    async def _attempt(
+        self, api: ApiConfig, request: httpx.Request, attempt: int, retries: int, *, secret: str | None
+    ) -> ApiResponse | float:
+        """The answer, or the seconds to wait before retrying."""
+        response = await self._follow(api, request)
+        if response.status_code in _RETRY_STATUSES and attempt < retries:
+            delay = self._retry_delay(api, response, attempt)
+            if delay is not None:
+                await response.aclose()
+                return delay
+        return await read_response(
+            response, limit=api.max_response_bytes, timeout_seconds=api.timeout_seconds, secret=secret
+        )
 
     async def _follow(self, api: ApiConfig, request: httpx.Request) -> httpx.Response:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -224,6 +294,24 @@ def _retry_after_seconds(header: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _identity_headers(api: ApiConfig, *, user_id: str, secret: str | None) -> dict[str, str]:
+    """The credential header (unless the API needs none) and the bound user's id header, if configured.
+
+    Raises:
+        ApiCallError: the API needs a credential and none is available.
+    """
+    headers: dict[str, str] = {}
+    if api.auth != "none":
+        if secret is None:
+            raise ApiCallError("no credential is available for this API")
+        headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
+    if api.user_id_header:
+        # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
+        printable = user_id.isascii() and user_id.isprintable()
+        headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
+    return headers
 
 
 def _query_value(value: Any) -> str:

@@ -66,7 +66,7 @@ def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> 
         ToolConfigError: an invalid entry, or a document that is unreadable or not OpenAPI 3.
     """
     compiled = []
-    names: set[str] = set()
+    owners: dict[str, str] = {}  # tool name -> the API that has it
     for api in load_api_configs(config, base_dir=base_dir):
         try:
             document = load_document(api.openapi, timeout_seconds=api.timeout_seconds)
@@ -74,10 +74,17 @@ def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> 
             # One API being down at start-up must not take the whole service down with it.
             logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
             continue
+        except ToolConfigError as exc:
+            raise ToolConfigError(
+                f"[[apis]] {api.name}: {exc}; fix the document or point openapi at another"
+            ) from None
         operations = build_operations(api, document)
         for operation in operations:
-            if operation.tool_name in names:
-                raise ToolConfigError(f"[[apis]] {api.name}: tool name {operation.tool_name} is used twice")
-            names.add(operation.tool_name)
+            other = owners.setdefault(operation.tool_name, api.name)
+            if other != api.name:
+                raise ToolConfigError(
+                    f"[[apis]] {api.name}: its tool {operation.tool_name} is also a tool of the entry "
+                    f"{other}; change the name of one of the two entries"
+                )
         compiled.append(CompiledApi(config=api, operations=tuple(operations)))
     return ApiCatalog(apis=tuple(compiled))

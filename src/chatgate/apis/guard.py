@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -37,25 +37,30 @@ _ALWAYS_FORBIDDEN = frozenset(
 )
 
 
-def expand_path(template: str, values: Mapping[str, Any]) -> str:
-    """`template` with each `{name}` replaced by its value, percent-encoded as one path segment.
+def expand_path(
+    template: str, values: Mapping[str, Any], serialize: Callable[[str, Any], str] | None = None
+) -> str:
+    """`template` with each `{name}` replaced by its serialised, percent-encoded value.
+
+    `serialize(name, value)` gives the encoded text (`chatgate.apis.styles.path_value`); by
+    default a value is one percent-encoded segment.
 
     Raises:
         RequestRefusedError: a value could change the path's shape once an upstream decodes it.
     """
     path = template
     for name, value in values.items():
-        text = _scalar(value)
+        text = serialize(name, value) if serialize is not None else quote(_scalar(value), safe="")
         decoded = text
         # Decode until stable: `%252F` is `%2F` to a server that decodes twice.
-        for _ in range(4):
+        for _ in range(5):
             once = unquote(decoded)
             if once == decoded:
                 break
             decoded = once
         if not text or "/" in decoded or "\\" in decoded or decoded in {".", ".."} or _has_control(decoded):
             raise RequestRefusedError(f"path parameter {name} must be a single path segment")
-        path = path.replace("{" + name + "}", quote(text, safe=""))
+        path = path.replace("{" + name + "}", text)
     return path
 
 

@@ -9,15 +9,38 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+JSON_BODY = "application/json"
+FORM_BODY = "application/x-www-form-urlencoded"
+MULTIPART_BODY = "multipart/form-data"
+
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """Where one tool argument goes on the wire."""
+    """Where one tool argument goes on the wire, and how it is serialised (`chatgate.apis.styles`).
+
+    `content_type` is set for a parameter described by `content` instead of `schema`: its value is
+    sent as one text in that media type (JSON for `application/json`), in the location's default style.
+    """
 
     arg: str
     name: str
     location: str  # path | query | header
     required: bool
+    style: str = ""  # "" means the location's default (simple for path and header, form for query)
+    explode: bool = False
+    allow_reserved: bool = False
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldEncoding:
+    """How one property of a form or multipart body is sent (the OpenAPI Encoding Object)."""
+
+    name: str
+    style: str = "form"
+    explode: bool = True
+    allow_reserved: bool = False
+    content_type: str | None = None  # a multipart part's type, or "send this form field as JSON"
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,8 @@ class OperationSpec:
     read_only: bool
     destructive: bool
     idempotent: bool
+    body_media_type: str = JSON_BODY  # JSON_BODY | FORM_BODY | MULTIPART_BODY
+    body_encoding: tuple[FieldEncoding, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,4 +68,5 @@ class OperationSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OperationSpec:
         params = tuple(ParameterSpec(**p) for p in data["parameters"])
-        return cls(**{**data, "parameters": params})
+        encoding = tuple(FieldEncoding(**e) for e in data.get("body_encoding", ()))
+        return cls(**{**data, "parameters": params, "body_encoding": encoding})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict, deque
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
 from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
+from chatgate.model_wire.normalise import new_call_id
+from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -22,7 +25,9 @@ class ConversationSession(ShieldedSQLAlchemySession):
 
     A run cut off mid-turn (client gone, deadline) or a history window cut at `limit` can leave a tool
     call without its output, or an output without its call; model APIs reject both. They are dropped
-    on read, so one interrupted answer never breaks the conversation.
+    on read, so one interrupted answer never breaks the conversation. History stored before chatgate
+    normalised model output is repaired on read too: tool-call ids a provider reused are made
+    distinct, lone surrogates become U+FFFD.
     """
 
     def __init__(self, conversation_id: str, engine: AsyncEngine, *, history_limit: int | None) -> None:
@@ -37,7 +42,8 @@ class ConversationSession(ShieldedSQLAlchemySession):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         effective = limit if limit is not None else self._history_limit
-        return paired_tool_items(await super().get_items(effective))
+        items = without_lone_surrogates(await super().get_items(effective))
+        return paired_tool_items(distinct_call_ids(items))
 
     async def stored_count(self) -> int:
         """How many items are stored (cheap: a count, not a read)."""
@@ -86,6 +92,35 @@ def prepare_engine(engine: AsyncEngine) -> None:
                 cursor.execute(f"PRAGMA busy_timeout = {API_SQLITE_BUSY_TIMEOUT_MS}")
             finally:
                 cursor.close()
+
+
+def distinct_call_ids(items: list[TResponseInputItem]) -> list[TResponseInputItem]:
+    """`items` with every tool call's id unique, each output keeping its call's (new) id.
+
+    A provider that reuses ids (`whoami:0` on every turn) would otherwise make history a model API
+    refuses. A repeated id gets a fresh one; outputs follow their calls in order, so the first output
+    with an id answers the first unanswered call that had it.
+    """
+    seen: set[str] = set()
+    waiting: defaultdict[str, deque[str]] = defaultdict(deque)  # original id -> ids of unanswered calls
+    repaired: list[TResponseInputItem] = []
+    for item in items:
+        kind, call_id = _get(item, "type"), _get(item, "call_id")
+        if kind == "function_call" and isinstance(call_id, str):
+            new_id = call_id if call_id and call_id not in seen else new_call_id()
+            seen.add(new_id)
+            waiting[call_id].append(new_id)
+            item = _with_call_id(item, new_id)
+        elif kind == "function_call_output" and isinstance(call_id, str) and waiting[call_id]:
+            item = _with_call_id(item, waiting[call_id].popleft())
+        repaired.append(item)
+    return repaired
+
+
+def _with_call_id(item: TResponseInputItem, call_id: str) -> TResponseInputItem:
+    if _get(item, "call_id") == call_id or not isinstance(item, dict):
+        return item
+    return {**item, "call_id": call_id}  # type: ignore[return-value]
 
 
 def paired_tool_items(items: list[TResponseInputItem]) -> list[TResponseInputItem]:

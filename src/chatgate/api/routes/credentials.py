@@ -16,6 +16,7 @@ from chatgate.api.schemas import ErrorResponse
 from chatgate.apis.config import NAME_PATTERN
 from chatgate.apis.service import MAX_CREDENTIAL_CHARS, ApiService
 from chatgate.errors import InvalidRequestError, NotFoundError
+from chatgate.surrogates import has_surrogate
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])
 
@@ -66,7 +67,9 @@ async def connect(
 ) -> Response:
     """Store (or replace) your credential for one API."""
     secret = body.secret()
-    if not secret.strip() or len(secret) > MAX_CREDENTIAL_CHARS or any(ch in secret for ch in "\r\n\x00"):
+    # A secret must arrive exactly: one with a lone surrogate is refused, not repaired (chatgate.surrogates).
+    unusable = any(ch in secret for ch in "\r\n\x00") or has_surrogate(secret)
+    if not secret.strip() or len(secret) > MAX_CREDENTIAL_CHARS or unusable:
         raise InvalidRequestError(f"token: must be one line of 1 to {MAX_CREDENTIAL_CHARS} characters.")
     await apis.connect(principal, api_name, secret)
     return Response(status_code=204)
