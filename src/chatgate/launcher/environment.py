@@ -22,6 +22,11 @@ _launch_additions: ContextVar[Mapping[str, str] | None] = ContextVar(
     "chatgate_launch_additions", default=None
 )
 
+# glibc gives each new thread its own malloc arena, reserving 64 MiB of address space apiece: under
+# a tool server's address-space limit (MCP_CHILD_MEMORY_MB) ~16 threads exhaust 1 GiB. Two arenas
+# are plenty for a process that serves one request.
+MALLOC_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+
 # Inherited from the parent only because the interpreter needs them to start and find its packages.
 _INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
@@ -45,6 +50,7 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             # Children never write .pyc files into the install tree or buffer stdout.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
+            **MALLOC_ENVIRONMENT,
         }
     )
     if settings.config_file is not None:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -112,11 +113,23 @@ async def owner_transaction(
     interpolated) so the row-level security policies hold even if a query forgot its owner filter.
     Session-level settings would leak to the next user of a pooled connection; `is_local=true` cannot.
 
+    The transaction is shielded from cancellation: once begun, it commits or rolls back and its
+    connection goes back to the pool before a cancellation takes effect. Cancelling a driver call
+    midway would invalidate the connection, leave its close pending in a task nobody awaits ("Task
+    was destroyed but it is pending!") and, after a commit, report a write as not done.
+
     Raises:
         DatabaseUnavailableError: the database failed (driver text is logged, not raised).
     """
     if not owner:
         raise InvalidInputError("no owner bound")
+    with anyio.CancelScope(shield=True):
+        async with _transaction(engine, owner, write=write) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine, owner: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
     async with translate_errors():
         connection = await engine.connect()
         try:
@@ -127,7 +140,16 @@ async def owner_transaction(
                     await connection.execute(_SET_OWNER, {"owner": owner})
                 yield connection
         finally:
-            await connection.close()
+            await _release(connection)
+
+
+async def _release(connection: AsyncConnection) -> None:
+    """Return the connection to the pool. After a commit this is bookkeeping: a failure here must not
+    report a committed write as failed (the caller would repeat it), so it is logged, not raised."""
+    try:
+        await connection.close()
+    except Exception as exc:
+        logger.warning("returning a database connection failed: %s", type(exc).__name__)
 
 
 @asynccontextmanager
