@@ -26,7 +26,10 @@ from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
-from chatgate.storage.engine import create_engine
+from chatgate.sandbox.service import assess as assess_containment
+from chatgate.sandbox.service import log_containment
+from chatgate.storage.engine import create_engine, is_postgres
+from chatgate.storage.identity import preload_signer
 from chatgate.storage.migrate import upgrade_database
 
 
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     configure_logging(settings.log_level)
     set_tracing(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    containment = assess_containment(settings)  # raises with MCP_SANDBOX=required and something missing
 
     launcher = create_launcher(settings)
     verifier = TokenVerifier.from_settings(settings)
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         chat=chat_service,
         readiness=ReadinessProbe(launcher, chat_service.admission),
         apis=apis,
+        sandbox_level=containment.level,
     )
 
     @asynccontextmanager
@@ -68,6 +73,11 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         if settings.database_url is None:
             # The embedded default migrates itself; PostgreSQL is migrated by `chatgate db upgrade`.
             await upgrade_database(settings.resolved_database_url)
+        log_containment(containment)
+        if is_postgres(engine):
+            # Tool servers get an identity signed with the database's key; without it (not migrated
+            # yet) they present none and row-level security shows them nothing.
+            await preload_signer(engine)
         await launcher.start()
         try:
             yield

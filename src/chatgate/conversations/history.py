@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from agents.extensions.memory import SQLAlchemySession
 from agents.items import TResponseInputItem
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
 from chatgate.model_wire.normalise import new_call_id
+from chatgate.storage.engine import present_owner
 from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -29,7 +31,14 @@ class ConversationSession(SQLAlchemySession):
     distinct, lone surrogates become U+FFFD.
     """
 
-    def __init__(self, conversation_id: str, engine: AsyncEngine, *, history_limit: int | None) -> None:
+    def __init__(
+        self,
+        conversation_id: str,
+        engine: AsyncEngine,
+        *,
+        history_limit: int | None,
+        owner: str | None = None,
+    ) -> None:
         super().__init__(
             conversation_id,
             engine=engine,
@@ -38,6 +47,12 @@ class ConversationSession(SQLAlchemySession):
             messages_table=SDK_MESSAGES_TABLE,
         )
         self._history_limit = history_limit
+        if owner is not None:
+            # On PostgreSQL the history tables sit behind the conversations policy: every transaction
+            # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
+            self._session_factory = async_sessionmaker(
+                engine, expire_on_commit=False, sync_session_class=_OwnerSession, info={_OWNER_KEY: owner}
+            )
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         effective = limit if limit is not None else self._history_limit
@@ -47,8 +62,8 @@ class ConversationSession(SQLAlchemySession):
     async def stored_count(self) -> int:
         """How many items are stored (cheap: a count, not a read)."""
         query = sa.select(sa.func.count()).select_from(self._messages)
-        async with self._engine.connect() as connection:
-            count = await connection.scalar(query.where(self._messages.c.session_id == self.session_id))
+        async with self._session() as session:
+            count = await session.scalar(query.where(self._messages.c.session_id == self.session_id))
         return int(count or 0)
 
     async def ensure_user_message(self, message: str, *, since: int | None) -> None:
@@ -66,6 +81,18 @@ class ConversationSession(SQLAlchemySession):
                 ):
                     return
         await self.add_items([{"role": "user", "content": message}])
+
+
+_OWNER_KEY = "chatgate_owner"
+
+
+class _OwnerSession(Session):
+    """A SQLAlchemy session acting for the owner in its `info` (see `ConversationSession`)."""
+
+
+@event.listens_for(_OwnerSession, "after_begin")
+def _present_owner(session: Session, _transaction: Any, connection: Connection) -> None:
+    present_owner(connection, session.info[_OWNER_KEY])
 
 
 def prepare_engine(engine: AsyncEngine) -> None:

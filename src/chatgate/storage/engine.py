@@ -15,19 +15,30 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, StorageError
+from chatgate.storage.identity import (
+    PRESENTED_IDENTITY_OPTION,
+    IdentityError,
+    PresentedIdentity,
+    transaction_token,
+    transaction_token_sync,
+)
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option marking a transaction that will write: SQLite then takes the write lock up front.
 _WRITE_OPTION = "chatgate_write"
-_SET_OWNER = text("SELECT set_config('app.user_id', :owner, true)")
+# `chatgate.identity` is what chatgate's policies verify; `app.user_id` is kept for operators' tables
+# whose policies predate verified identities (README: Database).
+_SET_OWNER = text(
+    "SELECT set_config('app.user_id', :owner, true), set_config('chatgate.identity', :identity, true)"
+)
 
 
 class DatabaseConfigError(ValueError):
@@ -56,13 +67,26 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, identity_token: str | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`; connects lazily, so creating one costs no I/O.
 
     On SQLite every connection gets WAL, foreign keys and a busy timeout, and transactions are
     begun explicitly (`BEGIN`, or `BEGIN IMMEDIATE` for writes) because the stdlib driver's own
     transaction handling defers BEGIN and deadlocks read-then-write transactions under WAL.
+
+    `identity_token` (a tool server's, minted by the service for its bound user) is what its
+    transactions present to PostgreSQL's row-level security; without one the engine mints its own
+    per transaction, which needs a role that may read the identity key (`chatgate.storage.identity`).
+
+    Raises:
+        DatabaseConfigError: the URL is unusable.
+        IdentityError: `identity_token` is malformed.
     """
+    if identity_token is not None:
+        presented = PresentedIdentity.parse(identity_token)
+        options = dict(kwargs.pop("execution_options", None) or {})
+        options[PRESENTED_IDENTITY_OPTION] = presented
+        kwargs["execution_options"] = options
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         # Convenience for the embedded default; if it fails, connecting fails later with a curated error.
@@ -108,9 +132,10 @@ async def owner_transaction(
 ) -> AsyncIterator[AsyncConnection]:
     """One transaction acting for `owner`: committed on success, rolled back on any error.
 
-    On PostgreSQL the owner is set as the transaction-local `app.user_id` (a bind parameter, never
-    interpolated) so the row-level security policies hold even if a query forgot its owner filter.
-    Session-level settings would leak to the next user of a pooled connection; `is_local=true` cannot.
+    On PostgreSQL the owner's signed identity is set as the transaction-local `chatgate.identity` (a
+    bind parameter, never interpolated) so the row-level security policies hold even if a query
+    forgot its owner filter (`chatgate.storage.identity`). Session-level settings would leak to the
+    next user of a pooled connection; `is_local=true` cannot.
 
     Raises:
         DatabaseUnavailableError: the database failed (driver text is logged, not raised).
@@ -124,10 +149,28 @@ async def owner_transaction(
                 connection = await connection.execution_options(**{_WRITE_OPTION: True})
             async with connection.begin():
                 if is_postgres(engine):
-                    await connection.execute(_SET_OWNER, {"owner": owner})
+                    try:
+                        identity = await transaction_token(connection, owner)
+                    except IdentityError as exc:
+                        raise InvalidInputError(str(exc)) from None
+                    await connection.execute(_SET_OWNER, {"owner": owner, "identity": identity})
                 yield connection
         finally:
             await connection.close()
+
+
+def present_owner(connection: Connection, owner: str) -> None:
+    """On a synchronous connection inside a transaction, act for `owner` as `owner_transaction` does.
+
+    For transactions SQLAlchemy sessions begin (the Agents SDK's history store), from an
+    `after_begin` event. A no-op except on PostgreSQL.
+
+    Raises:
+        IdentityError: the engine holds a tool server's identity for someone else.
+    """
+    if connection.dialect.name == "postgresql":
+        identity = transaction_token_sync(connection, owner)
+        connection.execute(_SET_OWNER, {"owner": owner, "identity": identity})
 
 
 @asynccontextmanager

@@ -19,9 +19,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
-    """This instance can launch a tool server (checked with a real launch, cached for a few seconds)."""
+    """This instance can launch a tool server (checked with a real launch, cached for a few seconds).
+
+    `sandbox` is the containment its tool servers get: `full`, `partial` or `off` (`MCP_SANDBOX`).
+    """
     if await services.readiness.check():
-        return {"status": "ready", "launcher": services.chat.launcher.name}
+        return {"status": "ready", "launcher": services.chat.launcher.name, "sandbox": services.sandbox_level}
     return error_response(
         503, "not_ready", "A tool server could not be launched; see the service logs.", {"Retry-After": "5"}
     )
