@@ -76,7 +76,8 @@ def test_plan_reads_code_writes_nothing_of_the_state_directory(tmp_path: Path) -
     assert str(Path(sys.prefix).resolve()) in readable or any(
         Path(sys.prefix).resolve().is_relative_to(path) for path in readable
     )
-    assert plan.read_write_files == ("/dev/null", str((state / "chatgate.db").resolve()))
+    assert plan.read_write_files == ("/dev/null",)
+    assert plan.sqlite_database == str((state / "chatgate.db").resolve())
     assert plan.tcp_ports == (53, 8443, 9000)  # DNS over TCP only because crm is named by host
     assert not plan.allow_unix_sockets
 
@@ -190,8 +191,8 @@ def test_contain_writes_only_the_users_folder(tmp_path: Path) -> None:
     assert outcome["level"] == "full" and outcome["missing"] == []
     assert outcome["applied"] == [
         "not dumpable",
-        "Landlock",
         "no new privileges",
+        "Landlock",
         "capabilities dropped",
         "seccomp",
     ]

@@ -69,36 +69,43 @@ def prepare(settings: ChildSettings) -> None:
         return
     support = kernel_support()
     plan = plan_for(settings)
-    privileges.last_capability()
+    privileges.prepare()
     if support.seccomp:
-        seccomp.compiled_filter(allow_unix_sockets=plan.allow_unix_sockets)
+        seccomp.prepare_load(seccomp.compiled_filter(allow_unix_sockets=plan.allow_unix_sockets))
+    if support.landlock_abi:
+        _landlock_rules(plan)
 
 
 def plan_for(settings: ChildSettings) -> SandboxPlan:
     """The plan for tool servers with `settings`' configuration (cached per configuration)."""
+    # Keyed by strings: cheap to hash in a freshly forked child.
     return _cached_plan(
-        settings.files_root,
+        _text(settings.files_root),
         settings.database_url,
-        settings.config_file,
-        settings.apis_catalog,
-        Path.cwd(),
+        _text(settings.config_file),
+        _text(settings.apis_catalog),
+        os.getcwd(),  # noqa: PTH109
     )
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 @lru_cache(maxsize=4)
 def _cached_plan(
-    files_root: Path | None,
+    files_root: str | None,
     database_url: str | None,
-    config_file: Path | None,
-    apis_catalog: Path | None,
-    working_dir: Path,
+    config_file: str | None,
+    apis_catalog: str | None,
+    working_dir: str,
 ) -> SandboxPlan:
     return make_plan(
-        files_root=files_root,
+        files_root=None if files_root is None else Path(files_root),
         database_url=database_url,
-        config_file=config_file,
-        apis_catalog=apis_catalog,
-        working_dir=working_dir,
+        config_file=None if config_file is None else Path(config_file),
+        apis_catalog=None if apis_catalog is None else Path(apis_catalog),
+        working_dir=Path(working_dir),
     )
 
 
@@ -146,18 +153,16 @@ def contain(settings: ChildSettings) -> Containment:
     if plan.sqlite_database is not None:
         step("SQLite WAL files", lambda: _ensure_sqlite_companions(plan.sqlite_database))
     step("not dumpable", privileges.set_not_dumpable)
+    step("no new privileges", privileges.set_no_new_privs)
     if support.landlock_abi:
         step(
             "Landlock",
             lambda: landlock.enforce(
-                read_only=plan.read_only,
-                read_write_files=_existing(plan.read_write_files, plan.sqlite_database),
+                _landlock_rules(plan),
+                read_write_files=_sqlite_companions(plan.sqlite_database),
                 user_dir=user_dir,
-                tcp_ports=plan.tcp_ports,
-                allow_unix_sockets=plan.allow_unix_sockets,
             ),
         )
-    step("no new privileges", privileges.set_no_new_privs)
     step("capabilities dropped", privileges.drop_capabilities)
     if support.seccomp:
         step(
@@ -188,12 +193,12 @@ def _user_dir(plan: SandboxPlan, user_id: str, *, required: bool) -> Path | None
         folder.mkdir(mode=_DIR_MODE)
     # A symlink planted in place of the folder would make the rule grant its target instead.
     if not stat.S_ISDIR(os.lstat(folder).st_mode):
-        problem = f"the user's folder {folder.name} is not a plain directory"
+        problem = f"the user's folder {os.path.basename(folder)} is not a plain directory"  # noqa: PTH119
         if required:
             raise SandboxError(problem)
         logger.warning("%s; the tool server gets no file access", problem)
         return None
-    return folder
+    return Path(folder)
 
 
 def _ensure_sqlite_companions(database: str | None) -> None:
@@ -209,12 +214,21 @@ def _ensure_sqlite_companions(database: str | None) -> None:
         os.close(fd)
 
 
-def _existing(files: tuple[str, ...], database: str | None) -> list[str]:
-    found = [path for path in files if os.path.exists(path)]  # noqa: PTH110
-    if database is not None:
-        found.extend(
-            database + suffix
-            for suffix in ("-wal", "-shm", "-journal")
-            if os.path.exists(database + suffix)  # noqa: PTH110
-        )
-    return found
+@lru_cache(maxsize=4)
+def _landlock_rules(plan: SandboxPlan) -> landlock.PreparedRules:
+    return landlock.prepare(
+        read_only=plan.read_only,
+        read_write_files=[path for path in plan.read_write_files if os.path.exists(path)],  # noqa: PTH110
+        tcp_ports=plan.tcp_ports,
+        allow_unix_sockets=plan.allow_unix_sockets,
+    )
+
+
+def _sqlite_companions(database: str | None) -> list[str]:
+    if database is None:
+        return []
+    return [
+        database + suffix
+        for suffix in ("", "-wal", "-shm", "-journal")
+        if os.path.exists(database + suffix)  # noqa: PTH110
+    ]

@@ -68,8 +68,8 @@ class SandboxPlan:
     """Everything a child's ruleset needs except its user's folder."""
 
     read_only: tuple[tuple[str, bool], ...]  # (path, is a directory)
-    read_write_files: tuple[str, ...]  # devices and, on SQLite, the database files
-    sqlite_database: str | None  # its -wal and -shm are created before the sandbox if missing
+    read_write_files: tuple[str, ...]  # devices
+    sqlite_database: str | None  # read-write with its -wal, -shm (created if missing) and -journal
     tcp_ports: tuple[int, ...]
     allow_unix_sockets: bool  # a database reached through a Unix-domain socket
     files_root: Path | None
@@ -111,13 +111,18 @@ def make_plan(
             continue
         read_only.setdefault(str(real), kind)
 
-    read_write = [device for device in _WRITABLE_DEVICES if path_kind(device) is False]
-    if sqlite_file is not None:
-        read_write.append(sqlite_file)
+    read_write = tuple(device for device in _WRITABLE_DEVICES if path_kind(device) is False)
+    # A rule beneath a readable folder adds nothing; fewer rules make each child's ruleset cheaper.
+    folders = {Path(path) for path, is_directory in read_only.items() if is_directory}
+    read_only = {
+        path: kind
+        for path, kind in read_only.items()
+        if not any(parent in folders for parent in Path(path).parents)
+    }
     ports = set(tcp_ports) | _api_ports(apis_catalog)
     return SandboxPlan(
         read_only=tuple(sorted(read_only.items())),
-        read_write_files=tuple(read_write),
+        read_write_files=read_write,
         sqlite_database=sqlite_file,
         tcp_ports=tuple(sorted(ports)),
         allow_unix_sockets=unix_socket,

@@ -48,6 +48,14 @@ def last_capability() -> int:
         return _DEFAULT_LAST_CAP
 
 
+def prepare() -> None:
+    """Resolve the C library and the capability count now (the fork template, once)."""
+    libc = _libc()
+    for name in ("prctl", "capset", "capget"):
+        getattr(libc, name)
+    last_capability()
+
+
 def _check(result: int) -> None:
     if result != 0:
         code = ctypes.get_errno()

@@ -76,12 +76,16 @@ def _pyseccomp() -> Any:
     return pyseccomp
 
 
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def available() -> bool:
     """True when a filter can be compiled here and the kernel has seccomp filtering."""
     if _pyseccomp() is None:
         return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(_PR_GET_SECCOMP, 0, 0, 0, 0)) >= 0
+    return int(_libc().prctl(_PR_GET_SECCOMP, 0, 0, 0, 0)) >= 0
 
 
 @cache
@@ -119,6 +123,21 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+@cache
+def _program_struct(program: bytes) -> tuple[ctypes.Array[ctypes.c_char], _SockFprog]:
+    # Built once (in the fork template) and kept: the buffer must outlive the struct pointing at it.
+    if not program or len(program) % _BPF_INSTRUCTION_BYTES:
+        raise OSError(errno.EINVAL, "not a BPF program")
+    buffer = ctypes.create_string_buffer(program, len(program))
+    return buffer, _SockFprog(len(program) // _BPF_INSTRUCTION_BYTES, ctypes.addressof(buffer))
+
+
+def prepare_load(program: bytes) -> None:
+    """Do everything `load` needs except loading (the fork template, once)."""
+    _program_struct(program)
+    _libc().prctl  # noqa: B018 - resolve the symbol now, not in each child
+
+
 def load(program: bytes) -> None:
     """Install `program` on the calling thread (and what it creates later); irreversible.
 
@@ -127,11 +146,7 @@ def load(program: bytes) -> None:
     Raises:
         OSError: the kernel refused the program.
     """
-    if not program or len(program) % _BPF_INSTRUCTION_BYTES:
-        raise OSError(errno.EINVAL, "not a BPF program")
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // _BPF_INSTRUCTION_BYTES, ctypes.addressof(buffer))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    _buffer, fprog = _program_struct(program)
+    if _libc().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
