@@ -130,18 +130,18 @@ def enforce(rules: PreparedRules, *, read_write_files: Iterable[str] = (), user_
         granted = [*rules.paths, *((path, rules.read_write_access) for path in read_write_files)]
         if user_dir is not None:
             granted.append((str(user_dir), rules.user_dir_access))
+        rule = syscalls.PathBeneathAttr()  # one structure, refilled per rule
         for path, access in granted:
             handle = os.open(path, os.O_PATH | os.O_CLOEXEC)
             try:
-                syscalls.add_path_beneath(
-                    ruleset, syscalls.PathBeneathAttr(allowed_access=access, parent_fd=handle)
-                )
+                rule.allowed_access, rule.parent_fd = access, handle
+                syscalls.add_path_beneath(ruleset, rule)
             finally:
                 os.close(handle)
+        port_rule = syscalls.NetPortAttr(allowed_access=rules.connect_access)
         for port in rules.tcp_ports:
-            syscalls.add_net_port(
-                ruleset, syscalls.NetPortAttr(allowed_access=rules.connect_access, port=port)
-            )
+            port_rule.port = port
+            syscalls.add_net_port(ruleset, port_rule)
         syscalls.restrict_self(ruleset, 0)
     finally:
         os.close(ruleset)
