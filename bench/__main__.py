@@ -1,4 +1,5 @@
-"""`python -m bench`: exec vs fork vs no isolation, side by side, in one run."""
+"""`python -m bench`: exec vs fork vs no isolation, side by side, in one run, and chatgate's cost per
+chat against the floor, the bare Agents SDK (`--per-chat` runs only that comparison)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.chat import ChatLevel, measure_chat
+from bench.machine import load_average, machine
+from bench.per_chat import VARIANTS as PER_CHAT_VARIANTS
+from bench.per_chat import measure_per_chat
+from bench.per_chat_report import as_json, summarize, table
 from bench.sessions import UNSANDBOXED_FORK, SessionResult, measure_sessions
 from bench.stats import percentile, ratio
 
@@ -53,30 +54,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--model-latency-ms", type=float, default=0.0, help="simulated model time per turn (0: CPU-bound)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few sessions and chats")
+    floor = parser.add_argument_group(
+        "per-chat comparison",
+        "the same scripted chats (one tool call; no tool call) on the bare Agents SDK and on chatgate, "
+        "sequential, against an OpenAI-compatible model stub: wall p50/p99, CPU of the whole process "
+        "tree and of the API process per chat, ratios to the bare SDK",
+    )
+    floor.add_argument("--per-chat", action="store_true", help="run only the per-chat comparison")
+    floor.add_argument("--no-per-chat", action="store_true", help="skip the per-chat comparison")
+    floor.add_argument(
+        "--variants",
+        default=",".join(PER_CHAT_VARIANTS),
+        help="comma-separated subset of " + ",".join(PER_CHAT_VARIANTS),
+    )
+    floor.add_argument("--per-chat-chats", type=int, default=150, help="chats per variant and kind")
+    floor.add_argument("--per-chat-exec-chats", type=int, default=20, help="the same for exec (~1 s each)")
+    floor.add_argument("--rounds", type=int, default=3, help="batches per variant and kind, interleaved")
     return parser.parse_args(argv)
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_avg_at_start": os.getloadavg(),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -160,6 +154,20 @@ def _chat_table(levels: dict[str, list[ChatLevel]]) -> str:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:
+        args.sessions, args.exec_sessions, args.live = 20, 3, 4
+        args.per_chat_chats, args.per_chat_exec_chats, args.rounds = 12, 2, 2
+    report: dict[str, Any] = {"machine": machine(), "arguments": vars(args)}
+    with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
+        if not args.per_chat:
+            report.update(await _isolation(args, Path(tmp)))
+        if not args.no_per_chat:
+            report["per_chat"] = await _per_chat(args, Path(tmp) / "per-chat")
+    return report
+
+
+async def _isolation(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Session costs and chat throughput: exec vs fork vs no isolation."""
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     if args.sandbox_cost and UNSANDBOXED_FORK not in modes:
         modes.append(UNSANDBOXED_FORK)
@@ -167,47 +175,59 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         modes.append("fork")
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.quick:
-        args.sessions, args.exec_sessions, args.live = 20, 3, 4
         concurrencies = [c for c in concurrencies if c <= 4] or [1]
-    report: dict[str, Any] = {
-        "machine": _machine(),
-        "arguments": vars(args),
-        "sessions": {},
-        "chat": {},
-    }
+    report: dict[str, Any] = {"sessions": {}, "chat": {}}
     sessions: dict[str, SessionResult] = {}
-    with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
-        for mode in modes:
-            count = args.exec_sessions if mode == "exec" else args.sessions
-            print(f"[sessions] {mode}: {count} sequential, {args.live} live …", flush=True)
-            sessions[mode] = await measure_sessions(
-                mode, Path(tmp) / f"s-{mode}", sessions=count, live=args.live
+    for mode in modes:
+        count = args.exec_sessions if mode == "exec" else args.sessions
+        print(f"[sessions] {mode}: {count} sequential, {args.live} live …", flush=True)
+        sessions[mode] = await measure_sessions(mode, tmp / f"s-{mode}", sessions=count, live=args.live)
+    print("\n" + _session_table(sessions) + "\n", flush=True)
+    report["sessions"] = {mode: result.as_json() for mode, result in sessions.items()}
+    if "fork" in sessions and UNSANDBOXED_FORK in sessions:
+        report["sandbox_cost"] = _sandbox_cost(sessions["fork"], sessions[UNSANDBOXED_FORK])
+        print(f"sandbox cost on fork: {report['sandbox_cost']}\n", flush=True)
+    if not args.no_chat:
+        levels: dict[str, list[ChatLevel]] = {}
+        for mode in (mode for mode in modes if mode in MODES):
+            wanted = [c for c in concurrencies if mode != "exec" or c <= args.exec_max_concurrency]
+            chats_for = {c: args.chats or (max(8, 2 * c) if args.quick else max(40, 4 * c)) for c in wanted}
+            if mode == "exec" and not args.chats:
+                chats_for = {c: max(4, 2 * c) if args.quick else max(10, 2 * c) for c in wanted}
+            print(f"[chat] {mode}: concurrency {wanted} …", flush=True)
+            levels[mode] = await measure_chat(
+                mode,
+                tmp / f"c-{mode}",
+                concurrencies=wanted,
+                chats_for=chats_for,
+                model_latency_ms=args.model_latency_ms,
             )
-        print("\n" + _session_table(sessions) + "\n", flush=True)
-        report["sessions"] = {mode: result.as_json() for mode, result in sessions.items()}
-        if "fork" in sessions and UNSANDBOXED_FORK in sessions:
-            report["sandbox_cost"] = _sandbox_cost(sessions["fork"], sessions[UNSANDBOXED_FORK])
-            print(f"sandbox cost on fork: {report['sandbox_cost']}\n", flush=True)
-        if not args.no_chat:
-            levels: dict[str, list[ChatLevel]] = {}
-            for mode in (mode for mode in modes if mode in MODES):
-                wanted = [c for c in concurrencies if mode != "exec" or c <= args.exec_max_concurrency]
-                chats_for = {
-                    c: args.chats or (max(8, 2 * c) if args.quick else max(40, 4 * c)) for c in wanted
-                }
-                if mode == "exec" and not args.chats:
-                    chats_for = {c: max(4, 2 * c) if args.quick else max(10, 2 * c) for c in wanted}
-                print(f"[chat] {mode}: concurrency {wanted} …", flush=True)
-                levels[mode] = await measure_chat(
-                    mode,
-                    Path(tmp) / f"c-{mode}",
-                    concurrencies=wanted,
-                    chats_for=chats_for,
-                    model_latency_ms=args.model_latency_ms,
-                )
-            print("\n" + _chat_table(levels) + "\n", flush=True)
-            report["chat"] = {mode: [level.summary() for level in ls] for mode, ls in levels.items()}
+        print("\n" + _chat_table(levels) + "\n", flush=True)
+        report["chat"] = {mode: [level.summary() for level in ls] for mode, ls in levels.items()}
     return report
+
+
+async def _per_chat(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Cost per chat against the bare Agents SDK (`bench.per_chat`)."""
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(PER_CHAT_VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variant(s): {', '.join(unknown)}")
+    result = await measure_per_chat(
+        variants,
+        tmp,
+        chats=args.per_chat_chats,
+        exec_chats=args.per_chat_exec_chats,
+        rounds=max(1, args.rounds),
+    )
+    trips = result["stub_round_trip_ms"]
+    print("\n" + table(summarize(result["batches"])), flush=True)
+    # Nagle's algorithm would show as ~40 ms on every trip, the minimum included.
+    print(
+        f"model stub keep-alive round trip: min {min(trips):.2f} ms, p50 {percentile(trips, 50):.2f} ms;"
+        f" load average now: {load_average()}\n"
+    )
+    return as_json(result)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     report["duration_seconds"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    prefix = "per-chat" if args.per_chat else "bench"
+    path = RESULTS / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -3,7 +3,7 @@
 For each mode the service runs as `python -m bench.serve`; this process is the load generator
 (httpx, HTTP/1.1 keep-alive), sending `POST /api/agents/chat` at a fixed concurrency. Reported per
 concurrency level: throughput (chats/s), client latency p50/p99, failures, the server's own
-launch/teardown timings, and CPU of the service's process tree per chat.
+launch/teardown timings, and CPU of the service's process tree per chat (`bench.proctree`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import jwt
 import psutil
 
+from bench.proctree import quiet_sample
 from bench.stats import percentile
 
 START_TIMEOUT_SECONDS = 120.0
@@ -57,23 +58,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _tree_cpu(root: psutil.Process) -> float:
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
-
-
 class ServiceUnderLoad:
     """`python -m bench.serve` on a free port, started and stopped around a block."""
 
-    def __init__(self, mode: str, state_dir: Path, *, model_latency_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        mode: str,
+        state_dir: Path,
+        *,
+        model_latency_ms: float = 0.0,
+        model_url: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.mode = mode
+        self.extra_args = extra_args
         self.model_latency_ms = model_latency_ms
+        self.model_url = model_url
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.secret = secrets.token_hex(32)
@@ -85,7 +85,9 @@ class ServiceUnderLoad:
         env = {**os.environ, "JWT_SECRET": self.secret, "PYTHONPATH": os.pathsep.join(sys.path)}
         self._process = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped in __aexit__
             [sys.executable, "-m", "bench.serve", "--mode", self.mode, "--port", str(self.port)]
-            + ["--state", str(self._state_dir), "--model-latency-ms", str(self.model_latency_ms)],
+            + ["--state", str(self._state_dir), "--model-latency-ms", str(self.model_latency_ms)]
+            + (["--model-url", self.model_url] if self.model_url else [])
+            + list(self.extra_args),
             env=env,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -159,12 +161,13 @@ async def run_level(service: ServiceUnderLoad, concurrency: int, chats: int) -> 
                 level.server_launch_ms.append(float(timings.get("launch", 0.0)))
                 level.server_teardown_ms.append(float(timings.get("teardown", 0.0)))
 
-        cpu_before = _tree_cpu(service.process)
+        cpu_before = await quiet_sample(service.process.pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         level.seconds = time.perf_counter() - started
-        await asyncio.sleep(0.2)  # let the last tool servers exit and be reaped
-        level.cpu_ms_per_chat = (_tree_cpu(service.process) - cpu_before) * 1000 / max(1, chats)
+        # Quiet again: the last tool servers exited and were reaped, so their CPU is accounted.
+        cpu = await quiet_sample(service.process.pid) - cpu_before
+        level.cpu_ms_per_chat = cpu.tree * 1000 / max(1, chats)
     level.throughput = (chats - level.failures) / level.seconds if level.seconds else 0.0
     return level
 

@@ -2,6 +2,10 @@
 
 The real app (`create_app`) with a scripted model that makes one `whoami` call per chat and then
 answers. `--mode baseline` swaps in the shared in-process tool server (bench only).
+
+With `--model-url` the app instead uses its configured model path (`OPENAI_BASE_URL`: the
+OpenAI client and the Chat Completions model) against that OpenAI-compatible server, as in
+production; the per-chat comparison runs it against `bench.model_stub`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 
 import chatgate.main
 from bench.baseline import SharedInProcessLauncher
+from bench.counters import DatabaseCounters
 from chatgate.config import Settings
 
 
@@ -50,12 +55,20 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--max-sessions", type=int, default=64)
     parser.add_argument("--model-latency-ms", type=float, default=0.0, help="simulated time per model turn")
+    parser.add_argument("--model-url", help="OpenAI-compatible base URL (…/v1) to use instead of the script")
+    parser.add_argument(
+        "--counters", action="store_true", help="count SQL statements and thread hops (GET /bench/counters)"
+    )
     args = parser.parse_args()
     SlowScriptedModel.latency = args.model_latency_ms / 1000
     if args.mode == "baseline":
         chatgate.main.create_launcher = SharedInProcessLauncher  # type: ignore[assignment]
+    model: dict[str, Any] = {}
+    if args.model_url:
+        model = {"OPENAI_BASE_URL": args.model_url, "OPENAI_API_KEY": "bench", "AGENT_MODEL": "scripted"}
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
+        **model,
         CHATGATE_STATE_DIR=args.state,
         MCP_LAUNCHER="exec" if args.mode == "exec" else "fork",
         MAX_CONCURRENT_SESSIONS=args.max_sessions,
@@ -64,7 +77,9 @@ def main() -> None:
         MCP_TOOL_TIMEOUT_SECONDS=120,
         LOG_LEVEL="WARNING",
     )
-    app = chatgate.main.create_app(settings, model_provider=scripted_model)
+    app = chatgate.main.create_app(settings, model_provider=None if args.model_url else scripted_model)
+    if args.counters:
+        DatabaseCounters().install(app, app.state.services.chat.engine)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -53,6 +53,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted. Exit status 2 for a configuration error: one line on stderr (from
+    `main` when found building the app, from the server's log when found during start-up)."""
     import uvicorn
 
     from chatgate.main import create_app
@@ -61,7 +63,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     if args.print_curl:
         _print_quickstart(settings, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    )
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 3 when start-up fails
+        if app.state.startup_errors:
+            return 2
+        raise
     return 0
 
 
@@ -114,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ConfigError as exc:
-        _err(f"chatgate: {exc}")
+        _err(f"chatgate: {exc}")  # one line (ConfigError guarantees it), no traceback
         return 2
     return result
 

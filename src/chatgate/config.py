@@ -10,8 +10,9 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatgate.files.limits import FileLimits
@@ -20,7 +21,14 @@ MIN_HS256_SECRET_BYTES = 32
 
 
 class ConfigError(ValueError):
-    """The configuration cannot be served safely; raised at start-up, never per request."""
+    """The configuration cannot be served; raised at start-up, never per request.
+
+    Its message is one line naming the setting and the fix: `chatgate serve` (and `uvicorn
+    chatgate.main:app`) print it to stderr and exit with status 2, never with a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))  # one line, whatever the source said
 
 
 class Settings(BaseSettings):
@@ -63,6 +71,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     # PostgreSQL: the role tool servers connect as (see `chatgate db grant-tools-role`); default DATABASE_URL.
     database_tools_url: str | None = Field(default=None, validation_alias="DATABASE_TOOLS_URL")
+    # SQLite is always migrated at start-up; PostgreSQL only with this (else `chatgate db upgrade`).
+    auto_migrate: bool = Field(default=False, validation_alias="CHATGATE_AUTO_MIGRATE")
     files_root: Path | None = Field(
         default=None, validation_alias=AliasChoices("FILES_ROOT", "BASE_DATA_PATH")
     )
@@ -159,17 +169,30 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("jwks_url", "better_auth_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an absolute http(s) URL such as https://auth.example.com")
+            return value.strip()
+        return value
+
     @model_validator(mode="after")
     def _derive_better_auth_defaults(self) -> Settings:
         if self.better_auth_url:
             base = self.better_auth_url.rstrip("/")
             if self.jwks_url is None:
                 self.jwks_url = f"{base}/api/auth/jwks"
-            # Better Auth's JWT plugin stamps its base URL as both issuer and audience.
+            # Better Auth's JWT plugin stamps the *origin* of its base URL (lower-cased, never a
+            # path) as both issuer and audience.
+            parts = urlsplit(base)
+            origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
             if self.jwt_issuer is None:
-                self.jwt_issuer = base
+                self.jwt_issuer = origin
             if self.jwt_audience is None:
-                self.jwt_audience = base
+                self.jwt_audience = origin
         return self
 
     # Derived values -------------------------------------------------------------------------
@@ -240,5 +263,25 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; a FastAPI dependency that tests override."""
-    return Settings()
+    """The process-wide settings; a FastAPI dependency that tests override.
+
+    Raises:
+        ConfigError: a variable (environment or `.env`) has a value that cannot be used.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_settings_errors(exc)) from None
+
+
+def describe_settings_errors(exc: ValidationError) -> str:
+    """One line naming each bad variable and what it needs; never the value (it may be a secret)."""
+    problems = []
+    for error in exc.errors()[:5]:
+        name = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{name}: {message}")
+    return (
+        f"invalid setting {'; '.join(problems)} (fix it in the environment or .env; "
+        ".env.example documents every variable)"
+    )

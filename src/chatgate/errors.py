@@ -2,7 +2,7 @@
 
     ChatgateError
     ├── AuthenticationError        401  invalid_token / missing_token (with WWW-Authenticate)
-    ├── AuthUnavailableError       503  auth_unavailable (the key set could not be fetched)
+    ├── AuthUnavailableError       503  auth_unavailable (keys could not be fetched, or not yet refetched)
     ├── NotFoundError              404  not_found
     ├── ConflictError              409  conflict
     ├── RequestTooLargeError       413  request_too_large
@@ -12,6 +12,7 @@
     ├── ToolServerUnavailableError 503  tool_server_unavailable
     ├── SaturatedError             503  saturated (with Retry-After)
     ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
+    ├── SchemaOutOfDateError       503  schema_out_of_date (the database needs `chatgate db upgrade`)
     └── DeadlineExceededError      504  deadline_exceeded
 
 Routes and services raise these; `chatgate.api.error_handlers` renders every one as
@@ -38,13 +39,27 @@ class ChatgateError(Exception):
 
 
 class AuthenticationError(ChatgateError):
+    """A refused token. `reason` is a stable word for the log line (the message is for the caller):
+    `missing_token`, `scheme`, `malformed`, `algorithm`, `unknown_key`, `signature`, `expired`,
+    `not_yet_valid`, `issuer`, `audience`, `missing_claim`, `user_id`."""
+
     status_code = 401
     code = "invalid_token"
     default_message = "The bearer token is missing, malformed, expired or not signed by a trusted key."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        reason: str = "malformed",
+        detail: str | None = None,
+    ) -> None:
         if code is not None:
             self.code = code
+        self.reason = reason
+        # For the log line only (say, the issuer the token named): never sent to the caller.
+        self.detail = detail
         super().__init__(message)
         description = self.message.replace('"', "'")
         challenge = 'Bearer realm="chatgate"'
@@ -54,12 +69,15 @@ class AuthenticationError(ChatgateError):
 
 
 class AuthUnavailableError(ChatgateError):
+    """The token could not be checked: the issuer's keys are unreachable, or the token names a key
+    that a refetch may bring but the refetch budget allows only in `retry_after_seconds`."""
+
     status_code = 503
     code = "auth_unavailable"
     default_message = "The identity provider's signing keys could not be fetched; try again shortly."
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "5"})
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
 
 
 class NotFoundError(ChatgateError):
@@ -131,4 +149,16 @@ class EncryptionUnavailableError(ChatgateError):
     default_message = (
         "Per-user API credentials are unavailable: the operator has not configured a valid "
         "CHATGATE_ENCRYPTION_KEY."
+    )
+
+
+class SchemaOutOfDateError(ChatgateError):
+    """The database schema is not the one this version needs. Only an operator can fix it (no
+    `Retry-After`: retrying cannot help until `chatgate db upgrade` has run)."""
+
+    status_code = 503
+    code = "schema_out_of_date"
+    default_message = (
+        "The service database is not at the schema this version needs; an operator must run "
+        "`chatgate db upgrade` (or set CHATGATE_AUTO_MIGRATE=true)."
     )

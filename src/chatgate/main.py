@@ -2,52 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import jsonschema  # noqa: F401 - imported now: the MCP client imports it lazily, blocking the loop
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from chatgate import __version__
 from chatgate.admission import Admission
-from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
+from chatgate.agents import ModelProvider, agent_team_from_settings, model_provider_from_settings, set_tracing
+from chatgate.api.cors import ChatgateCORSMiddleware
 from chatgate.api.error_handlers import install_error_handlers
-from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from chatgate.api.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SchemaGateMiddleware,
+    StartupErrorMiddleware,
+)
 from chatgate.api.routes import chat, conversations, credentials, health, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
-from chatgate.config import Settings, get_settings
+from chatgate.config import ConfigError, Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import create_launcher
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.sandbox.service import assess as assess_containment
 from chatgate.sandbox.service import log_containment
-from chatgate.storage.engine import create_engine, is_postgres
+from chatgate.schema_gate import SchemaGate
+from chatgate.storage.engine import DatabaseConfigError, create_engine, is_postgres
 from chatgate.storage.identity import preload_signer
-from chatgate.storage.migrate import upgrade_database
+from chatgate.storage.tables import load_table_specs
+from chatgate.tool_config import ToolConfigError, load_tool_config
 
 
 def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
-    """Build the app. `model_provider` overrides the configured model (tests, benchmarks)."""
-    settings = settings or get_settings()
-    settings.check_servable()
-    configure_logging(settings.log_level)
-    set_tracing(settings)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    containment = assess_containment(settings)  # raises with MCP_SANDBOX=required and something missing
+    """Build the app. `model_provider` overrides the configured model (tests, benchmarks).
 
+    Raises:
+        ConfigError: the configuration cannot be served (one line naming the setting and the fix).
+    """
+    settings = settings or get_settings()
+    with startup_config_errors(settings):
+        settings.check_servable()
+        configure_logging(settings.log_level)
+        set_tracing(settings)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        containment = assess_containment(settings)  # raises with MCP_SANDBOX=required and something missing
+        engine = create_engine(settings.resolved_database_url)
+        # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
+        # start-up error instead of a tool server (or the fork template) failing to start.
+        load_table_specs(load_tool_config(settings.config_file))
+        apis = ApiService.from_settings(settings, engine)
+        # After the API catalog is written: the agents' tool allowlists are checked against every tool.
+        agents = agent_team_from_settings(settings)
+        operator_mcp = OperatorMcpServers.from_config_file(
+            settings.config_file,
+            credential_apis=apis.catalog.user_credential_apis,
+            credentials=apis.user_credentials,
+        )
+        verifier = TokenVerifier.from_settings(settings)
+    verifier.log_configuration()
     launcher = create_launcher(settings)
-    verifier = TokenVerifier.from_settings(settings)
     configured_model = None if model_provider else model_provider_from_settings(settings)
-    engine = create_engine(settings.resolved_database_url)
     prepare_engine(engine)
-    apis = ApiService.from_settings(settings, engine)
+    schema = SchemaGate(settings.resolved_database_url)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -58,38 +84,50 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        agents=agents,
+        operator_mcp=operator_mcp,
     )
     services = Services(
         settings=settings,
         verifier=verifier,
         chat=chat_service,
-        readiness=ReadinessProbe(launcher, chat_service.admission),
+        readiness=ReadinessProbe(launcher, chat_service.admission, schema=schema),
         apis=apis,
         sandbox_level=containment.level,
     )
 
+    async def close_resources() -> None:
+        await verifier.aclose()
+        await engine.dispose()
+        if configured_model is not None:
+            await configured_model.aclose()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.database_url is None:
-            # The embedded default migrates itself; PostgreSQL is migrated by `chatgate db upgrade`.
-            await upgrade_database(settings.resolved_database_url)
-        log_containment(containment)
-        if is_postgres(engine):
-            # Tool servers get an identity signed with the database's key; without it (not migrated
-            # yet) they present none and row-level security shows them nothing.
-            await preload_signer(engine)
-        await launcher.start()
+        try:
+            # SQLite is always migrated; PostgreSQL with CHATGATE_AUTO_MIGRATE, else checked.
+            await schema.prepare(migrate=settings.auto_migrate)
+            log_containment(containment)
+            if is_postgres(engine):
+                # Tool servers get an identity signed with the database's key; without it (not
+                # migrated yet) they present none and row-level security shows them nothing.
+                await preload_signer(engine)
+            await launcher.start()
+        except BaseException:
+            await close_resources()
+            raise
+        warm_up = asyncio.create_task(verifier.warm_up())
         try:
             yield
         finally:
+            warm_up.cancel()
+            await asyncio.gather(warm_up, return_exceptions=True)
             await launcher.stop()
-            await verifier.aclose()
-            await engine.dispose()
-            if configured_model is not None:
-                await configured_model.aclose()
+            await close_resources()
 
     app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)
     app.state.services = services
+    app.state.startup_errors = []
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
@@ -97,25 +135,43 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     app.include_router(credentials.router)
     install_error_handlers(app)
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
-    # the request context, so even a 413 or a 500 gets a request id and a log line.
+    # the request context, so even a 413, a 500 or a schema refusal gets a request id and a log line.
+    # The start-up error reporter sees only the lifespan.
+    app.add_middleware(SchemaGateMiddleware, gate=schema)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "PUT", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "x-request-id", "accept"],
-            expose_headers=["x-request-id", "x-conversation-id"],
-        )
+        app.add_middleware(ChatgateCORSMiddleware, origins=settings.cors_origins)
+    app.add_middleware(StartupErrorMiddleware, errors=app.state.startup_errors)
     return app
+
+
+@contextmanager
+def startup_config_errors(settings: Settings) -> Iterator[None]:
+    """Operator mistakes found while the app is built, translated where they enter into one
+    `ConfigError` that names the setting: `CHATGATE_CONFIG` (tables, APIs and their documents) or
+    `DATABASE_URL`."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except ToolConfigError as exc:
+        where = f"CHATGATE_CONFIG ({settings.config_file})" if settings.config_file else "CHATGATE_CONFIG"
+        raise ConfigError(f"{where}: {exc} (fix the file and start again)") from None
+    except DatabaseConfigError as exc:
+        raise ConfigError(f"{exc}; use sqlite+aiosqlite:///PATH or postgresql+asyncpg://…") from None
 
 
 def __getattr__(name: str) -> FastAPI:
     # `uvicorn chatgate.main:app` builds the app on first access, so importing this module
     # (tests, the CLI) does not read the environment or touch the state directory.
     if name == "app":
-        application = create_app()
+        try:
+            application = create_app()
+        except ConfigError as exc:
+            # `uvicorn chatgate.main:app`: one line and status 2, as `chatgate serve` does.
+            sys.stderr.write(f"chatgate: {exc}\n")
+            raise SystemExit(2) from None
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -1,4 +1,4 @@
-"""Readiness: can this instance launch a tool server right now?
+"""Readiness: is the database schema current, and can this instance launch a tool server right now?
 
 `/readyz` is unauthenticated, so the answer is cached briefly and concurrent probes share one launch:
 a flood of probes cannot become a flood of processes.
@@ -14,6 +14,7 @@ import uuid
 from chatgate.admission import Admission
 from chatgate.launcher import Launcher
 from chatgate.principal import Principal
+from chatgate.schema_gate import SchemaGate
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +23,30 @@ PROBE_PRINCIPAL = Principal(user_id="chatgate\x1freadiness-probe")
 
 
 class ReadinessProbe:
-    def __init__(self, launcher: Launcher, admission: Admission, *, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        admission: Admission,
+        *,
+        schema: SchemaGate | None = None,
+        cache_seconds: float = 5.0,
+    ) -> None:
         self._launcher = launcher
         self._admission = admission
+        self._schema = schema
         self._cache_seconds = cache_seconds
         self._lock = asyncio.Lock()
         self._checked_at: float | None = None
         self._ready = False
 
     async def check(self) -> bool:
+        """True when a tool server could be launched (cached for `cache_seconds`).
+
+        Raises:
+            SchemaOutOfDateError: the database needs `chatgate db upgrade`; no launch can fix that.
+        """
+        if self._schema is not None:
+            await self._schema.ensure_current()
         async with self._lock:
             now = time.monotonic()
             if self._checked_at is not None and now - self._checked_at < self._cache_seconds:

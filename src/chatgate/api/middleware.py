@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids and the request log line, and the request-body limit.
+"""Pure ASGI middleware: request ids and the request log line, the request-body limit, the schema
+gate, and start-up configuration errors reported as one line.
 
 Pure ASGI (not `BaseHTTPMiddleware`) so streaming responses pass through unbuffered and a client
 disconnect still reaches the route.
@@ -17,7 +18,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatgate.api.error_handlers import error_response
+from chatgate.config import ConfigError
+from chatgate.errors import SchemaOutOfDateError
 from chatgate.observability import request_id_var
+from chatgate.schema_gate import SchemaGate
 
 logger = logging.getLogger("chatgate.request")
 
@@ -149,3 +153,64 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class SchemaGateMiddleware:
+    """Answers every `/api/` request 503 `schema_out_of_date` while the database needs an upgrade.
+
+    Checked before any route runs, so nothing is half-done and no client is told to "try again"
+    for a state only an operator can change. Once the schema is current this is one attribute read.
+    """
+
+    def __init__(self, app: ASGIApp, gate: SchemaGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/") and not self.gate.current:
+            try:
+                await self.gate.ensure_current()
+            except SchemaOutOfDateError as exc:
+                scope.setdefault("state", {})["error_code"] = exc.code
+                await error_response(exc.status_code, exc.code, exc.message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class StartupErrorMiddleware:
+    """A `ConfigError` raised while the app starts (say, a database that cannot be migrated) is
+    reported to the server as its one-line message instead of a traceback, and kept in
+    `errors` so `chatgate serve` can exit with status 2."""
+
+    def __init__(self, app: ASGIApp, errors: list[ConfigError]) -> None:
+        self.app = app
+        self.errors = errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_startup_failure(message: Message) -> None:
+            # Starlette reports a failed start-up with the formatted traceback, then re-raises:
+            # hold the report until we know what was raised.
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, hold_startup_failure)
+        except ConfigError as exc:
+            if not held:
+                raise
+            self.errors.append(exc)
+            await send({"type": "lifespan.startup.failed", "message": f"chatgate: {exc}"})
+            return
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+        for message in held:
+            await send(message)

@@ -1,8 +1,9 @@
 """Schema migrations (Alembic, shipped inside the package) and the PostgreSQL application role.
 
-`upgrade_database(url)` brings a database to the newest schema; the API calls it at start-up for the
-embedded SQLite default, and `chatgate db upgrade` runs it for PostgreSQL. Migrations run on the
-async engine through `run_sync`, the pattern Alembic documents for asyncio programs.
+`upgrade_database(url)` brings a database to the newest schema; the API calls it at start-up for every
+SQLite database (and PostgreSQL with CHATGATE_AUTO_MIGRATE), and `chatgate db upgrade` runs it for
+PostgreSQL. Migrations run on the async engine through `run_sync`, the pattern Alembic documents for
+asyncio programs.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ async def grant_app_role(url: str, role: str) -> None:
 
     The role must be a plain login role: not the tables' owner, not superuser, not BYPASSRLS, so the
     row-level security policies apply to it. It may read and write records, tasks, API credentials
-    and conversations with their history, only append to the audit log, and read the identity key
-    it signs each transaction's identity with (`chatgate.storage.identity`).
+    and conversations with their history, only append to the audit log, read the schema revision,
+    and read the identity key it signs each transaction's identity with (`chatgate.storage.identity`).
 
     Raises:
         ValueError: the URL is not PostgreSQL, or the role is missing, a superuser or bypasses RLS.
@@ -107,6 +108,8 @@ async def grant_app_role(url: str, role: str) -> None:
                 privileges = "INSERT" if table == "audit_log" else "SELECT, INSERT, UPDATE, DELETE"
                 await connection.execute(text(f"GRANT {privileges} ON {table} TO {quoted}"))
             await connection.execute(text(f"GRANT SELECT ON {KEY_TABLE} TO {quoted}"))
+            # Read-only, so the service can tell at start-up whether the schema needs an upgrade.
+            await connection.execute(text(f"GRANT SELECT ON {VERSION_TABLE} TO {quoted}"))
             # agent_messages numbers its rows with a sequence.
             await connection.execute(
                 text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {quoted}")

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from chatgate.api.deps import ServicesDep
 from chatgate.api.error_handlers import error_response
+from chatgate.errors import SchemaOutOfDateError
 
 router = APIRouter(tags=["health"])
 
@@ -19,11 +20,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
-    """This instance can launch a tool server (checked with a real launch, cached for a few seconds).
+    """The database schema is current and this instance can launch a tool server (checked with a real
+    launch, cached for a few seconds). 503 `schema_out_of_date` or `not_ready` otherwise.
 
     `sandbox` is the containment its tool servers get: `full`, `partial` or `off` (`MCP_SANDBOX`).
     """
-    if await services.readiness.check():
+    try:
+        ready = await services.readiness.check()
+    except SchemaOutOfDateError as exc:
+        return error_response(503, exc.code, exc.message)
+    if ready:
         return {"status": "ready", "launcher": services.chat.launcher.name, "sandbox": services.sandbox_level}
     return error_response(
         503, "not_ready", "A tool server could not be launched; see the service logs.", {"Retry-After": "5"}
