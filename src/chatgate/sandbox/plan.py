@@ -4,12 +4,12 @@ Pure bookkeeping (no rule is enforced here): the fork template computes the plan
 children; a child only adds its user's folder and applies it.
 
 Readable: the Python installation and every import path (the project's code, installed packages,
-operators' modules), system libraries the interpreter loads late (`libnss_*`, OpenSSL), TLS
-certificates, resolver and time-zone files, `/dev/urandom`, the tool configuration and the compiled
-API catalog. Writable: `/dev/null`, the bound user's folder (added per child) and, on SQLite, the
-database file with its WAL files. Reachable over TCP: the database port and each configured API's
-port (and DNS over TCP when an API is named by host). Nothing else: not the state directory, not
-other users' folders, not `/proc`.
+operators' modules and `[[toolsets]]` folders), system libraries the interpreter loads late
+(`libnss_*`, OpenSSL), TLS certificates, resolver and time-zone files, `/dev/urandom`, the tool
+configuration and the compiled API catalog. Writable: `/dev/null`, the bound user's folder (added
+per child) and, on SQLite, the database file with its WAL files. Reachable over TCP: the database
+port and each configured API's port (and DNS over TCP when an API is named by host). Nothing else:
+not the state directory, not other users' folders, not `/proc`.
 
 A readable candidate that contains protected data (the state directory, the files root, the
 database's folder) is left out and named in `skipped`: an import path like `.` run from the state
@@ -33,7 +33,7 @@ from sqlalchemy.exc import ArgumentError
 
 from chatgate.apis.catalog import read_catalog
 from chatgate.sandbox.landlock import path_kind
-from chatgate.tool_config import ToolConfigError
+from chatgate.tool_config import ToolConfigError, load_tool_config
 
 # System libraries loaded after start (name service modules, OpenSSL engines) and the loader's cache.
 _SYSTEM_LIBRARIES = (
@@ -95,6 +95,7 @@ def make_plan(
 
     candidates = [*_python_paths(), *_SYSTEM_LIBRARIES, *_RESOLVER_FILES, *_tls_paths(), *_READABLE_DEVICES]
     candidates.extend(str(path) for path in (config_file, apis_catalog) if path is not None)
+    candidates.extend(_toolset_paths(config_file))
     candidates.extend(extra_read_only)
     read_only: dict[str, bool] = {}
     skipped: list[str] = []
@@ -143,6 +144,19 @@ def _python_paths() -> list[str]:
 
     paths.append(str(Path(chatgate.__file__).resolve().parent))
     return paths
+
+
+def _toolset_paths(config_file: Path | None) -> list[str]:
+    """The `path` folders of `[[toolsets]]`: operators' code, imported after containment by exec children."""
+    from chatgate.toolsets.loader import toolset_entries
+
+    try:
+        entries = toolset_entries(
+            load_tool_config(config_file), base_dir=config_file.parent if config_file else None
+        )
+    except ToolConfigError:
+        return []  # the tool server reports the configuration itself
+    return [str(entry.path) for entry in entries if entry.path is not None]
 
 
 def _tls_paths() -> list[str]:
