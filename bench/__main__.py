@@ -18,7 +18,7 @@ from bench.machine import load_average, machine
 from bench.per_chat import VARIANTS as PER_CHAT_VARIANTS
 from bench.per_chat import measure_per_chat
 from bench.per_chat_report import as_json, summarize, table
-from bench.sessions import SessionResult, measure_sessions
+from bench.sessions import UNSANDBOXED_FORK, SessionResult, measure_sessions
 from bench.stats import percentile, ratio
 
 MODES = ["exec", "fork", "baseline"]
@@ -28,7 +28,14 @@ RESULTS = Path(__file__).parent / "results"
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--modes", default=",".join(MODES), help="comma-separated subset of exec,fork,baseline"
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated subset of exec,fork,baseline,{UNSANDBOXED_FORK} (fork with MCP_SANDBOX=off)",
+    )
+    parser.add_argument(
+        "--sandbox-cost",
+        action="store_true",
+        help=f"add {UNSANDBOXED_FORK} to the session modes and report what the sandbox adds to fork",
     )
     parser.add_argument("--sessions", type=int, default=200, help="sequential sessions (fork, baseline)")
     parser.add_argument(
@@ -107,6 +114,19 @@ def _session_table(results: dict[str, SessionResult]) -> str:
     return "\n".join(lines)
 
 
+def _sandbox_cost(contained: SessionResult, free: SessionResult) -> dict[str, float]:
+    """What containment adds per fork session (the load average says how noisy the machine was)."""
+    return {
+        "ready_p50_ms_added": round(
+            (percentile(contained.ready_ms, 50) or 0.0) - (percentile(free.ready_ms, 50) or 0.0), 3
+        ),
+        "ready_p50_ms_contained": round(percentile(contained.ready_ms, 50) or 0.0, 3),
+        "ready_p50_ms_uncontained": round(percentile(free.ready_ms, 50) or 0.0, 3),
+        "cpu_ms_added_per_session": round(contained.cpu_ms_per_session - free.cpu_ms_per_session, 3),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def _chat_table(levels: dict[str, list[ChatLevel]]) -> str:
     header = (
         f"{'mode':>9} {'conc':>5} {'chats':>6} {'fail':>5} {'chats/s':>8} {'vs base':>8} "
@@ -149,6 +169,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 async def _isolation(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Session costs and chat throughput: exec vs fork vs no isolation."""
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if args.sandbox_cost and UNSANDBOXED_FORK not in modes:
+        modes.append(UNSANDBOXED_FORK)
+    if args.sandbox_cost and "fork" not in modes:
+        modes.append("fork")
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.quick:
         concurrencies = [c for c in concurrencies if c <= 4] or [1]
@@ -160,9 +184,12 @@ async def _isolation(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         sessions[mode] = await measure_sessions(mode, tmp / f"s-{mode}", sessions=count, live=args.live)
     print("\n" + _session_table(sessions) + "\n", flush=True)
     report["sessions"] = {mode: result.as_json() for mode, result in sessions.items()}
+    if "fork" in sessions and UNSANDBOXED_FORK in sessions:
+        report["sandbox_cost"] = _sandbox_cost(sessions["fork"], sessions[UNSANDBOXED_FORK])
+        print(f"sandbox cost on fork: {report['sandbox_cost']}\n", flush=True)
     if not args.no_chat:
         levels: dict[str, list[ChatLevel]] = {}
-        for mode in modes:
+        for mode in (mode for mode in modes if mode in MODES):
             wanted = [c for c in concurrencies if mode != "exec" or c <= args.exec_max_concurrency]
             chats_for = {c: args.chats or (max(8, 2 * c) if args.quick else max(40, 4 * c)) for c in wanted}
             if mode == "exec" and not args.chats:
@@ -206,7 +233,15 @@ async def _per_chat(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     started = time.perf_counter()
+    contain_cost = None
+    if args.sandbox_cost:  # before any event loop or thread exists: it forks
+        from bench.sandbox_cost import measure_contain
+
+        contain_cost = measure_contain(20 if args.quick else 200)
+        print(f"[sandbox] contain() in forked children: {contain_cost}", flush=True)
     report = asyncio.run(_run(args))
+    if contain_cost is not None:
+        report["sandbox_contain"] = contain_cost
     report["duration_seconds"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)

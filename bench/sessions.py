@@ -48,28 +48,34 @@ class SessionResult:
         return asdict(self)
 
 
+# Fork without containment (MCP_SANDBOX=off): beside `fork`, it gives the sandbox's own cost.
+UNSANDBOXED_FORK = "fork-nosandbox"
+
+
 def make_launcher(mode: str, settings: Settings) -> Launcher:
     if mode == "baseline":
         return SharedInProcessLauncher(settings)
-    if mode == "fork":
+    if mode in ("fork", UNSANDBOXED_FORK):
         from chatgate.launcher.fork import ForkLauncher
 
         return ForkLauncher(settings)
     return ExecLauncher(settings)
 
 
-def bench_settings(state_dir: Path) -> Settings:
+def bench_settings(state_dir: Path, *, sandbox: str = "auto") -> Settings:
     state_dir.mkdir(parents=True, exist_ok=True)
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         CHATGATE_STATE_DIR=state_dir,
+        MCP_SANDBOX=sandbox,
         MCP_CONNECT_TIMEOUT_SECONDS=120,
         MCP_TOOL_TIMEOUT_SECONDS=120,
     )
 
 
 async def measure_sessions(mode: str, state_dir: Path, *, sessions: int, live: int) -> SessionResult:
-    launcher = make_launcher(mode, bench_settings(state_dir))
+    sandbox = "off" if mode == UNSANDBOXED_FORK else "auto"
+    launcher = make_launcher(mode, bench_settings(state_dir, sandbox=sandbox))
     await launcher.start()
     try:
         result = SessionResult(mode=mode, sessions=sessions, live_sessions=live)

@@ -140,7 +140,7 @@ class ChatService:
         progress: list[RunResultBase] = []
         outcome = INTERRUPTED  # unless the run ends some other way, below
         session = ConversationSession(
-            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit
+            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit, owner=owner
         )
         stored_before: int | None = None
         try:
@@ -258,7 +258,9 @@ class ChatService:
         self, principal: Principal, message: str, *, request_id: str, conversation_id: str
     ) -> None:
         """Release a claimed conversation whose run never started (the client left first)."""
-        session = ConversationSession(conversation_id, self.engine, history_limit=None)
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=None, owner=principal.user_id
+        )
         run = ConversationRun(
             conversation_id=conversation_id,
             owner=principal.user_id,

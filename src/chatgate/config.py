@@ -69,6 +69,8 @@ class Settings(BaseSettings):
 
     # Tool data
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # PostgreSQL: the role tool servers connect as (see `chatgate db grant-tools-role`); default DATABASE_URL.
+    database_tools_url: str | None = Field(default=None, validation_alias="DATABASE_TOOLS_URL")
     # SQLite is always migrated at start-up; PostgreSQL only with this (else `chatgate db upgrade`).
     auto_migrate: bool = Field(default=False, validation_alias="CHATGATE_AUTO_MIGRATE")
     files_root: Path | None = Field(
@@ -93,6 +95,9 @@ class Settings(BaseSettings):
         default=600.0, gt=0, le=86400, validation_alias="MCP_CHILD_LIFETIME_SECONDS"
     )
     mcp_fork_spares: int = Field(default=2, ge=0, le=64, validation_alias="MCP_FORK_SPARES")
+    # Kernel containment of every bound tool server (`chatgate.sandbox`): `auto` applies what the kernel
+    # supports, `required` refuses to launch without all of it, `off` applies none.
+    mcp_sandbox: Literal["auto", "required", "off"] = Field(default="auto", validation_alias="MCP_SANDBOX")
     max_concurrent_sessions: int = Field(
         default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS"
     )
@@ -127,6 +132,13 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("mcp_sandbox", mode="before")
+    @classmethod
+    def _blank_sandbox_is_auto(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or "auto"
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -142,6 +154,7 @@ class Settings(BaseSettings):
         "jwt_issuer",
         "jwt_audience",
         "database_url",
+        "database_tools_url",
         "files_root",
         "config_file",
         "jwt_secret",
@@ -220,6 +233,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.state_dir / 'chatgate.db').resolve()}"
+
+    @property
+    def resolved_database_tools_url(self) -> str:
+        """What tool servers connect with: `DATABASE_TOOLS_URL`, else the service's own database URL."""
+        return self.database_tools_url or self.resolved_database_url
 
     @property
     def apis_catalog_path(self) -> Path:

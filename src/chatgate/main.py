@@ -34,8 +34,11 @@ from chatgate.launcher import create_launcher
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
+from chatgate.sandbox.service import assess as assess_containment
+from chatgate.sandbox.service import log_containment
 from chatgate.schema_gate import SchemaGate
-from chatgate.storage.engine import DatabaseConfigError, create_engine
+from chatgate.storage.engine import DatabaseConfigError, create_engine, is_postgres
+from chatgate.storage.identity import preload_signer
 from chatgate.storage.tables import load_table_specs
 from chatgate.tool_config import ToolConfigError, load_tool_config
 
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         configure_logging(settings.log_level)
         set_tracing(settings)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        containment = assess_containment(settings)  # raises with MCP_SANDBOX=required and something missing
         engine = create_engine(settings.resolved_database_url)
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
         # start-up error instead of a tool server (or the fork template) failing to start.
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         chat=chat_service,
         readiness=ReadinessProbe(launcher, chat_service.admission, schema=schema),
         apis=apis,
+        sandbox_level=containment.level,
     )
 
     async def close_resources() -> None:
@@ -102,6 +107,11 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         try:
             # SQLite is always migrated; PostgreSQL with CHATGATE_AUTO_MIGRATE, else checked.
             await schema.prepare(migrate=settings.auto_migrate)
+            log_containment(containment)
+            if is_postgres(engine):
+                # Tool servers get an identity signed with the database's key; without it (not
+                # migrated yet) they present none and row-level security shows them nothing.
+                await preload_signer(engine)
             await launcher.start()
         except BaseException:
             await close_resources()

@@ -80,17 +80,19 @@ async def test_delete_removes_sdk_history(engine: AsyncEngine, alice: str) -> No
     store = ConversationStore(engine, stale_after=STALE)
     cid = uuid.uuid4().hex
     await store.claim(alice, cid, "req", "hello")
-    session = ConversationSession(cid, engine, history_limit=None)
+    session = ConversationSession(cid, engine, history_limit=None, owner=alice)
     await session.add_items([{"role": "user", "content": "hello"}])
     await store.finish(alice, cid, "req", run_record(cid, alice))
     assert len(await session.get_items()) == 1
     await store.delete(alice, cid)
-    assert await ConversationSession(cid, engine, history_limit=None).get_items() == []
+    assert await ConversationSession(cid, engine, history_limit=None, owner=alice).get_items() == []
 
 
-async def test_history_drops_unpaired_tool_items(engine: AsyncEngine) -> None:
+async def test_history_drops_unpaired_tool_items(engine: AsyncEngine, alice: str) -> None:
     prepare_engine(engine)
-    session = ConversationSession(uuid.uuid4().hex, engine, history_limit=None)
+    cid = uuid.uuid4().hex
+    await ConversationStore(engine, stale_after=STALE).claim(alice, cid, "req", "hi")
+    session = ConversationSession(cid, engine, history_limit=None, owner=alice)
     await session.add_items(
         [
             {"role": "user", "content": "hi"},
@@ -122,6 +124,32 @@ async def test_rls_hides_conversations_of_other_users(
             assert await connection.scalar(sa.text("SELECT count(*) FROM conversations")) == 0
     finally:
         await raw.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_history_is_readable_only_by_its_conversations_owner(
+    engine: AsyncEngine, database_url: str, alice: str, bob: str
+) -> None:
+    """agent_sessions and agent_messages sit behind the conversations policy: even the service's own
+    role reads one user's history at a time, and `app.user_id` by hand opens nothing."""
+    prepare_engine(engine)
+    cid = uuid.uuid4().hex
+    await ConversationStore(engine, stale_after=STALE).claim(alice, cid, "req", "private")
+    await ConversationSession(cid, engine, history_limit=None, owner=alice).add_items(
+        [{"role": "user", "content": "alice's secret"}]
+    )
+    assert await ConversationSession(cid, engine, history_limit=None, owner=bob).get_items() == []
+    assert await ConversationSession(cid, engine, history_limit=None).get_items() == []  # no identity
+    with pytest.raises(Exception, match="row-level security"):  # nor can bob add to alice's history
+        await ConversationSession(cid, engine, history_limit=None, owner=bob).add_items(
+            [{"role": "user", "content": "injected"}]
+        )
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("SELECT set_config('app.user_id', :u, true)"), {"u": alice})
+        for table in ("agent_messages", "agent_sessions", "conversations"):
+            assert await connection.scalar(sa.text(f"SELECT count(*) FROM {table}")) == 0  # noqa: S608
+    items = await ConversationSession(cid, engine, history_limit=None, owner=alice).get_items()
+    assert [item.get("content") for item in items] == ["alice's secret"]  # type: ignore[union-attr]
 
 
 def test_titles_are_one_short_line() -> None:

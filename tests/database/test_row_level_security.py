@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatgate.storage import RecordStore, TableStore, create_engine, owner_transaction, rls_bypassed
+from chatgate.storage.identity import load_signer
 from chatgate.storage.tables import builtin_tasks
 
 if TYPE_CHECKING:
@@ -34,8 +35,13 @@ async def app_engine(postgres_run: PostgresRun) -> AsyncIterator[AsyncEngine]:
 
 
 async def _as(connection: AsyncConnection, user: str | None) -> None:
+    """Act as `user` the way the service does: a signed identity (and the legacy setting)."""
     if user is not None:
-        await connection.execute(sa.text("SELECT set_config('app.user_id', :u, true)"), {"u": user})
+        token = (await load_signer(connection)).mint(user, ttl_seconds=60) if user else ""
+        await connection.execute(
+            sa.text("SELECT set_config('app.user_id', :u, true), set_config('chatgate.identity', :t, true)"),
+            {"u": user, "t": token},
+        )
 
 
 async def _seed(engine: AsyncEngine, owner: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
 from chatgate.readiness import ReadinessProbe
+from chatgate.sandbox.support import SandboxLevel
 
 
 @dataclass
@@ -18,3 +19,4 @@ class Services:
     chat: ChatService
     readiness: ReadinessProbe
     apis: ApiService | None = None
+    sandbox_level: SandboxLevel = "off"  # what tool servers get (`chatgate.sandbox.service`)

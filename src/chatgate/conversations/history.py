@@ -9,12 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from agents.extensions.memory import SQLAlchemySession
 from agents.items import TResponseInputItem
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
 from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
 from chatgate.model_wire.normalise import new_call_id
+from chatgate.storage.engine import present_owner
 from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,7 +32,14 @@ class ConversationSession(ShieldedSQLAlchemySession):
     distinct, lone surrogates become U+FFFD.
     """
 
-    def __init__(self, conversation_id: str, engine: AsyncEngine, *, history_limit: int | None) -> None:
+    def __init__(
+        self,
+        conversation_id: str,
+        engine: AsyncEngine,
+        *,
+        history_limit: int | None,
+        owner: str | None = None,
+    ) -> None:
         super().__init__(
             conversation_id,
             engine=engine,
@@ -39,6 +48,12 @@ class ConversationSession(ShieldedSQLAlchemySession):
             messages_table=SDK_MESSAGES_TABLE,
         )
         self._history_limit = history_limit
+        if owner is not None:
+            # On PostgreSQL the history tables sit behind the conversations policy: every transaction
+            # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
+            self._session_factory = async_sessionmaker(
+                engine, expire_on_commit=False, sync_session_class=_OwnerSession, info={_OWNER_KEY: owner}
+            )
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         effective = limit if limit is not None else self._history_limit
@@ -52,8 +67,8 @@ class ConversationSession(ShieldedSQLAlchemySession):
         return await finished(self._count(query.where(self._messages.c.session_id == self.session_id)))
 
     async def _count(self, query: Any) -> int:
-        async with self._engine.connect() as connection:
-            count = await connection.scalar(query)
+        async with self._session() as session:
+            count = await session.scalar(query)
         return int(count or 0)
 
     async def ensure_user_message(self, message: str, *, since: int | None) -> None:
@@ -71,6 +86,18 @@ class ConversationSession(ShieldedSQLAlchemySession):
                 ):
                     return
         await self.add_items([{"role": "user", "content": message}])
+
+
+_OWNER_KEY = "chatgate_owner"
+
+
+class _OwnerSession(Session):
+    """A SQLAlchemy session acting for the owner in its `info` (see `ConversationSession`)."""
+
+
+@event.listens_for(_OwnerSession, "after_begin")
+def _present_owner(session: Session, _transaction: Any, connection: Connection) -> None:
+    present_owner(connection, session.info[_OWNER_KEY])
 
 
 def prepare_engine(engine: AsyncEngine) -> None:

@@ -27,6 +27,7 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
 LOCK_NAME = RESERVED_PREFIX + "lock"
 DIR_MODE = 0o700
+_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY)  # O_PATH is Linux-only
 FILE_MODE = 0o600
 
 
@@ -34,7 +35,9 @@ def open_space(root: Path, dir_name: str) -> int:
     """Open the user's folder `dir_name` below `root`, creating both if needed; the caller closes it."""
     root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     # The root is the operator's choice and may itself sit behind a symlink; below it nothing may.
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    # A path-only handle: a contained tool server may not list the root (`chatgate.sandbox`), only
+    # open its own folder below it.
+    root_fd = os.open(root, _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return _open_child_dir(root_fd, dir_name, create=True)
     finally:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from chatgate.config import Settings
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
+from chatgate.storage.identity import cached_signer
 
 # Per-launch additions (API tool secrets: the operator's service secrets and the caller's own API
 # credentials), set by the chat service around one launch of one user's tool server.
@@ -26,6 +27,9 @@ _launch_additions: ContextVar[Mapping[str, str] | None] = ContextVar(
 # a tool server's address-space limit (MCP_CHILD_MEMORY_MB) ~16 threads exhaust 1 GiB. Two arenas
 # are plenty for a process that serves one request.
 MALLOC_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+
+# A tool server's database identity outlives its longest possible life by this much, and no more.
+_IDENTITY_SLACK_SECONDS = 60
 
 # Inherited from the parent only because the interpreter needs them to start and find its packages.
 _INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -42,7 +46,8 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             child.ENV_PARENT_PID: str(os.getpid()),
             child.ENV_LOG_LEVEL: "WARNING",
             child.ENV_FILES_ROOT: str(settings.resolved_files_root),
-            child.ENV_DATABASE_URL: settings.resolved_database_url,
+            child.ENV_DATABASE_URL: settings.resolved_database_tools_url,
+            child.ENV_SANDBOX: settings.mcp_sandbox,
             child.ENV_FILES_MAX_FILE_BYTES: str(settings.files_max_file_bytes),
             child.ENV_FILES_QUOTA_BYTES: str(settings.files_quota_bytes),
             child.ENV_FILES_QUOTA_FILES: str(settings.files_quota_files),
@@ -53,6 +58,13 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             **MALLOC_ENVIRONMENT,
         }
     )
+    # On PostgreSQL: the identity row-level security will verify, signed for this user and launch.
+    signer = cached_signer(settings.resolved_database_url)
+    if signer is not None:
+        lifetime = (
+            max(settings.mcp_child_lifetime_seconds, settings.chat_timeout_seconds) + _IDENTITY_SLACK_SECONDS
+        )
+        env[child.ENV_DATABASE_IDENTITY] = signer.mint(principal.user_id, ttl_seconds=lifetime)
     if settings.config_file is not None:
         env[child.ENV_CONFIG_FILE] = str(settings.config_file.resolve())
         # The compiled `[[apis]]` catalog (no secrets in it), written at start-up when APIs are configured.

@@ -11,6 +11,7 @@ from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
 from chatgate.mcp_server.logs import configure_child_logging
 from chatgate.mcp_server.server import serve_stdio
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
+from chatgate.sandbox import contain
 
 logger = logging.getLogger("chatgate.mcp_server")
 
@@ -25,8 +26,9 @@ def main() -> None:
         hard_exit(2)
         return
     logging.getLogger().setLevel(settings.log_level.upper())
-    die_with_parent(settings.parent_pid)
     try:
+        contain(settings)  # while single-threaded: before the watchdog thread and the event loop
+        die_with_parent(settings.parent_pid)
         anyio.run(serve_stdio, settings)
     except Exception:
         logger.exception("tool server failed")

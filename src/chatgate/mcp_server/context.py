@@ -39,7 +39,9 @@ class ToolResources:
     def engine(self) -> AsyncEngine | None:
         """The database engine, created on first use; None when no database is configured."""
         if self.database is None and self.database_url:
-            self.database = create_engine(self.database_url)  # connects lazily too: no I/O here
+            # Connects lazily too: no I/O here. On PostgreSQL its transactions present the identity
+            # the service signed for this launch (`chatgate.storage.identity`).
+            self.database = create_engine(self.database_url, identity_token=self.settings.database_identity)
         return self.database
 
 

@@ -8,7 +8,8 @@ Every child is forked *unbound* and first waits on a private control pipe for it
 (the environment and working directory). The template keeps a few such spares forked ahead of
 demand, so a request pays neither the fork nor this setup. Order matters: drop everything
 inherited from the template (signal handlers, descriptors), bind the lifetime to the template
-(PDEATHSIG), apply limits, and only then read the identity and serve. This function never returns.
+(PDEATHSIG), apply limits, then read the identity, contain the process (`chatgate.sandbox`), and
+serve. This function never returns.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ import anyio
 
 from chatgate.mcp_server import settings as child_settings
 from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit, set_process_name
+from chatgate.mcp_server.lifecycle import (
+    hard_exit,
+    set_parent_death_signal,
+    set_process_name,
+    start_parent_watchdog,
+)
 from chatgate.mcp_server.server import StrictMCPServer, serve_stdio
+from chatgate.sandbox import contain
 
 logger = logging.getLogger("chatgate.mcp_server")
 
@@ -64,7 +71,9 @@ def run_forked_child(
         os.dup2(control_fd, CONTROL_FD)
         os.closerange(CONTROL_FD + 1, _max_fd())
         _apply_limits(limits)
-        die_with_parent(template_pid)
+        set_parent_death_signal()
+        if os.getppid() != template_pid:  # the template died before the signal was armed
+            hard_exit(1)
         anyio.run(_wait_and_serve, template_pid, server)
     except BaseException:
         logger.exception("forked tool server failed")
@@ -74,9 +83,8 @@ def run_forked_child(
 
 
 async def _wait_and_serve(template_pid: int, server: StrictMCPServer) -> None:
-    # Everything that does not depend on the identity happens before the request arrives: the event
-    # loop exists, and the worker thread that will read stdin is already started.
-    await anyio.to_thread.run_sync(_nothing)
+    # The event loop exists before the request arrives; threads (the parent watchdog, the worker
+    # that reads stdin) start only after `contain`, which must run while this process has one thread.
     request = await _read_bind_request()
     os.close(CONTROL_FD)
     if request is None:  # the template retired this spare unused
@@ -84,11 +92,9 @@ async def _wait_and_serve(template_pid: int, server: StrictMCPServer) -> None:
     set_process_name(protocol.PROCESS_NAME_TOOL_SERVER)
     settings = _bind_environment(request, template_pid)
     if settings is not None:
+        contain(settings)
+        start_parent_watchdog(template_pid)
         await serve_stdio(settings, server)
-
-
-def _nothing() -> None:
-    return None
 
 
 def _bind_environment(request: dict[str, Any], template_pid: int) -> child_settings.ChildSettings | None:

@@ -25,6 +25,11 @@ def die_with_parent(expected_parent: int | None) -> None:
     # The parent may have died before prctl took effect: then we were already re-parented.
     if os.getppid() != parent:
         hard_exit(1)
+    start_parent_watchdog(parent)
+
+
+def start_parent_watchdog(parent: int) -> None:
+    """Start the thread that exits this process once it is re-parented away from `parent`."""
     watchdog = threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True)
     watchdog.start()
 

@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from chatgate.files.limits import FileLimits
 
@@ -22,6 +23,10 @@ ENV_LOG_LEVEL = "CHATGATE_CHILD_LOG_LEVEL"
 ENV_FILES_ROOT = "FILES_ROOT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_CONFIG_FILE = "CHATGATE_CONFIG"
+# Containment (`chatgate.sandbox`): the mode, and on PostgreSQL the signed identity the tool server
+# presents to row-level security (minted per launch by the API process; see `chatgate.storage.identity`).
+ENV_SANDBOX = "CHATGATE_SANDBOX"
+ENV_DATABASE_IDENTITY = "CHATGATE_DATABASE_IDENTITY"
 # API tools: the compiled catalog, the operator's service secrets and the bound user's own
 # credentials (JSON objects keyed by API name). Only variables with this prefix may be added per launch.
 API_ENV_PREFIX = "CHATGATE_API"
@@ -32,6 +37,9 @@ ENV_FILES_MAX_FILE_BYTES = "FILES_MAX_FILE_BYTES"
 ENV_FILES_QUOTA_BYTES = "FILES_QUOTA_BYTES"
 ENV_FILES_QUOTA_FILES = "FILES_QUOTA_FILES"
 ENV_FILES_MAX_READ_BYTES = "FILES_MAX_READ_BYTES"
+
+# How a tool server is contained by the kernel (`chatgate.sandbox`): the `MCP_SANDBOX` setting.
+SandboxMode = Literal["auto", "required", "off"]
 
 # Claims the parent may pass to the child for `whoami`; everything else in the token stays behind.
 PASSED_CLAIMS = ("email", "name")
@@ -66,6 +74,8 @@ class ChildSettings:
     # None: the parent has no usable credential store; {}: it has, and this user connected nothing.
     api_user_credentials: Mapping[str, str] | None = field(default=None, repr=False)
     files_limits: FileLimits = field(default_factory=FileLimits)
+    sandbox_mode: SandboxMode = "off"
+    database_identity: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ChildSettings:
@@ -91,7 +101,18 @@ class ChildSettings:
             api_service_secrets=_string_map(environ.get(ENV_API_SERVICE_SECRETS)) or {},
             api_user_credentials=_string_map(environ.get(ENV_API_USER_CREDENTIALS)),
             files_limits=_files_limits(environ),
+            sandbox_mode=_sandbox_mode(environ.get(ENV_SANDBOX, "")),
+            database_identity=environ.get(ENV_DATABASE_IDENTITY) or None,
         )
+
+
+def _sandbox_mode(raw: str) -> SandboxMode:
+    # Absent means a parent that predates containment (or a test building the environment by hand):
+    # `auto`, like the service's own default. Anything unrecognised is treated as the strictest mode.
+    value = raw.strip().lower() or "auto"
+    if value in ("auto", "off"):
+        return "auto" if value == "auto" else "off"
+    return "required"
 
 
 def _parse_claims(raw: str) -> dict[str, str]:

@@ -123,11 +123,13 @@ class Template:
                 conn, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            # Defense in depth behind the 0700 directory: only our own uid may even send a request.
+            # Defense in depth behind the 0700 directory: only our own uid may even send a request,
+            # and only from the API process that started us; a tool server (our own child, which
+            # inherited the token with our memory) must not be able to ask for another user's.
             pid, uid, _gid = _UCRED.unpack(
                 conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
             )
-            if uid != os.geteuid():
+            if uid != os.geteuid() or pid != os.getppid():
                 logger.warning("refused a channel connection from uid %d (pid %d)", uid, pid)
                 conn.close()
                 continue

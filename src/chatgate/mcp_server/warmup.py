@@ -21,6 +21,7 @@ from mcp import Client
 from chatgate.mcp_server.server import StrictMCPServer, build_server
 from chatgate.mcp_server.settings import ENV_USER_ID, ChildSettings
 from chatgate.mcp_server.template_protocol import WARM_UP_USER
+from chatgate.sandbox import prepare as prepare_sandbox
 from chatgate.storage.engine import preload_drivers
 
 
@@ -41,6 +42,7 @@ def warm_up(base_environ: Mapping[str, str]) -> WarmState:
     preload_drivers()
     settings = ChildSettings.from_environ({**base_environ, ENV_USER_ID: WARM_UP_USER})
     tools = anyio.run(_round_trip, settings)
+    prepare_sandbox(settings)  # children inherit the plan and the compiled filter
     return WarmState(tools=tools, server=build_server(settings, bind=False))
 
 

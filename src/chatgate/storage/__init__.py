@@ -5,7 +5,13 @@ Nothing here knows about MCP; tools translate these services' `StorageError`s in
 
 from chatgate.storage.engine import DatabaseConfigError, create_engine, normalize_url, owner_transaction
 from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
-from chatgate.storage.migrate import current_revision, grant_app_role, rls_bypassed, upgrade_database
+from chatgate.storage.migrate import (
+    current_revision,
+    grant_app_role,
+    grant_tools_role,
+    rls_bypassed,
+    upgrade_database,
+)
 from chatgate.storage.records import RecordStore
 from chatgate.storage.table_store import TableStore
 from chatgate.storage.tables import TableSpec, load_table_specs
@@ -22,6 +28,7 @@ __all__ = [
     "create_engine",
     "current_revision",
     "grant_app_role",
+    "grant_tools_role",
     "load_table_specs",
     "normalize_url",
     "owner_transaction",

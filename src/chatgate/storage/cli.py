@@ -1,4 +1,4 @@
-"""`chatgate db …`: schema migrations and the PostgreSQL application role.
+"""`chatgate db …`: schema migrations and the PostgreSQL roles of the service and its tool servers.
 
 Wired into the main CLI with one line, `add_db_commands(subparsers)`; each sub-command sets
 `args.handler`, which returns the process exit code.
@@ -38,6 +38,16 @@ def add_db_commands(subparsers: Any) -> None:
     grant.add_argument("--url", help=url_help)
     grant.set_defaults(handler=handle_db_command)
 
+    tools = commands.add_parser(
+        "grant-tools-role",
+        help="PostgreSQL: grant an existing plain login role what tool servers need (as the schema owner)",
+    )
+    tools.add_argument(
+        "role", help="the role tool servers connect as (DATABASE_TOOLS_URL): its own, not the service's"
+    )
+    tools.add_argument("--url", help=url_help)
+    tools.set_defaults(handler=handle_db_command)
+
 
 def handle_db_command(args: argparse.Namespace) -> int:
     """Run one `db` sub-command; returns the exit code."""
@@ -56,6 +66,9 @@ def handle_db_command(args: argparse.Namespace) -> int:
         elif args.db_command == "grant-app-role":
             asyncio.run(migrate.grant_app_role(url, args.role))
             sys.stdout.write(f"granted {args.role} access to the chatgate tables\n")
+        elif args.db_command == "grant-tools-role":
+            asyncio.run(migrate.grant_tools_role(url, args.role))
+            sys.stdout.write(f"granted {args.role} access to the tool tables (records, tasks, audit_log)\n")
         else:  # pragma: no cover - argparse rejects unknown commands
             return 2
     except (DatabaseConfigError, ValueError, StorageError) as exc:

@@ -16,19 +16,30 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, StorageError
+from chatgate.storage.identity import (
+    PRESENTED_IDENTITY_OPTION,
+    IdentityError,
+    PresentedIdentity,
+    transaction_token,
+    transaction_token_sync,
+)
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option marking a transaction that will write: SQLite then takes the write lock up front.
 _WRITE_OPTION = "chatgate_write"
-_SET_OWNER = text("SELECT set_config('app.user_id', :owner, true)")
+# `chatgate.identity` is what chatgate's policies verify; `app.user_id` is kept for operators' tables
+# whose policies predate verified identities (README: Database).
+_SET_OWNER = text(
+    "SELECT set_config('app.user_id', :owner, true), set_config('chatgate.identity', :identity, true)"
+)
 
 
 class DatabaseConfigError(ValueError):
@@ -57,13 +68,26 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, identity_token: str | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`; connects lazily, so creating one costs no I/O.
 
     On SQLite every connection gets WAL, foreign keys and a busy timeout, and transactions are
     begun explicitly (`BEGIN`, or `BEGIN IMMEDIATE` for writes) because the stdlib driver's own
     transaction handling defers BEGIN and deadlocks read-then-write transactions under WAL.
+
+    `identity_token` (a tool server's, minted by the service for its bound user) is what its
+    transactions present to PostgreSQL's row-level security; without one the engine mints its own
+    per transaction, which needs a role that may read the identity key (`chatgate.storage.identity`).
+
+    Raises:
+        DatabaseConfigError: the URL is unusable.
+        IdentityError: `identity_token` is malformed.
     """
+    if identity_token is not None:
+        presented = PresentedIdentity.parse(identity_token)
+        options = dict(kwargs.pop("execution_options", None) or {})
+        options[PRESENTED_IDENTITY_OPTION] = presented
+        kwargs["execution_options"] = options
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         # Convenience for the embedded default; if it fails, connecting fails later with a curated error.
@@ -109,9 +133,10 @@ async def owner_transaction(
 ) -> AsyncIterator[AsyncConnection]:
     """One transaction acting for `owner`: committed on success, rolled back on any error.
 
-    On PostgreSQL the owner is set as the transaction-local `app.user_id` (a bind parameter, never
-    interpolated) so the row-level security policies hold even if a query forgot its owner filter.
-    Session-level settings would leak to the next user of a pooled connection; `is_local=true` cannot.
+    On PostgreSQL the owner's signed identity is set as the transaction-local `chatgate.identity` (a
+    bind parameter, never interpolated) so the row-level security policies hold even if a query
+    forgot its owner filter (`chatgate.storage.identity`). Session-level settings would leak to the
+    next user of a pooled connection; `is_local=true` cannot.
 
     The transaction is shielded from cancellation: once begun, it commits or rolls back and its
     connection goes back to the pool before a cancellation takes effect. Cancelling a driver call
@@ -137,7 +162,11 @@ async def _transaction(engine: AsyncEngine, owner: str, *, write: bool) -> Async
                 connection = await connection.execution_options(**{_WRITE_OPTION: True})
             async with connection.begin():
                 if is_postgres(engine):
-                    await connection.execute(_SET_OWNER, {"owner": owner})
+                    try:
+                        identity = await transaction_token(connection, owner)
+                    except IdentityError as exc:
+                        raise InvalidInputError(str(exc)) from None
+                    await connection.execute(_SET_OWNER, {"owner": owner, "identity": identity})
                 yield connection
         finally:
             await _release(connection)
@@ -150,6 +179,20 @@ async def _release(connection: AsyncConnection) -> None:
         await connection.close()
     except Exception as exc:
         logger.warning("returning a database connection failed: %s", type(exc).__name__)
+
+
+def present_owner(connection: Connection, owner: str) -> None:
+    """On a synchronous connection inside a transaction, act for `owner` as `owner_transaction` does.
+
+    For transactions SQLAlchemy sessions begin (the Agents SDK's history store), from an
+    `after_begin` event. A no-op except on PostgreSQL.
+
+    Raises:
+        IdentityError: the engine holds a tool server's identity for someone else.
+    """
+    if connection.dialect.name == "postgresql":
+        identity = transaction_token_sync(connection, owner)
+        connection.execute(_SET_OWNER, {"owner": owner, "identity": identity})
 
 
 @asynccontextmanager

@@ -50,7 +50,9 @@ async def get_conversation(
     """Show one conversation: its messages and tool calls in order, and a record of each run."""
     conversation, runs = await services.chat.conversations.get(principal.user_id, conversation_id)
     # Ownership was checked above; only then are the messages read.
-    session = ConversationSession(conversation_id, services.chat.engine, history_limit=None)
+    session = ConversationSession(
+        conversation_id, services.chat.engine, history_limit=None, owner=principal.user_id
+    )
     items = await session.get_items()
     return ConversationDetail(
         **conversation, messages=transcript(items), runs=[RunOut(**run) for run in runs]

@@ -21,13 +21,16 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
     """The database schema is current and this instance can launch a tool server (checked with a real
-    launch, cached for a few seconds). 503 `schema_out_of_date` or `not_ready` otherwise."""
+    launch, cached for a few seconds). 503 `schema_out_of_date` or `not_ready` otherwise.
+
+    `sandbox` is the containment its tool servers get: `full`, `partial` or `off` (`MCP_SANDBOX`).
+    """
     try:
         ready = await services.readiness.check()
     except SchemaOutOfDateError as exc:
         return error_response(503, exc.code, exc.message)
     if ready:
-        return {"status": "ready", "launcher": services.chat.launcher.name}
+        return {"status": "ready", "launcher": services.chat.launcher.name, "sandbox": services.sandbox_level}
     return error_response(
         503, "not_ready", "A tool server could not be launched; see the service logs.", {"Retry-After": "5"}
     )
