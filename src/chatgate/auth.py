@@ -77,6 +77,11 @@ class TokenVerifier:
         )
         return cls(config, jwks)
 
+    @property
+    def jwks(self) -> JwksCache | None:
+        """The key-set cache, when JWKS is configured (its fetch counters feed the metrics)."""
+        return self._jwks
+
     async def aclose(self) -> None:
         if self._jwks is not None:
             await self._jwks.aclose()
@@ -89,11 +94,11 @@ class TokenVerifier:
             AuthUnavailableError: the JWKS could not be fetched and no keys are cached.
         """
         if not token or len(token) > MAX_TOKEN_CHARS:
-            raise AuthenticationError("The bearer token is malformed.")
+            raise AuthenticationError("The bearer token is malformed.", reason="malformed")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise AuthenticationError("The bearer token is malformed.") from None
+            raise AuthenticationError("The bearer token is malformed.", reason="malformed") from None
         algorithm = header.get("alg")
         key, algorithm = await self._key_for(algorithm, header.get("kid"))
         claims = self._decode(token, key, algorithm)
@@ -106,14 +111,16 @@ class TokenVerifier:
             try:
                 key_algorithm, jwk = await self._jwks.key_for(kid if isinstance(kid, str) else None)
             except UnknownKeyError:
-                raise AuthenticationError("The token is signed with an unknown key.") from None
+                raise AuthenticationError(
+                    "The token is signed with an unknown key.", reason="unknown_key"
+                ) from None
             except JwksUnavailableError:
                 raise AuthUnavailableError() from None
             # The key decides the algorithm; a token claiming another one is refused.
             if key_algorithm != algorithm:
-                raise AuthenticationError("The token's algorithm does not match its key.")
+                raise AuthenticationError("The token's algorithm does not match its key.", reason="algorithm")
             return jwk.key, key_algorithm
-        raise AuthenticationError("The token's signing algorithm is not accepted.")
+        raise AuthenticationError("The token's signing algorithm is not accepted.", reason="algorithm")
 
     def _decode(self, token: str, key: Any, algorithm: str) -> Mapping[str, Any]:
         try:
@@ -127,17 +134,21 @@ class TokenVerifier:
                 options={"require": ["exp"], "verify_aud": self.config.audience is not None},
             )
         except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The token has expired.") from None
+            raise AuthenticationError("The token has expired.", reason="expired") from None
         except jwt.ImmatureSignatureError:
-            raise AuthenticationError("The token is not valid yet.") from None
+            raise AuthenticationError("The token is not valid yet.", reason="not_yet_valid") from None
         except jwt.InvalidIssuerError:
-            raise AuthenticationError("The token was issued by an untrusted issuer.") from None
+            raise AuthenticationError(
+                "The token was issued by an untrusted issuer.", reason="issuer"
+            ) from None
         except jwt.InvalidAudienceError:
-            raise AuthenticationError("The token is meant for another audience.") from None
+            raise AuthenticationError("The token is meant for another audience.", reason="audience") from None
         except jwt.MissingRequiredClaimError as exc:
-            raise AuthenticationError(f"The token lacks the required '{exc.claim}' claim.") from None
+            raise AuthenticationError(
+                f"The token lacks the required '{exc.claim}' claim.", reason="missing_claim"
+            ) from None
         except jwt.PyJWTError:
-            raise AuthenticationError("The token's signature is invalid.") from None
+            raise AuthenticationError("The token's signature is invalid.", reason="bad_signature") from None
 
 
 def _user_id(claims: Mapping[str, Any]) -> str:
@@ -148,9 +159,9 @@ def _user_id(claims: Mapping[str, Any]) -> str:
         if isinstance(value, str) and value:
             # The id crosses a process boundary in the environment: it must be one printable line.
             if len(value) > MAX_USER_ID_CHARS or not value.isprintable():
-                raise AuthenticationError("The token's user id is not acceptable.")
+                raise AuthenticationError("The token's user id is not acceptable.", reason="user_id")
             return value
-    raise AuthenticationError("The token names no user (sub, id, user_id or userId).")
+    raise AuthenticationError("The token names no user (sub, id, user_id or userId).", reason="user_id")
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -163,5 +174,5 @@ def bearer_token(authorization: str | None) -> str:
         raise AuthenticationError("Send an Authorization: Bearer <token> header.", code="missing_token")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("The Authorization header must use the Bearer scheme.")
+        raise AuthenticationError("The Authorization header must use the Bearer scheme.", reason="scheme")
     return token.strip()

@@ -43,6 +43,7 @@ from chatgate.launcher.environment import launch_additions
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
+from chatgate.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class ChatService:
     conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
+    # Where each tool call is reported (metrics, a span); None reports nothing.
+    telemetry: Telemetry | None = None
 
     async def chat(
         self,
@@ -217,7 +220,7 @@ class ChatService:
             "max_turns": self.settings.agent_max_turns,
             "run_config": config,
             "session": session,
-            "hooks": ToolClock(timings),
+            "hooks": ToolClock(timings, self.telemetry),
         }
         if on_event is None:
             result = await Runner.run(agent, message, **options)

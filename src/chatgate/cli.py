@@ -1,4 +1,4 @@
-"""The `chatgate` command: `serve` and `token`."""
+"""The `chatgate` command: `serve`, `token` and `db`."""
 
 from __future__ import annotations
 
@@ -53,15 +53,17 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from chatgate.drain import Drain
     from chatgate.main import create_app
+    from chatgate.serving import serve
 
     settings = get_settings()
-    app = create_app(settings)
+    drain = Drain()
+    app = create_app(settings, drain=drain)
     if args.print_curl:
         _print_quickstart(settings, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    # SIGTERM drains (SHUTDOWN_GRACE_SECONDS), then the process exits 0.
+    serve(app, drain, host=args.host, port=args.port, grace_seconds=settings.shutdown_grace_seconds)
     return 0
 
 

@@ -11,6 +11,9 @@
     ├── ModelError                 502  model_error
     ├── ToolServerUnavailableError 503  tool_server_unavailable
     ├── SaturatedError             503  saturated (with Retry-After)
+    ├── RateLimitedError           429  rate_limited (with Retry-After)
+    ├── RateLimitUnavailableError  503  rate_limit_unavailable (Redis down, RATE_LIMIT_FAIL_CLOSED=true)
+    ├── DrainingError              503  draining (the instance is shutting down; with Retry-After)
     ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
     └── DeadlineExceededError      504  deadline_exceeded
 
@@ -38,13 +41,18 @@ class ChatgateError(Exception):
 
 
 class AuthenticationError(ChatgateError):
+    """`reason` is a short fixed word for metrics (`expired`, `bad_signature`, …), never token data."""
+
     status_code = 401
     code = "invalid_token"
     default_message = "The bearer token is missing, malformed, expired or not signed by a trusted key."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, reason: str = "invalid"
+    ) -> None:
         if code is not None:
             self.code = code
+        self.reason = "missing_token" if self.code == "missing_token" else reason
         super().__init__(message)
         description = self.message.replace('"', "'")
         challenge = 'Bearer realm="chatgate"'
@@ -132,3 +140,33 @@ class EncryptionUnavailableError(ChatgateError):
         "Per-user API credentials are unavailable: the operator has not configured a valid "
         "CHATGATE_ENCRYPTION_KEY."
     )
+
+
+class RateLimitedError(ChatgateError):
+    """`limit` says which per-user limit refused: `per_minute` or `concurrent`."""
+
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many chats; try again later."
+
+    def __init__(self, message: str | None = None, *, limit: str, retry_after_seconds: int = 1) -> None:
+        self.limit = limit
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class RateLimitUnavailableError(ChatgateError):
+    status_code = 503
+    code = "rate_limit_unavailable"
+    default_message = "The rate limiter is unavailable; try again shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
+class DrainingError(ChatgateError):
+    status_code = 503
+    code = "draining"
+    default_message = "This instance is shutting down; retry and another instance will answer."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})

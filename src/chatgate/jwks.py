@@ -63,6 +63,7 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetch_count = 0
+        self.fetch_failures = 0
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -106,6 +107,7 @@ class JwksCache:
             try:
                 keys = await self._fetch()
             except JwksUnavailableError:
+                self.fetch_failures += 1
                 # Rate-limit failures too, and keep serving the last good set if there is one.
                 self._fetched_at = time.monotonic()
                 if not self._keys:

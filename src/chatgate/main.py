@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,11 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from chatgate import __version__
-from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
-from chatgate.api.error_handlers import install_error_handlers
+from chatgate.api.error_handlers import error_code_of, install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from chatgate.api.routes import chat, conversations, credentials, health, tools
+from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
@@ -23,45 +23,86 @@ from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
+from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
+from chatgate.intake import ChatIntake
 from chatgate.launcher import create_launcher
+from chatgate.limits import create_rate_limiter
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.storage.engine import create_engine
 from chatgate.storage.migrate import upgrade_database
+from chatgate.telemetry import Metrics, Telemetry
+from chatgate.telemetry.exposition import start_metrics_listener
+from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
+from chatgate.telemetry.model import observed_provider
+from chatgate.telemetry.tracing import Tracing, TracingMiddleware
+
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
-    """Build the app. `model_provider` overrides the configured model (tests, benchmarks)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model_provider: ModelProvider | None = None,
+    tracing: Tracing | None = None,
+    drain: Drain | None = None,
+) -> FastAPI:
+    """Build the app. `model_provider` overrides the configured model (tests, benchmarks), `tracing`
+    the configured span export (tests), `drain` is shared with the server that runs the app
+    (`chatgate serve` drains on SIGTERM)."""
     settings = settings or get_settings()
     settings.check_servable()
     configure_logging(settings.log_level)
     set_tracing(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
-    launcher = create_launcher(settings)
+    telemetry = Telemetry(
+        metrics=Metrics() if settings.metrics_enabled else None,
+        tracing=tracing or Tracing.from_settings(settings),
+    )
+    launcher = ObservedLauncher(create_launcher(settings), telemetry)
     verifier = TokenVerifier.from_settings(settings)
     configured_model = None if model_provider else model_provider_from_settings(settings)
-    engine = create_engine(settings.resolved_database_url)
+    provider = model_provider or configured_model
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     prepare_engine(engine)
     apis = ApiService.from_settings(settings, engine)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
-        admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
-        model_provider=model_provider or configured_model,
+        admission=ObservedAdmission(
+            settings.max_concurrent_sessions, settings.admission_wait_seconds, telemetry
+        ),
+        model_provider=observed_provider(provider, telemetry) if provider is not None else None,
         engine=engine,
         conversations=ConversationStore(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        telemetry=telemetry,
     )
+    drain = drain or Drain()
+    limiter = create_rate_limiter(settings, telemetry.metrics)
+    if telemetry.metrics is not None:
+        jwks = verifier.jwks
+        telemetry.metrics.watch_jwks(lambda: (jwks.fetch_count, jwks.fetch_failures) if jwks else None)
     services = Services(
         settings=settings,
         verifier=verifier,
         chat=chat_service,
         readiness=ReadinessProbe(launcher, chat_service.admission),
+        intake=ChatIntake(drain, limiter, telemetry.metrics, error_code_of),
+        telemetry=telemetry,
         apis=apis,
     )
+    if settings.metrics_enabled and settings.metrics_port is None and not settings.metrics_on_api_port:
+        logger.warning(
+            "/metrics is off: in production set METRICS_PORT (a separate listener) or METRICS_TOKEN"
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -69,18 +110,29 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             # The embedded default migrates itself; PostgreSQL is migrated by `chatgate db upgrade`.
             await upgrade_database(settings.resolved_database_url)
         await launcher.start()
+        listener = start_metrics_listener(settings, telemetry.metrics)
         try:
             yield
         finally:
+            # Under `chatgate serve` the drain already ran on SIGTERM; under a bare server, chats still
+            # running now are cancelled (and recorded interrupted) before their tool servers go.
+            drain.begin()
+            if drain.cancel_all():
+                await drain.wait_idle(CANCEL_SETTLE_SECONDS)
+            if listener is not None:
+                listener.stop()
             await launcher.stop()
             await verifier.aclose()
+            await limiter.aclose()
             await engine.dispose()
+            telemetry.tracing.shutdown()
             if configured_model is not None:
                 await configured_model.aclose()
 
     app = FastAPI(title="chatgate", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
     app.include_router(conversations.router)
@@ -89,6 +141,8 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
     # the request context, so even a 413 or a 500 gets a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Inside the request context: the request span carries the request id.
+    app.add_middleware(TracingMiddleware, tracing=telemetry.tracing)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(

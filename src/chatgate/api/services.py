@@ -8,7 +8,9 @@ from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
+from chatgate.intake import ChatIntake
 from chatgate.readiness import ReadinessProbe
+from chatgate.telemetry import Telemetry
 
 
 @dataclass
@@ -17,4 +19,6 @@ class Services:
     verifier: TokenVerifier
     chat: ChatService
     readiness: ReadinessProbe
+    intake: ChatIntake
+    telemetry: Telemetry
     apis: ApiService | None = None

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from chatgate.api.deps import ServicesDep
 from chatgate.api.error_handlers import error_response
+from chatgate.drain import RETRY_AFTER_SECONDS
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +20,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
-    """This instance can launch a tool server (checked with a real launch, cached for a few seconds)."""
+    """This instance can launch a tool server (checked with a real launch, cached for a few seconds)
+    and is not draining for shutdown."""
+    if services.intake.drain.draining:
+        return error_response(
+            503, "draining", "This instance is shutting down.", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     if await services.readiness.check():
         return {"status": "ready", "launcher": services.chat.launcher.name}
     return error_response(
