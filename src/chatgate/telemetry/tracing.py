@@ -34,6 +34,13 @@ def otel_installed() -> bool:
     return importlib.util.find_spec("opentelemetry.sdk") is not None
 
 
+def traces_endpoint(base: str) -> str:
+    """The OTLP/HTTP traces URL for `OTEL_EXPORTER_OTLP_ENDPOINT`, which names the collector's base URL
+    (the spec appends `/v1/traces`; a URL already ending in it is kept)."""
+    base = base.rstrip("/")
+    return base if base.endswith("/v1/traces") else base + "/v1/traces"
+
+
 class Tracing:
     """Span helpers that do nothing when tracing is off (`tracer is None`)."""
 
@@ -62,11 +69,7 @@ class Tracing:
             )
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        # The variable names the collector's base URL; the traces path is appended as the spec says.
-        traces_url = (
-            endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
-        )
-        return cls.exporting_to(OTLPSpanExporter(endpoint=traces_url), batch=True)
+        return cls.exporting_to(OTLPSpanExporter(endpoint=traces_endpoint(endpoint)), batch=True)
 
     @classmethod
     def exporting_to(cls, exporter: SpanExporter, *, batch: bool = False) -> Tracing:
