@@ -11,6 +11,7 @@ The RLS and isolation tests are imported here so they run a second time with thi
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,10 @@ pytestmark = pytest.mark.postgres
 def pgbouncer(postgres_run: PostgresRun) -> Iterator[PgBouncer]:
     binary = pgbouncer_binary()
     if binary is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
+        reason = "pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)"
+        if os.environ.get("CHATGATE_REQUIRE_PGBOUNCER") == "1":
+            pytest.fail(f"CHATGATE_REQUIRE_PGBOUNCER=1 but {reason}")
+        pytest.skip(reason)
     bouncer = start_pgbouncer(
         binary, postgres_run.admin_url, postgres_run.database, ["postgres", postgres_run.app_role]
     )

@@ -69,6 +69,21 @@ def transaction_pooled(url: URL) -> bool:
     return isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def transaction_pooler_options(url: URL) -> tuple[URL, dict[str, Any]]:
+    """`url` without the `pgbouncer` flag, and the driver arguments the flag asks for (none without it).
+
+    Behind a transaction pooler consecutive transactions may run on different server connections,
+    and one server connection serves many clients: a named prepared statement would be missing on
+    the next, or collide with another process's (asyncpg numbers them per process). No statement
+    cache on either layer makes asyncpg use the unnamed statement, which lives only until the next
+    one, inside the transaction that prepared it.
+    """
+    if not transaction_pooled(url):
+        return url, {}
+    stripped = url.difference_update_query([TRANSACTION_POOLER_PARAMETER])
+    return stripped, {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
@@ -96,16 +111,9 @@ def create_engine(
             kwargs.setdefault("pool_size", pool_size)
         if max_overflow is not None and "poolclass" not in kwargs:
             kwargs.setdefault("max_overflow", max_overflow)
-        if transaction_pooled(parsed):
-            parsed = parsed.difference_update_query([TRANSACTION_POOLER_PARAMETER])
-            # Behind a transaction pooler consecutive transactions may run on different server
-            # connections, and one server connection serves many clients: a named prepared statement
-            # would be missing on the next or collide with another client's (asyncpg numbers them per
-            # connection). No statement cache on either layer makes asyncpg use the unnamed statement,
-            # which lives only until the next one, inside the transaction that prepared it.
-            connect_args = dict(kwargs.pop("connect_args", {}))
-            connect_args.update(statement_cache_size=0, prepared_statement_cache_size=0)
-            kwargs["connect_args"] = connect_args
+        parsed, pooler_args = transaction_pooler_options(parsed)
+        if pooler_args:
+            kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **pooler_args}
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
