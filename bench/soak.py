@@ -1,0 +1,399 @@
+"""Soak test: `python -m bench.soak` (`make soak`) — a real `chatgate serve` under concurrent JSON and
+streamed chats, with faults injected, against loopback peers only.
+
+Faults (each chat's message names its own, so every outcome is checked against what was designed):
+tool servers SIGKILLed in the middle of a tool call (an API tool whose upstream kills its caller),
+model 5xx, model calls outliving the chat deadline, clients disconnecting at random points, tokens
+signed with an unknown key, and a JWKS outage in the middle of the run.
+
+Reports errors by code (designed or not), p50/p99 of unfaulted chats, tool servers left, and the
+server's open file descriptors and RSS (API process and fork template) after warm-up and at the end.
+Exits 1 if any outcome was not a designed one or a tool server was left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import uvicorn
+
+from bench.soak_servers import SLOW_API_NAME, SlowApi, SoakIssuer, SoakModel
+from bench.stats import percentile
+from chatgate.mcp_server.template_protocol import PROCESS_NAME_TEMPLATE, PROCESS_NAME_TOOL_SERVER
+
+RESULTS = Path(__file__).parent / "results"
+CHAT_TIMEOUT_SECONDS = 5.0
+# What each kind of chat is for, and its share of the requests.
+WEIGHTS = {
+    "plain": 0.38,
+    "tool": 0.30,
+    "kill_tool": 0.05,
+    "model_5xx": 0.05,
+    "model_timeout": 0.02,
+    "disconnect": 0.17,
+    "unknown_kid": 0.03,
+}
+# Outcomes that are the designed answer to each kind: (status, code) or "client_closed".
+DESIGNED: dict[str, set[tuple[int, str]]] = {
+    "plain": {(200, "ok")},
+    "tool": {(200, "ok")},
+    "kill_tool": {(200, "ok"), (503, "tool_server_unavailable")},
+    "model_5xx": {(502, "model_error")},
+    "model_timeout": {(504, "deadline_exceeded")},
+    "disconnect": {(0, "client_closed"), (200, "ok")},
+    "unknown_kid": {(401, "invalid_token"), (503, "auth_unavailable")},
+}
+# Anywhere: the service saying it is full is designed behaviour under load.
+DESIGNED_ANYWHERE = {(503, "saturated"), (429, "rate_limited")}
+
+
+@dataclass
+class Outcome:
+    kind: str
+    mode: str
+    status: int
+    code: str
+    seconds: float
+
+
+@dataclass
+class Footprint:
+    fds: int
+    rss_mib: float
+
+
+@dataclass
+class Report:
+    concurrency: int
+    requests: int
+    launcher: str
+    seconds: float = 0.0
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    undesigned: dict[str, int] = field(default_factory=dict)
+    unfaulted_p50_ms: float | None = None
+    unfaulted_p99_ms: float | None = None
+    tool_servers_killed: int = 0
+    tool_servers_left: int = 0
+    before: Footprint | None = None
+    after: Footprint | None = None
+    server_exit_code: int | None = None
+
+
+class Peer:
+    """An ASGI app on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def footprint(server: psutil.Process) -> Footprint:
+    processes = [server] + [child for child in server.children() if _name(child) == PROCESS_NAME_TEMPLATE]
+    fds = rss = 0
+    for process in processes:
+        try:
+            fds += process.num_fds()
+            rss += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return Footprint(fds=fds, rss_mib=round(rss / 2**20, 1))
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.NoSuchProcess:
+        return ""
+
+
+def tool_servers(server: psutil.Process) -> int:
+    count = 0
+    for child in server.children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            name = child.name()
+            if name in (PROCESS_NAME_TEMPLATE, "chatgate-spare"):
+                continue  # the fork launcher's machinery, not tool servers
+            if name == PROCESS_NAME_TOOL_SERVER or "chatgate.mcp_server" in " ".join(child.cmdline()):
+                count += 1
+        except psutil.NoSuchProcess:
+            continue
+    return count
+
+
+async def one_chat(
+    client: httpx.AsyncClient,
+    url: str,
+    issuer: SoakIssuer,
+    kind: str,
+    stream: bool,
+    user: str,
+    rng: random.Random,
+) -> Outcome:
+    tag = kind if kind in ("tool", "kill_tool", "model_5xx", "model_timeout") else "plain"
+    token = issuer.token(user, unknown_kid=kind == "unknown_kid")
+    body = {"message": f"soak:{tag} please", "stream": stream}
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.perf_counter()
+    mode = "stream" if stream else "json"
+    try:
+        if not stream:
+            request = client.post(f"{url}/api/agents/chat", json=body, headers=headers)
+            if kind == "disconnect":
+                response = await asyncio.wait_for(request, timeout=rng.uniform(0.005, 0.3))
+            else:
+                response = await request
+            code = "ok" if response.status_code == 200 else response.json()["error"]["code"]
+            return Outcome(kind, mode, response.status_code, code, time.perf_counter() - started)
+        async with client.stream("POST", f"{url}/api/agents/chat", json=body, headers=headers) as response:
+            if response.status_code != 200:
+                await response.aread()
+                code = response.json()["error"]["code"]
+                return Outcome(kind, mode, response.status_code, code, time.perf_counter() - started)
+            leave_after = rng.randint(0, 6) if kind == "disconnect" else None
+            lines: list[str] = []
+            async for line in response.aiter_lines():
+                if line:
+                    lines.append(line)
+                if leave_after is not None and len(lines) > leave_after:
+                    return Outcome(kind, mode, 0, "client_closed", time.perf_counter() - started)
+            return Outcome(kind, mode, 200, _stream_code(lines), time.perf_counter() - started)
+    except TimeoutError:
+        return Outcome(kind, mode, 0, "client_closed", time.perf_counter() - started)
+
+
+def _stream_code(lines: list[str]) -> str:
+    """A stream's outcome: `ok`, or the code its error chunk's text stands for."""
+    for line in lines:
+        if line.startswith("data: {") and '"type":"error"' in line:
+            text = json.loads(line[6:]).get("errorText", "")
+            for code, words in (
+                ("model_error", "model endpoint"),
+                ("deadline_exceeded", "did not finish within"),
+                ("tool_server_unavailable", "tool server"),
+            ):
+                if words in text:
+                    return code
+            return "stream_error"
+    return "ok" if lines and lines[-1] == "data: [DONE]" else "truncated"
+
+
+def status_of(outcome: Outcome) -> tuple[int, str]:
+    # A stream that failed midway still answered 200: judge it by the error it carried.
+    if outcome.mode == "stream" and outcome.status == 200 and outcome.code != "ok":
+        status = {"model_error": 502, "deadline_exceeded": 504, "tool_server_unavailable": 503}.get(
+            outcome.code, 200
+        )
+        return status, outcome.code
+    return outcome.status, outcome.code
+
+
+async def drive(
+    args: argparse.Namespace, url: str, issuer: SoakIssuer, count: int, kinds: bool
+) -> list[Outcome]:
+    rng = random.Random(args.seed)
+    users = max(args.concurrency * 4, count // 20)
+    plan = [
+        (
+            rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0] if kinds else "tool",
+            rng.random() < 0.5,
+        )
+        for _ in range(count)
+    ]
+    outcomes: list[Outcome] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+    limits = httpx.Limits(max_connections=args.concurrency * 2, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                if kinds and index == int(count * 0.4):
+                    issuer.down = True  # the JWKS outage, through the middle fifth of the run
+                if kinds and index == int(count * 0.6):
+                    issuer.down = False
+                kind, stream = plan[index]
+                outcomes.append(
+                    await one_chat(client, url, issuer, kind, stream, f"soak-{index % users}", rng)
+                )
+
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return outcomes
+
+
+def start_server(
+    args: argparse.Namespace, state: Path, model_url: str, api_url: str, jwks_url: str
+) -> subprocess.Popen[bytes]:
+    config = state / "chatgate.toml"
+    config.write_text(
+        f'[[apis]]\nname = "{SLOW_API_NAME}"\nbase_url = "{api_url}"\nopenapi = "{api_url}/openapi.json"\n'
+        "allow_private = true\nmax_retries = 0\ntimeout_seconds = 5\ncache_ttl_seconds = 0\n"
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "JWT_", "CHATGATE_"))
+    }
+    env.update(
+        CHATGATE_STATE_DIR=str(state),
+        CHATGATE_CONFIG=str(config),
+        JWKS_URL=jwks_url,
+        OPENAI_BASE_URL=f"{model_url}/v1",
+        AGENT_MODEL="soak",
+        MCP_LAUNCHER=args.launcher,
+        MAX_CONCURRENT_SESSIONS=str(max(32, args.concurrency)),
+        ADMISSION_WAIT_SECONDS="10",
+        CHAT_TIMEOUT_SECONDS=str(CHAT_TIMEOUT_SECONDS),
+        LOG_LEVEL="WARNING",
+    )
+    log = (state / "server.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatgate", "serve", "--port", str(args.port)], env=env, cwd=state, stderr=log
+    )
+
+
+def run(args: argparse.Namespace) -> Report:
+    report = Report(concurrency=args.concurrency, requests=args.requests, launcher=args.launcher)
+    model, api, issuer = SoakModel(timeout_sleep_seconds=CHAT_TIMEOUT_SECONDS + 2), SlowApi(), SoakIssuer()
+    with (
+        tempfile.TemporaryDirectory(prefix="chatgate-soak-") as directory,
+        Peer(model.app) as model_url,
+        Peer(api.app) as api_url,
+        Peer(issuer.app) as issuer_url,
+    ):
+        api.port = int(api_url.rsplit(":", 1)[1])
+        process = start_server(args, Path(directory), model_url, api_url, f"{issuer_url}/jwks")
+        url = f"http://127.0.0.1:{args.port}"
+        try:
+            _wait_ready(url, process)
+            server = psutil.Process(process.pid)
+            asyncio.run(drive(args, url, issuer, args.concurrency * 4, kinds=False))  # warm-up
+            report.before = footprint(server)
+            started = time.perf_counter()
+            outcomes = asyncio.run(drive(args, url, issuer, args.requests, kinds=True))
+            report.seconds = round(time.perf_counter() - started, 1)
+            deadline = time.monotonic() + 15
+            while tool_servers(server) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            report.tool_servers_left = tool_servers(server)
+            report.after = footprint(server)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                report.server_exit_code = process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        report.tool_servers_killed = api.kills
+    _summarise(report, outcomes)
+    return report
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"chatgate serve exited with {process.returncode} (see its server.log)")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("chatgate serve did not become ready")
+
+
+def _summarise(report: Report, outcomes: list[Outcome]) -> None:
+    by_kind: dict[str, Counter[str]] = {}
+    undesigned: Counter[str] = Counter()
+    for outcome in outcomes:
+        status, code = status_of(outcome)
+        by_kind.setdefault(outcome.kind, Counter())[f"{status} {code}"] += 1
+        if (status, code) not in DESIGNED[outcome.kind] | DESIGNED_ANYWHERE:
+            undesigned[f"{outcome.kind}: {status} {code}"] += 1
+    report.outcomes = {kind: dict(counts) for kind, counts in sorted(by_kind.items())}
+    report.undesigned = dict(undesigned)
+    clean = [
+        o.seconds * 1000 for o in outcomes if o.kind in ("plain", "tool") and status_of(o) == (200, "ok")
+    ]
+    report.unfaulted_p50_ms = _round(percentile(clean, 50))
+    report.unfaulted_p99_ms = _round(percentile(clean, 99))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _growth(before: float, after: float) -> str:
+    return f"{(after - before) / before * 100:+.1f}%" if before else "n/a"
+
+
+def print_report(report: Report) -> None:
+    print(f"\nsoak: {report.requests} chats, {report.concurrency} concurrent, {report.launcher} launcher")
+    print(f"  {report.seconds} s")
+    for kind, counts in report.outcomes.items():
+        print(f"  {kind:<14} " + ", ".join(f"{key}: {value}" for key, value in sorted(counts.items())))
+    print(f"  not designed: {sum(report.undesigned.values())} {report.undesigned or ''}")
+    print(f"  unfaulted chats p50 / p99: {report.unfaulted_p50_ms} / {report.unfaulted_p99_ms} ms")
+    print(f"  tool servers killed mid-call: {report.tool_servers_killed}")
+    print(f"  tool servers left after the run: {report.tool_servers_left}")
+    if report.before and report.after:
+        before, after = report.before, report.after
+        print(f"  fds {before.fds} -> {after.fds} ({_growth(before.fds, after.fds)}), after warm-up")
+        print(
+            f"  RSS {before.rss_mib} -> {after.rss_mib} MiB ({_growth(before.rss_mib, after.rss_mib)}) "
+            "(API process + fork template)"
+        )
+    print(f"  server exit code after SIGTERM: {report.server_exit_code}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--launcher", choices=["fork", "exec"], default="fork")
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--seed", type=int, default=17)
+    args = parser.parse_args()
+    report = run(args)
+    print_report(report)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(asdict(report), indent=2))
+    print(f"  written to {path}")
+    ok = not report.undesigned and report.tool_servers_left == 0 and report.server_exit_code == 0
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
