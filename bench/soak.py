@@ -38,7 +38,9 @@ from bench.stats import percentile
 from chatgate.mcp_server.template_protocol import PROCESS_NAME_TEMPLATE, PROCESS_NAME_TOOL_SERVER
 
 RESULTS = Path(__file__).parent / "results"
-CHAT_TIMEOUT_SECONDS = 5.0
+# The chat deadline of the server under test: a model call planned to time out sleeps past it. Generous
+# enough that an unfaulted chat on a busy machine never meets it.
+CHAT_TIMEOUT_SECONDS = 15.0
 # What each kind of chat is for, and its share of the requests.
 WEIGHTS = {
     "plain": 0.38,
@@ -90,6 +92,8 @@ class Report:
     unfaulted_p99_ms: float | None = None
     tool_servers_killed: int = 0
     tool_servers_left: int = 0
+    leftovers: list[str] = field(default_factory=list)
+    orphans_after_exit: int = 0
     before: Footprint | None = None
     after: Footprint | None = None
     server_exit_code: int | None = None
@@ -127,6 +131,13 @@ def footprint(server: psutil.Process) -> Footprint:
     return Footprint(fds=fds, rss_mib=round(rss / 2**20, 1))
 
 
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _name(process: psutil.Process) -> str:
     try:
         return process.name()
@@ -135,7 +146,11 @@ def _name(process: psutil.Process) -> str:
 
 
 def tool_servers(server: psutil.Process) -> int:
-    count = 0
+    return len(tool_server_processes(server))
+
+
+def tool_server_processes(server: psutil.Process) -> list[psutil.Process]:
+    found = []
     for child in server.children(recursive=True):
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
@@ -144,10 +159,18 @@ def tool_servers(server: psutil.Process) -> int:
             if name in (PROCESS_NAME_TEMPLATE, "chatgate-spare"):
                 continue  # the fork launcher's machinery, not tool servers
             if name == PROCESS_NAME_TOOL_SERVER or "chatgate.mcp_server" in " ".join(child.cmdline()):
-                count += 1
+                found.append(child)
         except psutil.NoSuchProcess:
             continue
-    return count
+    return found
+
+
+def describe(process: psutil.Process) -> str:
+    try:
+        age = time.time() - process.create_time()
+        return f"pid {process.pid} {process.name()} {process.status()} age {age:.0f}s"
+    except psutil.NoSuchProcess:
+        return f"pid {process.pid} (gone)"
 
 
 async def one_chat(
@@ -218,15 +241,16 @@ def status_of(outcome: Outcome) -> tuple[int, str]:
 
 
 async def drive(
-    args: argparse.Namespace, url: str, issuer: SoakIssuer, count: int, kinds: bool
+    args: argparse.Namespace, url: str, issuer: SoakIssuer, count: int, faults: bool
 ) -> list[Outcome]:
+    """`count` chats by `args.concurrency` workers; without `faults`, plain tool chats (the warm-up)."""
     rng = random.Random(args.seed)
     users = max(args.concurrency * 4, count // 20)
+    weights = (
+        {kind: weight for kind, weight in WEIGHTS.items() if kind in args.kinds} if faults else {"tool": 1}
+    )
     plan = [
-        (
-            rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0] if kinds else "tool",
-            rng.random() < 0.5,
-        )
+        (rng.choices(list(weights), weights=list(weights.values()))[0], rng.random() < 0.5)
         for _ in range(count)
     ]
     outcomes: list[Outcome] = []
@@ -239,9 +263,9 @@ async def drive(
         async def worker() -> None:
             while not queue.empty():
                 index = queue.get_nowait()
-                if kinds and index == int(count * 0.4):
+                if faults and index == int(count * 0.4):
                     issuer.down = True  # the JWKS outage, through the middle fifth of the run
-                if kinds and index == int(count * 0.6):
+                if faults and index == int(count * 0.6):
                     issuer.down = False
                 kind, stream = plan[index]
                 outcomes.append(
@@ -295,25 +319,34 @@ def run(args: argparse.Namespace) -> Report:
         api.port = int(api_url.rsplit(":", 1)[1])
         process = start_server(args, Path(directory), model_url, api_url, f"{issuer_url}/jwks")
         url = f"http://127.0.0.1:{args.port}"
+        descendants: list[psutil.Process] = []
         try:
             _wait_ready(url, process)
             server = psutil.Process(process.pid)
-            asyncio.run(drive(args, url, issuer, args.concurrency * 4, kinds=False))  # warm-up
+            asyncio.run(drive(args, url, issuer, args.concurrency * 4, faults=False))  # warm-up
             report.before = footprint(server)
             started = time.perf_counter()
-            outcomes = asyncio.run(drive(args, url, issuer, args.requests, kinds=True))
+            outcomes = asyncio.run(drive(args, url, issuer, args.requests, faults=True))
             report.seconds = round(time.perf_counter() - started, 1)
             deadline = time.monotonic() + 15
             while tool_servers(server) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            report.tool_servers_left = tool_servers(server)
+            left = tool_server_processes(server)
+            report.tool_servers_left = len(left)
+            report.leftovers = [describe(child) for child in left]
             report.after = footprint(server)
+            descendants = server.children(recursive=True)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
                 report.server_exit_code = process.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 process.kill()
+        # Whatever the server had started must be gone once it exited (no orphans; a moment to be reaped).
+        deadline = time.monotonic() + 10
+        while any(_running(child) for child in descendants) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        report.orphans_after_exit = sum(1 for child in descendants if _running(child))
         report.tool_servers_killed = api.kills
     _summarise(report, outcomes)
     return report
@@ -366,7 +399,8 @@ def print_report(report: Report) -> None:
     print(f"  not designed: {sum(report.undesigned.values())} {report.undesigned or ''}")
     print(f"  unfaulted chats p50 / p99: {report.unfaulted_p50_ms} / {report.unfaulted_p99_ms} ms")
     print(f"  tool servers killed mid-call: {report.tool_servers_killed}")
-    print(f"  tool servers left after the run: {report.tool_servers_left}")
+    print(f"  tool servers left after the run: {report.tool_servers_left} {report.leftovers or ''}")
+    print(f"  processes left after the server exited: {report.orphans_after_exit}")
     if report.before and report.after:
         before, after = report.before, report.after
         print(f"  fds {before.fds} -> {after.fds} ({_growth(before.fds, after.fds)}), after warm-up")
@@ -384,6 +418,12 @@ def main() -> None:
     parser.add_argument("--launcher", choices=["fork", "exec"], default="fork")
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--kinds",
+        type=lambda text: [kind for kind in text.split(",") if kind],
+        default=list(WEIGHTS),
+        help=f"comma-separated subset of the chat kinds (default all: {','.join(WEIGHTS)})",
+    )
     args = parser.parse_args()
     report = run(args)
     print_report(report)
@@ -391,7 +431,12 @@ def main() -> None:
     path = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))
     print(f"  written to {path}")
-    ok = not report.undesigned and report.tool_servers_left == 0 and report.server_exit_code == 0
+    ok = (
+        not report.undesigned
+        and report.tool_servers_left == 0
+        and report.orphans_after_exit == 0
+        and report.server_exit_code == 0
+    )
     raise SystemExit(0 if ok else 1)
 
 
