@@ -23,7 +23,7 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-LINT_PATHS := src tests $(wildcard bench)
+LINT_PATHS := src tests examples $(wildcard bench)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -5,31 +5,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from agents import Agent, Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel, RunConfig
+from agents import (
+    Agent,
+    Model,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    RunConfig,
+    RunContextWrapper,
+)
 from agents import set_tracing_disabled as sdk_set_tracing_disabled
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.mcp import ToolFilterContext
 from agents.models.reasoning_content_replay import (
     ReasoningContentReplayContext,
     default_should_replay_reasoning_content,
 )
+from mcp.types import Tool as MCPTool
 from openai import AsyncOpenAI
 
+from chatgate.agent_config import (
+    DEFAULT_AGENT_NAME,
+    DEFAULT_INSTRUCTIONS,
+    AgentSpec,
+    AgentTeam,
+    default_team,
+    has_placeholders,
+    load_agent_team,
+    render_instructions,
+    runtime_tool_prefixes,
+)
 from chatgate.config import Settings
 from chatgate.empty_answers import RefuseEmptyAnswers
 from chatgate.model_wire.transport import NormalisingClient
+from chatgate.principal import Principal
+from chatgate.tool_config import check_sections, load_tool_config
 
-AGENT_NAME = "chatgate"
-
-INSTRUCTIONS = """\
-You are a helpful assistant working on the signed-in user's own data through tools.
-- Use `whoami` to learn who the user is; you cannot act as anyone else, and no tool takes a user id.
-- Use the `records_*` and table tools to keep and find the user's structured notes and tasks,
-  the `files_*` tools for the user's documents, and `api_*` tools for the services the user connected.
-- Prefer reading before changing; confirm destructive changes in your answer.
-- If a tool reports an error, explain it plainly and do not invent results.
-"""
+AGENT_NAME = DEFAULT_AGENT_NAME
+INSTRUCTIONS = DEFAULT_INSTRUCTIONS
 
 # A zero-argument factory: a fresh `Model` per request (tests inject scripted ones).
 ModelProvider = Callable[[], Model]
@@ -57,13 +74,17 @@ class ConfiguredModel:
             self._chat_completions = settings.openai_base_url is not None
 
     def __call__(self) -> Model:
+        return self.named(self._model_name)
+
+    def named(self, model_name: str) -> Model:
+        """A `Model` for `model_name` on the same endpoint (an agent's own `model` setting)."""
         if self._chat_completions:
             return OpenAIChatCompletionsModel(
-                model=self._model_name,
+                model=model_name,
                 openai_client=self._client,
                 should_replay_reasoning_content=replay_own_reasoning,
             )
-        return OpenAIResponsesModel(model=self._model_name, openai_client=self._client)
+        return OpenAIResponsesModel(model=model_name, openai_client=self._client)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -94,7 +115,7 @@ def set_tracing(settings: Settings) -> None:
 
 
 def build_agent(model: Model, tool_server: AgentsMCPServer) -> Agent[None]:
-    """The agent for one request, wired to that request's tool server only."""
+    """The default agent for one request, wired to that request's tool server only."""
     return Agent(
         name=AGENT_NAME,
         instructions=INSTRUCTIONS,
@@ -104,6 +125,84 @@ def build_agent(model: Model, tool_server: AgentsMCPServer) -> Agent[None]:
         model_settings=ModelSettings(include_usage=True),
         mcp_servers=[tool_server],
     )
+
+
+def agent_team_from_settings(settings: Settings) -> AgentTeam:
+    """The configured agents (`[agent]`, `[[agents]]`), checked against the tools actually served.
+
+    Raises:
+        ToolConfigError: the configuration is invalid; the message names the key.
+    """
+    if settings.config_file is None:
+        return default_team()
+    from chatgate.tool_catalog import served_tool_names  # noqa: PLC0415 - needs the server SDK
+
+    config = load_tool_config(settings.config_file)
+    check_sections(config)
+    team = load_agent_team(config, base_dir=settings.config_file.resolve().parent)
+    # Also imports and checks every declared table and toolset, so a mistake refuses start-up.
+    team.check_tools(served_tool_names(settings), dynamic_prefixes=runtime_tool_prefixes(config))
+    return team
+
+
+def build_agents(
+    team: AgentTeam,
+    provider: ModelProvider,
+    tool_server: AgentsMCPServer,
+    principal: Principal,
+    extra_servers: Sequence[AgentsMCPServer] = (),
+) -> Agent[None]:
+    """The entry agent of `team` for one request, with every agent it can hand off to.
+
+    All agents share the request's one tool server and the caller's operator MCP servers
+    (`extra_servers`); each sees only its own allowlisted tools (the tool server itself serves only
+    tools some agent may use). An agent's own `model` applies when `provider` is the configured
+    endpoint; an injected provider (tests) serves every agent.
+    """
+    shared = provider()
+    claims = principal.profile_claims()
+    agents: dict[str, Agent[None]] = {}
+    for spec in team.all:
+        model = provider.named(spec.model) if spec.model and isinstance(provider, ConfiguredModel) else shared
+        agents[spec.name] = Agent(
+            name=spec.name,
+            instructions=_instructions(spec, claims),
+            handoff_description=spec.handoff_description,
+            model=RefuseEmptyAnswers(model),
+            # Usage is asked for on every call (see `build_agent`).
+            model_settings=ModelSettings(include_usage=True, **spec.model_settings),
+            mcp_servers=[tool_server, *extra_servers],
+        )
+    for spec in team.all:
+        agents[spec.name].handoffs = [agents[name] for name in spec.handoffs]
+    if team.restricts_tools:
+        # The SDK's stdio-style servers (every launcher's) filter per agent through this attribute.
+        for server in (tool_server, *extra_servers):
+            if not hasattr(server, "tool_filter"):
+                raise TypeError(f"{type(server).__name__} cannot filter tools per agent")
+            server.tool_filter = _agent_tool_filter(team)
+    return agents[team.main.name]
+
+
+def _instructions(spec: AgentSpec, claims: dict[str, str]) -> Any:
+    if not has_placeholders(spec.instructions):
+        return spec.instructions  # a fixed prompt, exactly as configured (the default's case)
+
+    def render(_context: RunContextWrapper[None], _agent: Agent[None]) -> str:
+        # Per model call: `{now}` is when the model is asked, not when the request began.
+        return render_instructions(spec.instructions, claims, datetime.datetime.now(datetime.UTC))
+
+    return render
+
+
+def _agent_tool_filter(team: AgentTeam) -> Callable[[ToolFilterContext, MCPTool], bool]:
+    specs = {spec.name: spec for spec in team.all}
+
+    def allowed(context: ToolFilterContext, tool: MCPTool) -> bool:
+        spec = specs.get(context.agent.name)
+        return spec is not None and spec.allows(tool.name)
+
+    return allowed
 
 
 def run_config(settings: Settings) -> RunConfig:

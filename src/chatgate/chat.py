@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -25,7 +26,8 @@ from agents.stream_events import StreamEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
-from chatgate.agents import AGENT_NAME, ModelProvider, build_agent, run_config
+from chatgate.agent_config import AgentTeam, default_team
+from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
@@ -40,6 +42,7 @@ from chatgate.errors import (
 )
 from chatgate.launcher import Launcher, ToolServerStartError
 from chatgate.launcher.environment import launch_additions
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
@@ -65,6 +68,10 @@ class ChatService:
     conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
     launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
+    # The configured agents (`[agent]`, `[[agents]]`); by default the one built-in agent.
+    agents: AgentTeam = field(default_factory=default_team)
+    # The operator's `[[mcp_servers]]`, spawned per chat beside the tool server.
+    operator_mcp: OperatorMcpServers | None = None
     # Where each tool call is reported (metrics, a span); None reports nothing.
     telemetry: Telemetry | None = None
 
@@ -169,7 +176,7 @@ class ChatService:
         return ChatResult(
             conversation_id=conversation_id,
             response=final_text(result),
-            agent_used=result.last_agent.name if result.last_agent else AGENT_NAME,
+            agent_used=result.last_agent.name if result.last_agent else self.agents.main.name,
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=timings,
@@ -186,16 +193,18 @@ class ChatService:
         progress: list[RunResultBase],
     ) -> RunResultBase:
         assert self.model_provider is not None
-        model = self.model_provider()
+        provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
         try:
             with anyio.fail_after(deadline):
-                async with self.admission.slot(), self._session(principal, request_id, timings) as server:
+                async with self.tool_servers(principal, request_id=request_id, timings=timings) as (
+                    server,
+                    extra,
+                ):
                     started = time.perf_counter()
                     try:
-                        return await self._run(
-                            build_agent(model, server), message, session, timings, on_event, progress
-                        )
+                        agent = build_agents(self.agents, provider, server, principal, extra)
+                        return await self._run(agent, message, session, timings, on_event, progress)
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -259,10 +268,32 @@ class ChatService:
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
         return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
 
+    @asynccontextmanager
+    async def tool_servers(
+        self, principal: Principal, *, request_id: str, timings: Timings | None = None
+    ) -> AsyncIterator[tuple[AgentsMCPServer, list[AgentsMCPServer]]]:
+        """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
+        turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit."""
+        timings = timings or Timings()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.admission.slot())
+            server = await stack.enter_async_context(self._session(principal, request_id, timings))
+            extra: list[AgentsMCPServer] = []
+            if self.operator_mcp is not None:
+                started = time.perf_counter()
+                extra = await stack.enter_async_context(
+                    self.operator_mcp.open(principal, serves=self._some_agent_uses)
+                )
+                timings.launch += ms_since(started)
+            yield server, extra
+
+    def _some_agent_uses(self, tool_name: str) -> bool:
+        return any(spec.allows(tool_name) for spec in self.agents.all)
+
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
-        """The tool catalog `principal`'s agent would see, read from a real tool server."""
-        async with self.admission.slot(), self._session(principal, request_id, Timings()) as server:
-            tools = await server.list_tools()
+        """The tool catalog `principal`'s agent would see, read from real tool servers."""
+        async with self.tool_servers(principal, request_id=request_id) as (server, extra):
+            tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
         return [
             {
                 "name": tool.name,

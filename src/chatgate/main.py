@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from chatgate import __version__
-from chatgate.agents import ModelProvider, model_provider_from_settings, set_tracing
+from chatgate.agents import ModelProvider, agent_team_from_settings, model_provider_from_settings, set_tracing
 from chatgate.api.error_handlers import error_code_of, install_error_handlers
 from chatgate.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
@@ -27,6 +27,7 @@ from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
 from chatgate.intake import ChatIntake
 from chatgate.launcher import create_launcher
 from chatgate.limits import create_rate_limiter
+from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
 from chatgate.storage.engine import create_engine
@@ -71,6 +72,13 @@ def create_app(
     )
     prepare_engine(engine)
     apis = ApiService.from_settings(settings, engine)
+    # After the API catalog is written: the agents' tool allowlists are checked against every tool.
+    agents = agent_team_from_settings(settings)
+    operator_mcp = OperatorMcpServers.from_config_file(
+        settings.config_file,
+        credential_apis=apis.catalog.user_credential_apis,
+        credentials=apis.user_credentials,
+    )
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -83,6 +91,8 @@ def create_app(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
         launch_environment=apis.child_environment,
+        agents=agents,
+        operator_mcp=operator_mcp,
         telemetry=telemetry,
     )
     drain = drain or Drain()

@@ -1,7 +1,8 @@
-"""The operator's tool configuration file (`CHATGATE_CONFIG`, TOML).
+"""The operator's configuration file (`CHATGATE_CONFIG`, TOML).
 
-One file, one section per tool kind (`[[tables]]`, `[[apis]]`, …). This module only reads the file;
-each tool kind validates its own section, so a mistake is reported where it is understood.
+One file, one section per extension point (`[agent]`, `[[tables]]`, `[[apis]]`, `[[toolsets]]`, …).
+This module only reads the file; each part validates its own section, so a mistake is reported
+where it is understood.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any
+
+# Every top-level key the file may hold; anything else is a typo that would silently do nothing.
+SECTIONS = ("agent", "agents", "tables", "apis", "toolsets", "mcp_servers")
 
 
 class ToolConfigError(ValueError):
@@ -44,3 +48,15 @@ def section(config: dict[str, Any], name: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ToolConfigError(f"[[{name}]] in CHATGATE_CONFIG must be an array of tables")
     return value
+
+
+def check_sections(config: dict[str, Any]) -> None:
+    """Refuse top-level keys no part of the service reads (`[agnet]`, `[[toolset]]`, …).
+
+    Raises:
+        ToolConfigError: naming the unknown keys and the known ones.
+    """
+    if unknown := sorted(set(config) - set(SECTIONS)):
+        raise ToolConfigError(
+            f"CHATGATE_CONFIG: unknown key {', '.join(map(repr, unknown))} (known: {', '.join(SECTIONS)})"
+        )

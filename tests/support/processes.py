@@ -11,16 +11,20 @@ from chatgate.mcp_server.template_protocol import PROCESS_NAME_SPARE, PROCESS_NA
 
 # The fork launcher's template and its idle, unbound spares are machinery, not tool servers.
 _NOT_TOOL_SERVERS = {PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE}
+# Chatgate's own tool server, and the operator MCP server the tests configure (spawned per chat too).
+_TOOL_SERVER_MODULES = ("chatgate.mcp_server", "support.operator_mcp_server")
 
 
 def tool_server_children() -> list[psutil.Process]:
-    """Live (non-zombie) descendants of this process running a chatgate tool server."""
+    """Live (non-zombie) descendants of this process running a tool server: chatgate's, or an
+    operator MCP server the tests configured."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
             if child.status() == psutil.STATUS_ZOMBIE or child.name() in _NOT_TOOL_SERVERS:
                 continue
-            if "chatgate.mcp_server" in " ".join(child.cmdline()):
+            command_line = " ".join(child.cmdline())
+            if any(module in command_line for module in _TOOL_SERVER_MODULES):
                 found.append(child)
         except psutil.NoSuchProcess:
             continue

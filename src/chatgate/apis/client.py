@@ -11,7 +11,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from chatgate.apis.config import ApiConfig
+from chatgate.apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
 from chatgate.apis.errors import (
     ApiCallError,
     RequestRefusedError,
@@ -40,6 +40,8 @@ from chatgate.apis.responses import ApiResponse, read_response
 from chatgate.apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CACHE_ENTRIES = 128
@@ -98,7 +100,7 @@ class ApiClient:
         elif not operation.read_only:
             # A write may change what a cached read would say.
             self._cache = {k: v for k, v in self._cache.items() if k[0] != api.name}
-        response = await self._send(api, operation, request, secret=secret)
+        response = await self._send(api, request, idempotent=operation.idempotent, secret=secret)
         if operation.method == "GET" and api.cache_ttl_seconds > 0 and 200 <= response.status < 300:
             if len(self._cache) >= _CACHE_ENTRIES:
                 self._cache.pop(next(iter(self._cache)))
@@ -149,14 +151,7 @@ class ApiClient:
         url = check_url(api, join_url(api, expand_path(operation.path, path_values, serialize)))
         if pairs:
             url = url.copy_with(query="&".join(pairs).encode("ascii"))
-        if api.auth != "none":
-            if secret is None:
-                raise ApiCallError("no credential is available for this API")
-            headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
-        if api.user_id_header:
-            # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
-            printable = user_id.isascii() and user_id.isprintable()
-            headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
+        headers.update(_identity_headers(api, user_id=user_id, secret=secret))
         body: dict[str, Any] = {}
         if operation.body_arg and operation.body_arg in arguments:
             body, body_headers = request_body(operation, arguments[operation.body_arg])
@@ -169,12 +164,56 @@ class ApiClient:
             **body,
         )
 
+    async def request(
+        self,
+        api: ApiConfig,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        user_id: str,
+        secret: str | None,
+    ) -> ApiResponse:
+        """Send `method path` (relative to the API's base URL) through the same guard, credential
+        handling, retries and size cap as an operation call (for operators' Python tools).
+
+        Raises:
+            ApiCallError: refused (another origin or path, a reserved header, a bad method),
+                failed upstream, or unreachable.
+        """
+        method = method.upper()
+        if method not in _METHODS:
+            raise RequestRefusedError(f"method {method[:16]} is not allowed")
+        extra: dict[str, str] = {}
+        for name, value in (headers or {}).items():
+            if (
+                not HEADER_NAME.match(name)
+                or name.lower() in RESERVED_HEADERS
+                or name.lower() in {api.auth_header.lower(), (api.user_id_header or "").lower()}
+            ):
+                raise RequestRefusedError(f"header {name[:64]!r} cannot be set by a tool")
+            if "\r" in value or "\n" in value:
+                raise RequestRefusedError(f"header {name} must be one line")
+            extra[name] = value
+        url = check_url(api, join_url(api, path))
+        request = self._http.build_request(
+            method,
+            url,
+            params={key: _query_value(value) for key, value in params.items()} if params else None,
+            headers={**extra, **_identity_headers(api, user_id=user_id, secret=secret)},
+            json=json_body,
+            timeout=httpx.Timeout(api.timeout_seconds, connect=api.connect_timeout_seconds),
+        )
+        return await self._send(api, request, idempotent=method in _IDEMPOTENT_METHODS, secret=secret)
+
     async def _send(
-        self, api: ApiConfig, operation: OperationSpec, request: httpx.Request, *, secret: str | None
+        self, api: ApiConfig, request: httpx.Request, *, idempotent: bool, secret: str | None
     ) -> ApiResponse:
         host, port = host_port(api)
         address = await resolve_pinned(api)  # once per call: retries and redirects reuse it
-        retries = api.max_retries if operation.idempotent else 0
+        retries = api.max_retries if idempotent else 0
         attempt = 0
         with pinned(host, port, address):
             while True:
@@ -255,3 +294,29 @@ def _retry_after_seconds(header: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _identity_headers(api: ApiConfig, *, user_id: str, secret: str | None) -> dict[str, str]:
+    """The credential header (unless the API needs none) and the bound user's id header, if configured.
+
+    Raises:
+        ApiCallError: the API needs a credential and none is available.
+    """
+    headers: dict[str, str] = {}
+    if api.auth != "none":
+        if secret is None:
+            raise ApiCallError("no credential is available for this API")
+        headers[api.auth_header] = f"Bearer {secret}" if api.bearer else secret
+    if api.user_id_header:
+        # Header values are Latin-1 on the wire; an id outside printable ASCII goes percent-encoded.
+        printable = user_id.isascii() and user_id.isprintable()
+        headers[api.user_id_header] = user_id if printable else quote(user_id, safe="")
+    return headers
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

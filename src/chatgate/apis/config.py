@@ -26,7 +26,7 @@ from chatgate.tool_config import ToolConfigError, section
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 # Header names the operator may choose; anything else could smuggle a second header or a line break.
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 # Headers the gateway sets itself (or that would let a tool argument change where a request goes).
 RESERVED_HEADERS = frozenset(
     {"host", "authorization", "cookie", "content-length", "content-type", "transfer-encoding", "connection"}
@@ -69,7 +69,7 @@ class ApiConfig(BaseModel):
     @field_validator("auth_header", "user_id_header")
     @classmethod
     def _check_header(cls, value: str | None) -> str | None:
-        if value is not None and not _HEADER_NAME.match(value):
+        if value is not None and not HEADER_NAME.match(value):
             raise ValueError("must be a plain HTTP header name")
         return value
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -131,6 +132,20 @@ class ApiService:
             )
             for name in names
         ]
+
+    async def user_credentials(self, principal: Principal, api_names: Collection[str]) -> dict[str, str]:
+        """`principal`'s own stored credentials for `api_names`, decrypted (missing ones left out).
+
+        For operator MCP servers' `{credential:…}` placeholders. Empty when per-user credentials are
+        unavailable; a database outage is logged and yields none (the chat goes on without them).
+        """
+        if self._store is None or not api_names:
+            return {}
+        try:
+            return await self._store.open_for(principal.user_id, tuple(api_names))
+        except DatabaseUnavailableError as exc:
+            logger.warning("api credentials unavailable for this session: %s", type(exc).__name__)
+            return {}
 
     # Handoff to the tool server --------------------------------------------------------------
 

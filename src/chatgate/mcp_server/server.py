@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from fnmatch import fnmatchcase
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -47,6 +48,24 @@ class StrictMCPServer(MCPServer[ToolResources]):
         if self._bound_settings is None:
             raise IdentityMissingError("tool server started without a bound identity")
         return self._bound_settings
+
+    def tool_names(self) -> list[str]:
+        """The names of the tools this server serves, in registration order."""
+        return [tool.name for tool in self._tool_manager.list_tools()]
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema of the tool `name` as registered, or None when there is no such tool."""
+        return self._tool_input_schema(name)
+
+    def keep_only(self, patterns: list[str]) -> None:
+        """Unregister every tool no pattern (an `fnmatch` glob) matches.
+
+        A tool no agent may use is then neither listed nor callable here: a call to it is refused by
+        this process as an unknown tool, whatever the API process lets through.
+        """
+        for name in self.tool_names():
+            if not any(fnmatchcase(name, pattern) for pattern in patterns):
+                self.remove_tool(name)
 
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()
@@ -108,7 +127,7 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
         log_level=_sdk_log_level(settings.log_level),
         tools=api_tools(catalog),
     )
-    register_all(server, settings)
+    register_all(server, settings, catalog)
     if bind:
         server.bind(settings)
     return server

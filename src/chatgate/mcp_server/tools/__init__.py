@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import TYPE_CHECKING
 
-from chatgate.mcp_server.context import ToolResources
+from chatgate.agent_config import tool_allowlist
+from chatgate.apis.catalog import ApiCatalog
 from chatgate.mcp_server.settings import ChildSettings
-from chatgate.mcp_server.tools import files, identity, records, tables
+from chatgate.mcp_server.tools import files, identity, records, tables, toolsets
 from chatgate.storage.tables import load_table_specs
 from chatgate.tool_config import load_tool_config
+from chatgate.toolsets.loader import add_import_paths, load_toolsets, toolset_entries
+
+if TYPE_CHECKING:
+    from chatgate.mcp_server.server import StrictMCPServer
 
 
-def register_all(server: MCPServer[ToolResources], settings: ChildSettings) -> None:
-    """Register every tool group on `server`."""
+def register_all(server: StrictMCPServer, settings: ChildSettings, catalog: ApiCatalog) -> None:
+    """Register every tool group on `server`, then drop the tools no configured agent may use.
+
+    Raises:
+        ToolConfigError: the configuration file, a declared table or a toolset is invalid.
+    """
+    config = load_tool_config(settings.config_file)
+    entries = toolset_entries(config, base_dir=settings.config_file.parent if settings.config_file else None)
+    # Before any operator import: declared-table models may live in a toolset's package too.
+    add_import_paths(entries)
     identity.register(server)
     files.register(server)
     records.register(server)
-    tables.register(server, load_table_specs(load_tool_config(settings.config_file)))
+    tables.register(server, load_table_specs(config))
+    toolsets.register(server, load_toolsets(entries), catalog)
+    patterns = tool_allowlist(config)
+    if patterns is not None:
+        server.keep_only(patterns)

@@ -84,7 +84,7 @@ def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
         if error is not None:
             where = ".".join(str(part) for part in error.path) or "arguments"
             raise ToolError(f"invalid {where}: {error.message[:_MAX_VALIDATION_MESSAGE]}")
-        secret = _secret(resources, api)
+        secret = api_secret(resources, api)
         if resources.api_client is None:  # pragma: no cover - the lifespan opens it whenever tools exist
             raise ToolError("API tools are not available in this session")
         try:
@@ -102,7 +102,12 @@ def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
     return call_api
 
 
-def _secret(resources: ToolResources, api: ApiConfig) -> str | None:
+def api_secret(resources: ToolResources, api: ApiConfig) -> str | None:
+    """The credential for calling `api` in this session: none, the operator's, or the bound user's own.
+
+    Raises:
+        ToolError: the credential is not available (with what to do about it).
+    """
     if api.auth == "none":
         return None
     if api.auth == "service":
