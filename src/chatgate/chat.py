@@ -46,6 +46,7 @@ from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
+from chatgate.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class ChatService:
     agents: AgentTeam = field(default_factory=default_team)
     # The operator's `[[mcp_servers]]`, spawned per chat beside the tool server.
     operator_mcp: OperatorMcpServers | None = None
+    # Where each tool call is reported (metrics, a span); None reports nothing.
+    telemetry: Telemetry | None = None
 
     async def chat(
         self,
@@ -235,7 +238,7 @@ class ChatService:
             "max_turns": self.settings.agent_max_turns,
             "run_config": config,
             "session": session,
-            "hooks": ToolClock(timings),
+            "hooks": ToolClock(timings, self.telemetry),
         }
         if on_event is None:
             result = await Runner.run(agent, message, **options)
