@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from agents import (
     Agent,
@@ -50,6 +50,16 @@ INSTRUCTIONS = DEFAULT_INSTRUCTIONS
 
 # A zero-argument factory: a fresh `Model` per request (tests inject scripted ones).
 ModelProvider = Callable[[], Model]
+
+
+@runtime_checkable
+class NamedModels(Protocol):
+    """A provider that can also make a model by name (an agent's own `model`): the configured
+    endpoint, or a wrapper of it (the metrics' `ObservedProvider`)."""
+
+    def __call__(self) -> Model: ...
+
+    def named(self, model_name: str) -> Model: ...
 
 
 class ConfiguredModel:
@@ -163,7 +173,7 @@ def build_agents(
     claims = principal.profile_claims()
     agents: dict[str, Agent[None]] = {}
     for spec in team.all:
-        model = provider.named(spec.model) if spec.model and isinstance(provider, ConfiguredModel) else shared
+        model = provider.named(spec.model) if spec.model and isinstance(provider, NamedModels) else shared
         agents[spec.name] = Agent(
             name=spec.name,
             instructions=_instructions(spec, claims),

@@ -7,21 +7,20 @@ Error kinds are fixed words from the exception type: the upstream error text nev
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import openai
 from agents import Model, ModelBehaviorError, ModelResponse, ModelTracing
 from agents.items import TResponseInputItem, TResponseStreamEvent
 
+from chatgate.agents import ModelProvider, NamedModels
 from chatgate.empty_answers import is_empty_answer
 from chatgate.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from agents import ModelSettings
     from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
-
-ModelProvider = Callable[[], Model]
 
 
 def error_kind(exc: BaseException) -> str:
@@ -39,9 +38,33 @@ def error_kind(exc: BaseException) -> str:
     return "other"
 
 
-def observed_provider(provider: ModelProvider, telemetry: Telemetry) -> ModelProvider:
+class ObservedProvider:
     """`provider`, each model it makes reporting to `telemetry`."""
-    return lambda: ObservedModel(provider(), telemetry)
+
+    def __init__(self, provider: ModelProvider, telemetry: Telemetry) -> None:
+        self.inner = provider
+        self._telemetry = telemetry
+
+    def __call__(self) -> Model:
+        return ObservedModel(self.inner(), self._telemetry)
+
+
+class ObservedNamedProvider(ObservedProvider):
+    """The same, for a provider that also makes models by name (the configured endpoint)."""
+
+    def __init__(self, provider: NamedModels, telemetry: Telemetry) -> None:
+        super().__init__(provider, telemetry)
+        self._named = provider
+
+    def named(self, model_name: str) -> Model:
+        return ObservedModel(self._named.named(model_name), self._telemetry)
+
+
+def observed_provider(provider: ModelProvider, telemetry: Telemetry) -> ObservedProvider:
+    """`provider` wrapped so each model call is measured; agents' own models stay selectable by name."""
+    if isinstance(provider, NamedModels):
+        return ObservedNamedProvider(provider, telemetry)
+    return ObservedProvider(provider, telemetry)
 
 
 class ObservedModel(Model):
