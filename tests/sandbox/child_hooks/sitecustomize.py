@@ -34,8 +34,8 @@ class _WrapRegisterAll(importlib.abc.MetaPathFinder):
             original_exec(module)
             register_all = module.register_all
 
-            def with_probe(server: Any, settings: Any) -> None:
-                register_all(server, settings)
+            def with_probe(server: Any, *args: Any, **kwargs: Any) -> None:
+                register_all(server, *args, **kwargs)
                 from chatgate_hostile_probe import register
 
                 register(server)
