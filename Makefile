@@ -7,7 +7,7 @@ PORT ?= 8000
 # Stamp file: reinstall only when the project metadata changes.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck check bench clean
+.PHONY: run test install lint typecheck check bench soak clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ check: lint typecheck test
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+# A real `chatgate serve` under load with faults injected (docs/deploy.md). Full size by default
+# (64 concurrent, 10,000 chats); smaller: make soak SOAK_ARGS="--concurrency 16 --requests 1000".
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -51,7 +51,19 @@ _SCRUBBED_ENV = (
     "MAX_CONCURRENT_SESSIONS",
     "CORS_ORIGINS",
     "OPENAI_TRACING",
+    "REDIS_URL",
+    "RATE_LIMIT_CHATS_PER_MINUTE",
+    "MAX_CONCURRENT_CHATS_PER_USER",
+    "RATE_LIMIT_FAIL_CLOSED",
+    "METRICS_ENABLED",
+    "METRICS_PORT",
+    "METRICS_TOKEN",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "SHUTDOWN_GRACE_SECONDS",
 )
+# Tests send many chats per user quickly: the per-user limits are raised far out of the way unless a
+# test sets them (tests/test_rate_limits.py does).
+RAISED_LIMITS = {"RATE_LIMIT_CHATS_PER_MINUTE": 100_000, "MAX_CONCURRENT_CHATS_PER_USER": 10_000}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -75,7 +87,7 @@ def _refuse_real_models() -> Iterator[None]:
 
 def make_settings(state_dir: Path, **env: Any) -> Settings:
     """Settings for a test: its own state directory, the test secret, no `.env` file."""
-    values: dict[str, Any] = {"CHATGATE_STATE_DIR": state_dir, "JWT_SECRET": TEST_JWT_SECRET}
+    values: dict[str, Any] = {"CHATGATE_STATE_DIR": state_dir, "JWT_SECRET": TEST_JWT_SECRET, **RAISED_LIMITS}
     values.update(env)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -114,7 +126,7 @@ def stream_chat(
         f"{app.url}/api/agents/chat",
         json={"message": message, "stream": True},
         headers=auth(user),
-        timeout=30,
+        timeout=60,
     )
 
 
@@ -156,7 +168,7 @@ def scripted_openai() -> Iterator[ScriptedOpenAI]:
 def _no_leftover_tool_servers() -> Iterator[None]:
     """Every test must end with its tool servers gone; a leftover fails that test, not the ones after it."""
     yield
-    if wait_until(lambda: not tool_server_children(), timeout=5):
+    if wait_until(lambda: not tool_server_children(), timeout=60):  # a ceiling, not a speed
         return
     leftovers = tool_server_children()
     for child in leftovers:

@@ -132,13 +132,16 @@ def test_serve_prints_a_curl_that_works(tmp_path: Path) -> None:
             token = re.search(r"Bearer ([A-Za-z0-9_.-]+)", curl)
             assert token is not None
             url = f"http://127.0.0.1:{port}/api/agents/tools"
-            for _ in range(200):
+            deadline = time.monotonic() + 120  # a ceiling for start-up on a loaded machine
+            while True:
                 try:
                     response = httpx.get(
-                        url, headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=30
+                        url, headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=60
                     )
                     break
                 except httpx.ConnectError:
+                    if time.monotonic() > deadline:
+                        raise
                     time.sleep(0.05)
             assert response.status_code == 200, response.text
             assert "whoami" in {tool["name"] for tool in response.json()["tools"]}

@@ -114,7 +114,7 @@ def test_text_arrives_before_the_run_ends_and_keepalives_flow(app: LiveApp) -> N
     async def policy(call: Any) -> Any:
         if not tool_outputs(call):
             return [assistant_message("First words."), function_call("whoami", {}, call_id="call_w")]
-        await until_set(seen_first_delta, limit_seconds=10)
+        await until_set(seen_first_delta, limit_seconds=60)
         await asyncio.sleep(KEEPALIVE * 3)  # long enough for keep-alive comments
         return [assistant_message("done" if seen_first_delta.is_set() else "buffered")]
 
@@ -131,7 +131,7 @@ def test_text_arrives_before_the_run_ends_and_keepalives_flow(app: LiveApp) -> N
     assert comments >= 1
 
 
-def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> None:
+def test_disconnect_mid_stream_reaps_the_child_before_the_model_answers(app: LiveApp) -> None:
     release = threading.Event()
     finished_after_release: list[str] = []
 
@@ -148,7 +148,8 @@ def test_disconnect_mid_stream_reaps_the_child_within_a_second(app: LiveApp) -> 
             for text in response.iter_text():
                 if "tool-output-available" in text:
                     break
-        assert wait_until(lambda: not tool_server_children(), timeout=1.0)
+        # The model answers only on `release`, not set yet: only cancelling the run reaps the child.
+        assert wait_until(lambda: not tool_server_children(), timeout=60)
     finally:
         release.set()
     # The run itself was cancelled, not just the response: the pending model turn never completes.

@@ -86,6 +86,11 @@ class TokenVerifier:
         )
         return cls(config, jwks)
 
+    @property
+    def jwks(self) -> JwksCache | None:
+        """The key-set cache, when JWKS is configured (its fetch counters feed the metrics)."""
+        return self._jwks
+
     def log_configuration(self) -> None:
         """One start-up line saying what tokens are accepted: enough to diagnose a mismatch."""
         algorithms = (["HS256"] if self.config.hs256_secret is not None else []) + (

@@ -40,17 +40,19 @@ from chatgate.errors import (
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
-from chatgate.launcher import Launcher, ToolServerStartError
+from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
+from chatgate.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
 # Receives each SDK stream event of a streamed run, in order.
 EventSink = Callable[[StreamEvent], Awaitable[None]]
+TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
 
@@ -71,6 +73,8 @@ class ChatService:
     agents: AgentTeam = field(default_factory=default_team)
     # The operator's `[[mcp_servers]]`, spawned per chat beside the tool server.
     operator_mcp: OperatorMcpServers | None = None
+    # Where each tool call is reported (metrics, a span); None reports nothing.
+    telemetry: Telemetry | None = None
 
     async def chat(
         self,
@@ -109,7 +113,11 @@ class ChatService:
         if self.model_provider is None:
             raise ModelNotConfiguredError()
         conversation_id = conversation_id or uuid.uuid4().hex
-        await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
+        # Shielded: a cancellation that lands after the claim committed (while its connection is
+        # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
+        # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
+        with anyio.CancelScope(shield=True):
+            await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
         return conversation_id
 
     async def run_turn(
@@ -208,6 +216,10 @@ class ChatService:
             raise DeadlineExceededError(
                 f"The agent did not finish within {deadline:g} seconds (CHAT_TIMEOUT_SECONDS)."
             ) from None
+        except ToolServerError:
+            # The tool server died while the agent still needed it (listing its tools, say): a 503.
+            # A tool call to a dead server is not this: the model reads it as a failed tool.
+            raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
             raise _model_error(exc) from None
 
@@ -226,7 +238,7 @@ class ChatService:
             "max_turns": self.settings.agent_max_turns,
             "run_config": config,
             "session": session,
-            "hooks": ToolClock(timings),
+            "hooks": ToolClock(timings, self.telemetry),
         }
         if on_event is None:
             result = await Runner.run(agent, message, **options)
@@ -292,7 +304,10 @@ class ChatService:
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
         """The tool catalog `principal`'s agent would see, read from real tool servers."""
         async with self.tool_servers(principal, request_id=request_id) as (server, extra):
-            tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
+            try:
+                tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
+            except ToolServerError:
+                raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         return [
             {
                 "name": tool.name,
@@ -328,7 +343,7 @@ class _TimedSession:
             extra = await self._launch_environment(self._principal) if self._launch_environment else {}
             with launch_additions(extra):
                 return await self._context.__aenter__()
-        except ToolServerStartError as exc:
+        except ToolServerError as exc:
             raise ToolServerUnavailableError() from exc
         finally:
             self._timings.launch = ms_since(started)

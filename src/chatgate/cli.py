@@ -1,4 +1,4 @@
-"""The `chatgate` command: `serve` and `token`."""
+"""The `chatgate` command: `serve`, `token` and `db`."""
 
 from __future__ import annotations
 
@@ -53,21 +53,20 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve until interrupted. Exit status 2 for a configuration error: one line on stderr (from
-    `main` when found building the app, from the server's log when found during start-up)."""
-    import uvicorn
-
+    """Serve until interrupted; SIGTERM drains (SHUTDOWN_GRACE_SECONDS), then the process exits 0.
+    Exit status 2 for a configuration error: one line on stderr (from `main` when found building the
+    app, from the server's log when found during start-up)."""
+    from chatgate.drain import Drain
     from chatgate.main import create_app
+    from chatgate.serving import serve
 
     settings = get_settings()
-    app = create_app(settings)
+    drain = Drain()
+    app = create_app(settings, drain=drain)
     if args.print_curl:
         _print_quickstart(settings, args.host, args.port)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
-    )
     try:
-        server.run()
+        serve(app, drain, host=args.host, port=args.port, grace_seconds=settings.shutdown_grace_seconds)
     except SystemExit:  # uvicorn exits 3 when start-up fails
         if app.state.startup_errors:
             return 2

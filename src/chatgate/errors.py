@@ -11,6 +11,9 @@
     ├── ModelError                 502  model_error
     ├── ToolServerUnavailableError 503  tool_server_unavailable
     ├── SaturatedError             503  saturated (with Retry-After)
+    ├── RateLimitedError           429  rate_limited (with Retry-After)
+    ├── RateLimitUnavailableError  503  rate_limit_unavailable (Redis down, RATE_LIMIT_FAIL_CLOSED=true)
+    ├── DrainingError              503  draining (the instance is shutting down; with Retry-After)
     ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
     ├── SchemaOutOfDateError       503  schema_out_of_date (the database needs `chatgate db upgrade`)
     └── DeadlineExceededError      504  deadline_exceeded
@@ -41,7 +44,8 @@ class ChatgateError(Exception):
 class AuthenticationError(ChatgateError):
     """A refused token. `reason` is a stable word for the log line (the message is for the caller):
     `missing_token`, `scheme`, `malformed`, `algorithm`, `unknown_key`, `signature`, `expired`,
-    `not_yet_valid`, `issuer`, `audience`, `missing_claim`, `user_id`."""
+    `not_yet_valid`, `issuer`, `audience`, `missing_claim`, `user_id`.
+    The reason is also the auth-failure metric's label (a fixed set, never token data)."""
 
     status_code = 401
     code = "invalid_token"
@@ -162,3 +166,33 @@ class SchemaOutOfDateError(ChatgateError):
         "The service database is not at the schema this version needs; an operator must run "
         "`chatgate db upgrade` (or set CHATGATE_AUTO_MIGRATE=true)."
     )
+
+
+class RateLimitedError(ChatgateError):
+    """`limit` says which per-user limit refused: `per_minute` or `concurrent`."""
+
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many chats; try again later."
+
+    def __init__(self, message: str | None = None, *, limit: str, retry_after_seconds: int = 1) -> None:
+        self.limit = limit
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class RateLimitUnavailableError(ChatgateError):
+    status_code = 503
+    code = "rate_limit_unavailable"
+    default_message = "The rate limiter is unavailable; try again shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
+class DrainingError(ChatgateError):
+    status_code = 503
+    code = "draining"
+    default_message = "This instance is shutting down; retry and another instance will answer."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})

@@ -133,6 +133,7 @@ class JwksCache:
         self._absent: OrderedDict[str, float] = OrderedDict()
         self._lock = asyncio.Lock()
         self.fetch_count = 0
+        self.fetch_failures = 0
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -186,6 +187,7 @@ class JwksCache:
             try:
                 await self._fetch_into_cache(reason="expired")
             except JwksUnavailableError:
+                self.fetch_failures += 1
                 if not self._keys:
                     raise
                 # The issuer being down says nothing against keys it published: keep them.

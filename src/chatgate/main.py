@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -12,17 +13,16 @@ import jsonschema  # noqa: F401 - imported now: the MCP client imports it lazily
 from fastapi import FastAPI
 
 from chatgate import __version__
-from chatgate.admission import Admission
 from chatgate.agents import ModelProvider, agent_team_from_settings, model_provider_from_settings, set_tracing
 from chatgate.api.cors import ChatgateCORSMiddleware
-from chatgate.api.error_handlers import install_error_handlers
+from chatgate.api.error_handlers import error_code_of, install_error_handlers
 from chatgate.api.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, conversations, credentials, health, tools
+from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
@@ -30,7 +30,10 @@ from chatgate.chat import ChatService
 from chatgate.config import ConfigError, Settings, get_settings
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
+from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
+from chatgate.intake import ChatIntake
 from chatgate.launcher import create_launcher
+from chatgate.limits import create_rate_limiter
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.observability import configure_logging
 from chatgate.readiness import ReadinessProbe
@@ -40,11 +43,26 @@ from chatgate.schema_gate import SchemaGate
 from chatgate.storage.engine import DatabaseConfigError, create_engine, is_postgres
 from chatgate.storage.identity import preload_signer
 from chatgate.storage.tables import load_table_specs
+from chatgate.telemetry import Metrics, Telemetry
+from chatgate.telemetry.exposition import start_metrics_listener
+from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
+from chatgate.telemetry.model import observed_provider
+from chatgate.telemetry.tracing import Tracing, TracingMiddleware
 from chatgate.tool_config import ToolConfigError, load_tool_config
 
+logger = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None, *, model_provider: ModelProvider | None = None) -> FastAPI:
-    """Build the app. `model_provider` overrides the configured model (tests, benchmarks).
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model_provider: ModelProvider | None = None,
+    tracing: Tracing | None = None,
+    drain: Drain | None = None,
+) -> FastAPI:
+    """Build the app. `model_provider` overrides the configured model (tests, benchmarks), `tracing`
+    the configured span export (tests), `drain` is shared with the server that runs the app
+    (`chatgate serve` drains on SIGTERM).
 
     Raises:
         ConfigError: the configuration cannot be served (one line naming the setting and the fix).
@@ -56,7 +74,11 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         set_tracing(settings)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         containment = assess_containment(settings)  # raises with MCP_SANDBOX=required and something missing
-        engine = create_engine(settings.resolved_database_url)
+        engine = create_engine(
+            settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
         # start-up error instead of a tool server (or the fork template) failing to start.
         load_table_specs(load_tool_config(settings.config_file))
@@ -70,15 +92,22 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         )
         verifier = TokenVerifier.from_settings(settings)
     verifier.log_configuration()
-    launcher = create_launcher(settings)
+    telemetry = Telemetry(
+        metrics=Metrics() if settings.metrics_enabled else None,
+        tracing=tracing or Tracing.from_settings(settings),
+    )
+    launcher = ObservedLauncher(create_launcher(settings), telemetry)
     configured_model = None if model_provider else model_provider_from_settings(settings)
+    provider = model_provider or configured_model
     prepare_engine(engine)
     schema = SchemaGate(settings.resolved_database_url)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
-        admission=Admission(settings.max_concurrent_sessions, settings.admission_wait_seconds),
-        model_provider=model_provider or configured_model,
+        admission=ObservedAdmission(
+            settings.max_concurrent_sessions, settings.admission_wait_seconds, telemetry
+        ),
+        model_provider=observed_provider(provider, telemetry) if provider is not None else None,
         engine=engine,
         conversations=ConversationStore(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
@@ -86,19 +115,33 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
         launch_environment=apis.child_environment,
         agents=agents,
         operator_mcp=operator_mcp,
+        telemetry=telemetry,
     )
+    drain = drain or Drain()
+    limiter = create_rate_limiter(settings, telemetry.metrics)
+    if telemetry.metrics is not None:
+        jwks = verifier.jwks
+        telemetry.metrics.watch_jwks(lambda: (jwks.fetch_count, jwks.fetch_failures) if jwks else None)
     services = Services(
         settings=settings,
         verifier=verifier,
         chat=chat_service,
         readiness=ReadinessProbe(launcher, chat_service.admission, schema=schema),
+        intake=ChatIntake(drain, limiter, telemetry.metrics, error_code_of),
+        telemetry=telemetry,
         apis=apis,
         sandbox_level=containment.level,
     )
+    if settings.metrics_enabled and settings.metrics_port is None and not settings.metrics_on_api_port:
+        logger.warning(
+            "/metrics is off: in production set METRICS_PORT (a separate listener) or METRICS_TOKEN"
+        )
 
     async def close_resources() -> None:
         await verifier.aclose()
+        await limiter.aclose()
         await engine.dispose()
+        telemetry.tracing.shutdown()
         if configured_model is not None:
             await configured_model.aclose()
 
@@ -117,11 +160,19 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
             await close_resources()
             raise
         warm_up = asyncio.create_task(verifier.warm_up())
+        listener = start_metrics_listener(settings, telemetry.metrics)
         try:
             yield
         finally:
+            # Under `chatgate serve` the drain already ran on SIGTERM; under a bare server, chats still
+            # running now are cancelled (and recorded interrupted) before their tool servers go.
+            drain.begin()
+            if drain.cancel_all():
+                await drain.wait_idle(CANCEL_SETTLE_SECONDS)
             warm_up.cancel()
             await asyncio.gather(warm_up, return_exceptions=True)
+            if listener is not None:
+                listener.stop()
             await launcher.stop()
             await close_resources()
 
@@ -129,6 +180,7 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     app.state.services = services
     app.state.startup_errors = []
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(chat.router)
     app.include_router(tools.router)
     app.include_router(conversations.router)
@@ -139,6 +191,8 @@ def create_app(settings: Settings | None = None, *, model_provider: ModelProvide
     # The start-up error reporter sees only the lifespan.
     app.add_middleware(SchemaGateMiddleware, gate=schema)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Inside the request context: the request span carries the request id.
+    app.add_middleware(TracingMiddleware, tracing=telemetry.tracing)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(ChatgateCORSMiddleware, origins=settings.cors_origins)

@@ -11,6 +11,7 @@ from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.result import RunResultBase
 
 from chatgate.launcher.agents_server import TOOL_OK_KEY
+from chatgate.telemetry import Telemetry, ToolCallTrace
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,22 @@ class ChatResult:
 
 
 class ToolClock(RunHooks[Any]):
-    """Measures the wall time during which tools run (concurrent calls counted once)."""
+    """Measures the wall time during which tools run (concurrent calls counted once), and reports
+    each call to `telemetry` when given (metrics by tool and outcome, a span per call)."""
 
-    def __init__(self, timings: Timings) -> None:
+    def __init__(self, timings: Timings, telemetry: Telemetry | None = None) -> None:
         self._timings = timings
         self._in_flight = 0
         self._since = 0.0
+        self._telemetry = telemetry
+        self._calls: dict[str, ToolCallTrace] = {}
 
     async def on_tool_start(self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool) -> None:
         if self._in_flight == 0:
             self._since = time.perf_counter()
         self._in_flight += 1
+        if self._telemetry is not None:
+            self._calls[_call_id(context)] = self._telemetry.tool_call_started(tool.name)
 
     async def on_tool_end(
         self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
@@ -69,6 +75,16 @@ class ToolClock(RunHooks[Any]):
         self._in_flight = max(0, self._in_flight - 1)
         if self._in_flight == 0:
             self._timings.tools += ms_since(self._since)
+        call = self._calls.pop(_call_id(context), None)
+        if self._telemetry is not None and call is not None:
+            # The SDK keeps the MCP result's custom data (our ok flag) on the tool context and offers
+            # no public reader at this hook; a call that failed below the tool has none: not ok.
+            custom = getattr(context, "_custom_data", None)
+            self._telemetry.tool_call_finished(call, ok=bool((custom or {}).get(TOOL_OK_KEY, False)))
+
+
+def _call_id(context: RunContextWrapper[Any]) -> str:
+    return str(getattr(context, "tool_call_id", "") or id(context))
 
 
 def tools_used(result: RunResultBase) -> list[ToolUse]:

@@ -67,8 +67,12 @@ class SwitchableModel:
         return self.policy(call)
 
 
-async def until_set(event: threading.Event, limit_seconds: float = 20.0) -> bool:
-    """Wait, from the live app's event loop, for `event` set by the test's thread; False on timeout."""
+async def until_set(event: threading.Event, limit_seconds: float = 120.0) -> bool:
+    """Wait, from the live app's event loop, for `event` set by the test's thread; False on timeout.
+
+    The default outlasts every ceiling the tests wait under (60 s), so a test that checks a run was
+    cancelled never sees it end on its own instead.
+    """
     for _ in range(int(limit_seconds / 0.02)):
         if event.is_set():
             return True

@@ -9,6 +9,8 @@ from fastapi import Depends, Header, Request
 from chatgate.api.services import Services
 from chatgate.auth import bearer_token
 from chatgate.chat import ChatService
+from chatgate.errors import AuthenticationError, AuthUnavailableError
+from chatgate.intake import ChatIntake
 from chatgate.observability import request_id_var
 from chatgate.principal import Principal
 
@@ -28,13 +30,27 @@ def get_chat_service(services: ServicesDep) -> ChatService:
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
+def get_chat_intake(services: ServicesDep) -> ChatIntake:
+    return services.intake
+
+
+ChatIntakeDep = Annotated[ChatIntake, Depends(get_chat_intake)]
+
+
 async def get_current_principal(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """The verified caller; 401 (with `WWW-Authenticate`) on any doubt."""
-    principal = await services.verifier.verify(bearer_token(authorization))
+    try:
+        principal = await services.verifier.verify(bearer_token(authorization))
+    except (AuthenticationError, AuthUnavailableError) as exc:
+        metrics = services.telemetry.metrics
+        if metrics is not None:
+            reason = exc.reason if isinstance(exc, AuthenticationError) else "jwks_unavailable"
+            metrics.auth_failures.labels(reason).inc()
+        raise
     # For the request log line: a pseudonym, never the id itself.
     request.state.user_hash = principal.user_hash
     return principal

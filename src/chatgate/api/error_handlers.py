@@ -43,19 +43,33 @@ async def _chatgate_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.headers)
 
 
-async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+def _storage_status(exc: StorageError) -> tuple[int, str]:
     # Storage errors carry curated messages (no SQL, no driver text); only the status is decided here.
-    assert isinstance(exc, StorageError)
     if isinstance(exc, NotFoundError):
-        status, code = 404, "not_found"
-    elif isinstance(exc, ConversationBusyError):
-        status, code = 409, "conversation_busy"
-    elif isinstance(exc, InvalidInputError):
-        status, code = 422, "invalid_request"
-    elif isinstance(exc, DatabaseUnavailableError):
-        status, code = 503, "database_unavailable"
-    else:
-        status, code = 500, "internal_error"
+        return 404, "not_found"
+    if isinstance(exc, ConversationBusyError):
+        return 409, "conversation_busy"
+    if isinstance(exc, InvalidInputError):
+        return 422, "invalid_request"
+    if isinstance(exc, DatabaseUnavailableError):
+        return 503, "database_unavailable"
+    return 500, "internal_error"
+
+
+def error_code_of(exc: BaseException) -> str:
+    """The `error.code` the response to `exc` carries (for metrics: one mapping, here)."""
+    if isinstance(exc, ChatgateError):
+        return exc.code
+    if isinstance(exc, StorageError):
+        return _storage_status(exc)[1]
+    if isinstance(exc, ClientDisconnectedError):
+        return "client_closed"
+    return "internal_error"
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StorageError)
+    status, code = _storage_status(exc)
     request.state.error_code = code
     headers = {"Retry-After": "2"} if status in (409, 503) else None
     return error_response(status, code, str(exc), headers)

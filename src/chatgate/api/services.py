@@ -8,8 +8,10 @@ from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
+from chatgate.intake import ChatIntake
 from chatgate.readiness import ReadinessProbe
 from chatgate.sandbox.support import SandboxLevel
+from chatgate.telemetry import Telemetry
 
 
 @dataclass
@@ -18,5 +20,7 @@ class Services:
     verifier: TokenVerifier
     chat: ChatService
     readiness: ReadinessProbe
+    intake: ChatIntake
+    telemetry: Telemetry
     apis: ApiService | None = None
     sandbox_level: SandboxLevel = "off"  # what tool servers get (`chatgate.sandbox.service`)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
+from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
 from chatgate.model_wire.normalise import new_call_id
 from chatgate.storage.engine import present_owner
 from chatgate.surrogates import without_lone_surrogates
@@ -21,7 +22,7 @@ from chatgate.surrogates import without_lone_surrogates
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class ConversationSession(SQLAlchemySession):
+class ConversationSession(ShieldedSQLAlchemySession):
     """The SDK session for one conversation, read back in a form a model API always accepts.
 
     A run cut off mid-turn (client gone, deadline) or a history window cut at `limit` can leave a tool
@@ -62,8 +63,12 @@ class ConversationSession(SQLAlchemySession):
     async def stored_count(self) -> int:
         """How many items are stored (cheap: a count, not a read)."""
         query = sa.select(sa.func.count()).select_from(self._messages)
+        # Finished once begun, like every session operation (see `shielded_session`).
+        return await finished(self._count(query.where(self._messages.c.session_id == self.session_id)))
+
+    async def _count(self, query: Any) -> int:
         async with self._session() as session:
-            count = await session.scalar(query.where(self._messages.c.session_id == self.session_id))
+            count = await session.scalar(query)
         return int(count or 0)
 
     async def ensure_user_message(self, message: str, *, since: int | None) -> None:

@@ -8,6 +8,7 @@ the full path. Files are checked again on the open descriptor (`fstat`): regular
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from chatgate.files.errors import FileSpaceError, NotFound, UnsafeEntry, WrongKind, from_os_error
 from chatgate.files.paths import RESERVED_PREFIX, RelPath, is_reserved
+
+logger = logging.getLogger(__name__)
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone planted must not hang; it is refused right after by fstat.
@@ -169,8 +172,15 @@ def open_file(dir_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
 
 
 def fsync_dir(dir_fd: int) -> None:
-    """Make a rename or unlink in `dir_fd` durable."""
-    os.fsync(dir_fd)
+    """Make a rename or unlink in `dir_fd` durable, as far as the file system lets us.
+
+    Called only after the change is done and visible: a failure here is logged, never raised, so a
+    write that happened is never reported as failed (the model would repeat it: an append twice).
+    """
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        logger.warning("fsync of a folder after a change failed: %s", type(exc).__name__)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 `launch(principal, request_id=…)` is an async context manager yielding a connected Agents SDK MCP
 server; leaving it tears the process down, whatever happened inside (success, error, timeout,
-cancellation). Implementations: `exec` (a new interpreter per request) and `fork` (a child of a
-warm template process; Linux, the default there).
+cancellation at any point of launch, run or teardown). Implementations: `exec` (a new interpreter
+per request) and `fork` (a child of a warm template process; Linux, the default there).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 
 from chatgate.config import Settings
-from chatgate.launcher.base import Launcher, ToolServerStartError
+from chatgate.launcher.base import Launcher, ToolServerError, ToolServerLostError, ToolServerStartError
 from chatgate.launcher.exec import ExecLauncher
 
-__all__ = ["Launcher", "ToolServerStartError", "create_launcher"]
+__all__ = ["Launcher", "ToolServerError", "ToolServerLostError", "ToolServerStartError", "create_launcher"]
 
 
 def create_launcher(settings: Settings) -> Launcher:

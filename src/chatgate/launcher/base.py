@@ -10,8 +10,16 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from chatgate.principal import Principal
 
 
-class ToolServerStartError(RuntimeError):
-    """The tool server could not be started or did not answer in time (the request gets a 503)."""
+class ToolServerError(RuntimeError):
+    """The request's tool server is not usable (the request gets a 503 `tool_server_unavailable`)."""
+
+
+class ToolServerStartError(ToolServerError):
+    """The tool server could not be started or did not answer in time."""
+
+
+class ToolServerLostError(ToolServerError):
+    """The tool server died (or stopped answering) while the request still needed it."""
 
 
 class Launcher(Protocol):

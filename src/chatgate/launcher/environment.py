@@ -23,6 +23,11 @@ _launch_additions: ContextVar[Mapping[str, str] | None] = ContextVar(
     "chatgate_launch_additions", default=None
 )
 
+# glibc gives each new thread its own malloc arena, reserving 64 MiB of address space apiece: under
+# a tool server's address-space limit (MCP_CHILD_MEMORY_MB) ~16 threads exhaust 1 GiB. Two arenas
+# are plenty for a process that serves one request.
+MALLOC_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+
 # A tool server's database identity outlives its longest possible life by this much, and no more.
 _IDENTITY_SLACK_SECONDS = 60
 
@@ -50,6 +55,7 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             # Children never write .pyc files into the install tree or buffer stdout.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
+            **MALLOC_ENVIRONMENT,
         }
     )
     # On PostgreSQL: the identity row-level security will verify, signed for this user and launch.

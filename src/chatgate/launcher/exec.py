@@ -2,6 +2,10 @@
 
 Simple and portable; it pays a full interpreter start and SDK import per request (about a second of
 CPU). The fork launcher removes that cost behind the same interface.
+
+The child is spawned here (not by the MCP SDK's stdio client) so that its teardown is ours and
+unconditional: `close_session` closes its pipes, then SIGTERMs and SIGKILLs its process group after
+a short grace, on every path out of `launch`, cancellation included.
 """
 
 from __future__ import annotations
@@ -11,21 +15,20 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
-from agents.mcp import MCPServerStdio
+from mcp.client.stdio import get_default_environment
 
 from chatgate.config import Settings
-from chatgate.launcher.agents_server import curated_tool_failure, leaf_exception, record_tool_outcome
+from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment
+from chatgate.launcher.process import ToolProcess
+from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
 from chatgate.principal import Principal
 
 logger = logging.getLogger(__name__)
 
 CHILD_MODULE = "chatgate.mcp_server"
-# The stdio client's own shutdown waits up to 2 s then escalates (SIGTERM, SIGKILL); bound it anyway.
-TEARDOWN_LIMIT_SECONDS = 6.0
 
 
 class ExecLauncher:
@@ -44,52 +47,28 @@ class ExecLauncher:
 
     @asynccontextmanager
     async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
-        server = MCPServerStdio(
-            params={
-                "command": sys.executable,
-                "args": ["-u", "-m", CHILD_MODULE],
-                "env": child_environment(self._settings, principal, request_id=request_id),
-                "cwd": str(self._settings.state_dir.resolve()),
-            },
+        settings = self._settings
+        # What the MCP SDK's stdio client would pass (PATH, HOME, …) plus the allowlisted child environment.
+        env = get_default_environment() | child_environment(settings, principal, request_id=request_id)
+        try:
+            process = ToolProcess.spawn(
+                [sys.executable, "-u", "-m", CHILD_MODULE], env=env, cwd=settings.state_dir.resolve()
+            )
+        except OSError as exc:
+            logger.warning("tool server failed to spawn: %s", type(exc).__name__)
+            raise ToolServerStartError("tool server failed to start") from exc
+        # No await between the spawn and this `try`: from here on, every exit path tears down.
+        server = PipeMCPServer(
+            process,
             name="chatgate",
             # One request, one process: its tool list cannot change underneath us.
             cache_tools_list=True,
-            client_session_timeout_seconds=self._settings.mcp_tool_timeout_seconds,
+            client_session_timeout_seconds=settings.mcp_tool_timeout_seconds,
             failure_error_function=curated_tool_failure,
             custom_data_extractor=record_tool_outcome,
         )
-        await connect_within(server, self._settings.mcp_connect_timeout_seconds)
         try:
+            await connect_within(server, settings.mcp_connect_timeout_seconds)
             yield server
         finally:
-            await teardown(server)
-
-
-async def connect_within(server: AgentsMCPServer, limit_seconds: float) -> None:
-    """Connect, really bounded by `limit_seconds` (the SDK's discovery probe ignores its own timeouts).
-
-    Raises:
-        ToolServerStartError: the process did not start or did not complete the handshake in time.
-    """
-    try:
-        with anyio.fail_after(limit_seconds):
-            await server.connect()
-    except TimeoutError as exc:
-        await teardown(server)
-        raise ToolServerStartError(f"tool server did not start within {limit_seconds:g}s") from exc
-    except Exception as exc:
-        await teardown(server)
-        cause = leaf_exception(exc)
-        logger.warning("tool server failed to start: %s", type(cause).__name__)
-        raise ToolServerStartError("tool server failed to start") from cause
-
-
-async def teardown(server: AgentsMCPServer) -> None:
-    """Close the session and reap the process; shielded so a cancelled request still cleans up."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(TEARDOWN_LIMIT_SECONDS) as scope:
-        try:
-            await server.cleanup()
-        except Exception as exc:  # teardown must never mask the request's own outcome
-            logger.warning("tool server cleanup failed: %s", type(leaf_exception(exc)).__name__)
-    if scope.cancelled_caught:
-        logger.error("tool server cleanup exceeded %.0fs", TEARDOWN_LIMIT_SECONDS)
+            await close_session(server)

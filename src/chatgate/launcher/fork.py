@@ -10,7 +10,8 @@ request this costs a few KiB of protocol and the copy-on-write pages the child t
 Off the request path: the template's warm-up, its tool list (seeded into each session's cache, so
 `list_tools` costs no round trip), forking (spares), restarts after a crash (a watcher notices EOF
 on its stdout), and the child's exit: leaving a session closes the pipes (the child reads EOF and
-exits, the template reaps it) and unwinds the SDK's client task after the response.
+exits, the template reaps it) and unwinds the SDK's client task after the response; a child that
+does not exit is signalled through the pidfd the template sent with its pipes.
 
 Failure behavior: a dead or unreachable template fails `launch` with `ToolServerStartError` and is
 replaced; a template crash kills its children (PDEATHSIG), so a session in use sees its stream end.
@@ -31,8 +32,7 @@ from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment, launch_additions
-from chatgate.launcher.exec import connect_within, teardown
-from chatgate.launcher.pipes import ForkedMCPServer
+from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
 from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
 from chatgate.mcp_server.template_protocol import WARM_UP_USER
 from chatgate.principal import Principal
@@ -86,12 +86,13 @@ class ForkLauncher:
         try:
             with anyio.fail_after(settings.mcp_connect_timeout_seconds):
                 template = await self._ensure_template()
-                pipes = await template.fork_child(env, str(settings.state_dir.resolve()))
+                process = await template.fork_child(env, str(settings.state_dir.resolve()))
         except (TimeoutError, TemplateUnavailableError) as exc:
             logger.warning("fork template unavailable: %s", exc)
             raise ToolServerStartError("tool server failed to start") from exc
-        server = ForkedMCPServer(
-            pipes,
+        # No await between receiving the child and this `try`: from here on, every exit tears down.
+        server = PipeMCPServer(
+            process,
             tools=template.tools,
             name="chatgate",
             cache_tools_list=True,
@@ -100,21 +101,17 @@ class ForkLauncher:
             custom_data_extractor=record_tool_outcome,
         )
         try:
-            await connect_within(server, settings.mcp_connect_timeout_seconds)  # tears down on failure
-        finally:
-            if server.session is None:
-                pipes.close()
-        try:
+            await connect_within(server, settings.mcp_connect_timeout_seconds)
             yield server
         finally:
             # Closing the pipes is the teardown that matters: the child reads EOF and exits, and the
-            # template reaps it. Unwinding the SDK's client task is bookkeeping; it runs after the
-            # response instead of before it.
-            pipes.close()
-            self._cleanup_later(server)
+            # template reaps it. The rest (unwinding the SDK's client task, and SIGTERM/SIGKILL for a
+            # child that does not exit) runs after the response instead of before it.
+            process.pipes.close()
+            self._close_later(server)
 
-    def _cleanup_later(self, server: ForkedMCPServer) -> None:
-        task = asyncio.get_running_loop().create_task(teardown(server))
+    def _close_later(self, server: PipeMCPServer) -> None:
+        task = asyncio.get_running_loop().create_task(close_session(server))
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
 

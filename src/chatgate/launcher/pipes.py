@@ -1,30 +1,27 @@
 """MCP over a forked child's stdio pipes, seen from the API process.
 
-`mcp.client.stdio.stdio_client` spawns its own process; the fork launcher already has one (the
-template forked it) and holds only the two pipe ends. `pipe_transport` speaks the same wire format
+`mcp.client.stdio.stdio_client` spawns its own process and keeps its teardown to itself; the
+launchers hold the child's two pipe ends (exec spawned it, the fork template forked it) and stop the
+child themselves (`launcher.process`). `pipe_transport` speaks the same wire format
 as `stdio_client` (newline-delimited JSON-RPC, UTF-8, one `SessionMessage` or parse error per line)
-over those fds, and `ForkedMCPServer` is the Agents SDK's `MCPServerStdio` with that transport.
+over those fds (`launcher.session.PipeMCPServer` is the Agents SDK's `MCPServerStdio` with it).
 
-Teardown is closing the pipes: the child reads EOF and `os._exit`s, the template reaps it. Nothing
-here waits for the child, so leaving a session costs the request path well under a millisecond.
+Closing the pipes is the first step of every teardown: the child reads EOF and `os._exit`s. Nothing
+here waits for the child, so that step costs the request path well under a millisecond.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from typing import Any
+from contextlib import asynccontextmanager, suppress
 
 import anyio
 import anyio.lowlevel
 import jsonschema  # noqa: F401 - see below
 import mcp_types as types
-from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.shared.message import SessionMessage
-from mcp.types import Tool as MCPTool
 
 # `jsonschema` above: the MCP client imports it on a session's first tool call (~0.1 s, blocking the
 # event loop); importing it with the launcher moves that to start-up.
@@ -118,42 +115,3 @@ async def pipe_transport(pipes: ChildPipes) -> AsyncIterator[MCPStreamTransport]
         pipes.close()
         for stream in (read_stream, write_stream, read_writer, write_reader):
             stream.close()
-
-
-class ForkedMCPServer(MCPServerStdio):
-    """`MCPServerStdio` whose transport is an already-forked child's pipes.
-
-    `tools` is the template's tool list (identical for every child: registration does not depend on
-    the identity); with it, `list_tools` is answered from the cache instead of costing a round trip.
-    """
-
-    def __init__(self, pipes: ChildPipes, *, tools: list[MCPTool] | None = None, **kwargs: Any) -> None:
-        super().__init__(params={"command": "forked", "args": []}, **kwargs)
-        self.pipes = pipes
-        self._preloaded_tools = tools
-
-    @property
-    def pid(self) -> int:
-        return self.pipes.pid
-
-    def create_streams(self) -> AbstractAsyncContextManager[MCPStreamTransport]:
-        return pipe_transport(self.pipes)
-
-    async def connect(self) -> None:
-        await super().connect()  # type: ignore[no-untyped-call]
-        if self._preloaded_tools is not None:
-            # Seed the SDK's own cache (what `cache_tools_list=True` fills after the first listing), so
-            # client-side behavior, including its required-argument check, matches the exec path.
-            self._tools_list = copy.deepcopy(self._preloaded_tools)
-            self._cache_dirty = False
-            # The MCP client re-lists tools on a session's first call to learn output schemas; give it
-            # the same schemas (private in mcp 2.x; without it the only cost is that round trip).
-            schemas = getattr(self.session, "_tool_output_schemas", None)
-            if isinstance(schemas, dict):
-                schemas.update({tool.name: tool.output_schema for tool in self._preloaded_tools})
-
-    async def cleanup(self) -> None:
-        try:
-            await super().cleanup()  # type: ignore[no-untyped-call]
-        finally:
-            self.pipes.close()

@@ -24,7 +24,9 @@ from typing import Any
 import anyio
 from mcp.types import Tool as MCPTool
 
+from chatgate.launcher.environment import MALLOC_ENVIRONMENT
 from chatgate.launcher.pipes import ChildPipes
+from chatgate.launcher.process import ToolProcess
 from chatgate.mcp_server import template_protocol as protocol
 
 logger = logging.getLogger(__name__)
@@ -88,7 +90,8 @@ class TemplateProcess:
         directory = Path(tempfile.mkdtemp(prefix="chatgate-fork-"))  # mode 0700
         token = secrets.token_hex(protocol.TOKEN_BYTES)
         env = {name: os.environ[name] for name in _TEMPLATE_ENV_VARIABLES if name in os.environ}
-        env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
+        # Children are forks: they keep the malloc settings the template started with.
+        env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **MALLOC_ENVIRONMENT})
         args = [sys.executable, "-u", "-m", TEMPLATE_MODULE, "--socket", str(directory / "template.sock")]
         args += ["--parent-pid", str(os.getpid()), "--memory-mb", str(memory_mb), "--lifetime", str(lifetime)]
         args += ["--spares", str(spares)]
@@ -146,28 +149,40 @@ class TemplateProcess:
         finally:
             self._dying = True
 
-    async def fork_child(self, env: dict[str, str], cwd: str) -> ChildPipes:
-        """Ask the template for a child bound to `env`; the child's pipes come back over the socket.
+    async def fork_child(self, env: dict[str, str], cwd: str) -> ToolProcess:
+        """Ask the template for a child bound to `env`; its pipes (and pidfd) come back over the socket.
 
         Raises:
             TemplateUnavailableError: the template is gone, refused, or answered nonsense.
         """
         request = protocol.encode_frame({"token": self._token, "env": env, "cwd": cwd})
+        fds: list[int] = []
         try:
             async with await anyio.connect_unix(self.socket_path) as stream:
                 await stream.send(request)
-                message, fds = await stream.receive_fds(4096, protocol.CHILD_FDS)
-                reply = await _complete_frame(stream, bytearray(message), fds)
-        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, protocol.ProtocolError) as exc:
-            # Refused, reset or cut short: it is dying or broken, so the next request gets a new one.
-            self._dying = True
-            raise TemplateUnavailableError("fork template did not answer") from exc
+                message, fds = await stream.receive_fds(4096, protocol.MAX_CHILD_FDS)
+                reply = await _complete_frame(stream, bytearray(message))
+        except BaseException as exc:
+            # Whatever happened once the fds arrived (cancelled while closing the stream, say), they
+            # are closed here: a child whose stdin we kept open would never see EOF.
+            for fd in fds:
+                os.close(fd)
+            if isinstance(
+                exc, OSError | anyio.EndOfStream | anyio.BrokenResourceError | protocol.ProtocolError
+            ):
+                # Refused, reset or cut short: it is dying or broken; the next request gets a new one.
+                self._dying = True
+                raise TemplateUnavailableError("fork template did not answer") from exc
+            raise
         pid = reply.get("pid")
-        if reply.get("ok") is not True or len(fds) != protocol.CHILD_FDS or not isinstance(pid, int):
+        if reply.get("ok") is not True or len(fds) < protocol.CHILD_FDS or not isinstance(pid, int):
             for fd in fds:
                 os.close(fd)
             raise TemplateUnavailableError(f"fork template refused: {reply.get('error', 'malformed reply')}")
-        return ChildPipes(pid, stdin_fd=fds[0], stdout_fd=fds[1])
+        pidfd = fds[2] if len(fds) > protocol.CHILD_FDS else None
+        if pidfd is not None:
+            os.set_inheritable(pidfd, False)  # SCM_RIGHTS fds arrive without close-on-exec
+        return ToolProcess(ChildPipes(pid, stdin_fd=fds[0], stdout_fd=fds[1]), pidfd=pidfd)
 
     def terminate(self) -> None:
         """Ask the template to stop (stdin EOF: it kills its children and exits); kill it if it lingers."""
@@ -200,14 +215,9 @@ class TemplateProcess:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-async def _complete_frame(stream: Any, buffer: bytearray, fds: list[int]) -> dict[str, Any]:
-    try:
-        while (framed := protocol.split_frame(buffer)) is None:
-            buffer += await stream.receive(4096)
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
+async def _complete_frame(stream: Any, buffer: bytearray) -> dict[str, Any]:
+    while (framed := protocol.split_frame(buffer)) is None:
+        buffer += await stream.receive(4096)
     return framed[0]
 
 

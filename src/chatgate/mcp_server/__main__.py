@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import anyio
 
 from chatgate.mcp_server.lifecycle import die_with_parent, hard_exit
+from chatgate.mcp_server.logs import configure_child_logging
 from chatgate.mcp_server.server import serve_stdio
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.sandbox import contain
@@ -17,10 +17,8 @@ logger = logging.getLogger("chatgate.mcp_server")
 
 
 def main() -> None:
-    # stdout is the protocol channel: every log line goes to stderr.
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    # stdout is the protocol channel: every log line goes to stderr, as JSON.
+    configure_child_logging()
     try:
         settings = ChildSettings.from_environ(os.environ)
     except IdentityMissingError as exc:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
-from chatgate.storage.engine import create_engine
+from chatgate.storage.engine import TOOL_SERVER_MAX_OVERFLOW, TOOL_SERVER_POOL_SIZE, create_engine
 
 
 @dataclass
@@ -40,8 +40,14 @@ class ToolResources:
         """The database engine, created on first use; None when no database is configured."""
         if self.database is None and self.database_url:
             # Connects lazily too: no I/O here. On PostgreSQL its transactions present the identity
-            # the service signed for this launch (`chatgate.storage.identity`).
-            self.database = create_engine(self.database_url, identity_token=self.settings.database_identity)
+            # the service signed for this launch (`chatgate.storage.identity`); its pool is part of the
+            # connection budget (docs/deploy.md).
+            self.database = create_engine(
+                self.database_url,
+                identity_token=self.settings.database_identity,
+                pool_size=TOOL_SERVER_POOL_SIZE,
+                max_overflow=TOOL_SERVER_MAX_OVERFLOW,
+            )
         return self.database
 
 

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from fnmatch import fnmatchcase
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
 from chatgate.apis.catalog import read_catalog
 from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
+from chatgate.mcp_server.concurrency import BUSY_MESSAGE, CallGate, is_exhaustion
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
 from chatgate.mcp_server.tools import register_all
 from chatgate.mcp_server.tools.apis import api_tools
+from chatgate.observability import request_id_var
+
+logger = logging.getLogger("chatgate.mcp_server")
 
 SERVER_NAME = "chatgate"
+CLOSE_RESOURCES_SECONDS = 5.0
 INSTRUCTIONS = (
     "Tools over the signed-in user's own data. Every tool acts for that user only; no tool takes a user id."
 )
@@ -32,15 +39,19 @@ class StrictMCPServer(MCPServer[ToolResources]):
 
     The SDK's argument models ignore unknown keys. Here an invented key (a `user_id` smuggled in by
     a prompt injection, say) is an error the model sees, and the advertised schemas say so too.
+
+    It also bounds how many calls run at once (`chatgate.mcp_server.concurrency`).
     """
 
     _bound_settings: ChildSettings | None = None
+    _gate: CallGate | None = None
 
     def bind(self, settings: ChildSettings) -> None:
         """Fix the one identity this server acts for; a server is bound once and never rebound."""
         if self._bound_settings is not None:
             raise RuntimeError("tool server is already bound to an identity")
         self._bound_settings = settings
+        self._gate = CallGate()  # per served process (a fork template's server is bound in each child)
 
     @property
     def bound_settings(self) -> ChildSettings:
@@ -86,7 +97,15 @@ class StrictMCPServer(MCPServer[ToolResources]):
             if unknown:
                 allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
                 raise ToolError(f"unknown argument(s) {', '.join(unknown)}; this tool accepts: {allowed}")
-        return await super().call_tool(name, arguments, context)
+        if self._gate is None:
+            self._gate = CallGate()
+        async with self._gate.admit():
+            try:
+                return await super().call_tool(name, arguments, context)
+            except UnexpectedToolError as exc:
+                if is_exhaustion(exc):
+                    raise ToolError(BUSY_MESSAGE) from None
+                raise
 
 
 def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServer:
@@ -115,10 +134,13 @@ def build_server(settings: ChildSettings, *, bind: bool = True) -> StrictMCPServ
         try:
             yield resources
         finally:
-            if api_client is not None:
-                await api_client.aclose()
-            if resources.database is not None:
-                await resources.database.dispose()
+            # The session usually ends by cancellation (the client closed stdin): close what was
+            # opened anyway, shielded and bounded, instead of leaving it half-closed.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_RESOURCES_SECONDS):
+                if api_client is not None:
+                    await api_client.aclose()
+                if resources.database is not None:
+                    await resources.database.dispose()
 
     server = StrictMCPServer(
         SERVER_NAME,
@@ -142,7 +164,13 @@ async def serve_stdio(settings: ChildSettings, server: StrictMCPServer | None = 
         server = build_server(settings)
     else:
         server.bind(settings)
-    await server.run_stdio_async()
+    request_id_var.set(settings.request_id)  # every log line of this process names its request
+    try:
+        await server.run_stdio_async()
+    except* (BrokenPipeError, ConnectionResetError):
+        # The client left while an answer was on its way (a request cancelled mid-call): that is how
+        # sessions end, not a failure of this server.
+        logger.debug("client left before the last answer was written")
 
 
 def _sdk_log_level(level: str) -> Any:

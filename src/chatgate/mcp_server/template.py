@@ -19,7 +19,6 @@ import gc
 import logging
 import os
 import socket
-import sys
 import threading
 from pathlib import Path
 from typing import cast
@@ -27,6 +26,7 @@ from typing import cast
 from chatgate.mcp_server import template_protocol as protocol
 from chatgate.mcp_server.forked import ChildLimits
 from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal, set_process_name
+from chatgate.mcp_server.logs import configure_child_logging
 from chatgate.mcp_server.template_loop import Template, is_str_map
 from chatgate.mcp_server.warmup import warm_up
 
@@ -59,9 +59,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_child_logging()  # JSON lines on stderr; forked children keep it
     args = _parse_args(argv)
     set_parent_death_signal()
     set_process_name(protocol.PROCESS_NAME_TEMPLATE)

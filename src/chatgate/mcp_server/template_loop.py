@@ -41,11 +41,17 @@ class _Spare:
     stdin_w: int
     stdout_r: int
     control_w: int
+    pidfd: int | None = None  # handed to the API with the pipes: it signals exactly this process
+
+    def reply_fds(self) -> list[int]:
+        fds = [self.stdin_w, self.stdout_r]
+        return fds if self.pidfd is None else [*fds, self.pidfd]
 
     def close(self) -> None:
-        for fd in (self.stdin_w, self.stdout_r, self.control_w):
-            with suppress(OSError):
-                os.close(fd)
+        for fd in (self.stdin_w, self.stdout_r, self.control_w, self.pidfd):
+            if fd is not None:
+                with suppress(OSError):
+                    os.close(fd)
 
 
 @dataclass
@@ -180,7 +186,7 @@ class Template:
             # The bind frame is small and the spare is blocked reading it: this write does not stall.
             os.write(spare.control_w, protocol.encode_frame({"env": env, "cwd": cwd}))
             reply = protocol.encode_frame({"ok": True, "pid": spare.pid})
-            socket.send_fds(conn, [reply], [spare.stdin_w, spare.stdout_r])
+            socket.send_fds(conn, [reply], spare.reply_fds())
         except (OSError, protocol.ProtocolError):
             # The requester is gone (or the frame is unusable): nobody will ever talk to this child.
             _kill(spare.pid)
@@ -211,7 +217,8 @@ class Template:
         for fd in (stdin_r, stdout_w, control_r):
             os.close(fd)
         self._children[pid] = _NO_DEADLINE  # idle spares live until used or retired
-        return _Spare(pid, stdin_w=stdin_w, stdout_r=stdout_r, control_w=control_w)
+        # Opened before anything can reap the child, so it can never name a recycled pid.
+        return _Spare(pid, stdin_w=stdin_w, stdout_r=stdout_r, control_w=control_w, pidfd=_pidfd_of(pid))
 
     def _top_up_spares(self) -> None:
         while len(self._spares) < self._spare_count and not self._stopping:
@@ -287,6 +294,15 @@ def is_str_map(value: object) -> bool:
 def _send_quietly(conn: socket.socket, payload: dict[str, Any]) -> None:
     with suppress(OSError):
         conn.sendall(protocol.encode_frame(payload))
+
+
+def _pidfd_of(pid: int) -> int | None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # an older kernel: the API then stops children by closing pipes
+        return None
+    os.set_inheritable(fd, False)
+    return fd
 
 
 def _kill(pid: int) -> None:

@@ -3,9 +3,10 @@
 One connection per child, on a Unix socket inside a 0700 directory only the API's user can enter:
 
     API → template   frame {"token": hex, "env": {...}, "cwd": path}
-    template → API   frame {"ok": true, "pid": N} carrying two fds via SCM_RIGHTS
-                     (the child's stdin write end, then its stdout read end),
-                     or {"ok": false, "error": code} and no fds.
+    template → API   frame {"ok": true, "pid": N} carrying two or three fds via SCM_RIGHTS
+                     (the child's stdin write end, its stdout read end, then a pidfd of the
+                     child where the kernel has them, so the API can signal exactly that
+                     process and see it exit), or {"ok": false, "error": code} and no fds.
 
 A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. The template checks the
 peer's uid (SO_PEERCRED) and the token (constant-time) before it forks anything. The token travels
@@ -23,8 +24,9 @@ from typing import Any
 HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 256 * 1024
 TOKEN_BYTES = 32
-# Reply fds, in this order.
+# Reply fds, in this order: stdin write end, stdout read end, and (optional) the child's pidfd.
 CHILD_FDS = 2
+MAX_CHILD_FDS = 3
 
 # The placeholder identity of the template's own warm-up session; never bound to a served child.
 WARM_UP_USER = "chatgate-template-warm-up"

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from agents import AgentBase, RunContextWrapper
-from agents.mcp import MCPServerStdio, ToolFilter, ToolFilterContext
+from agents.mcp import ToolFilter, ToolFilterContext
 from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
+from chatgate.launcher.process import ToolProcess
+from chatgate.launcher.session import PipeMCPServer
 from chatgate.mcp_servers.config import McpServerConfig
 
 logger = logging.getLogger(__name__)
@@ -32,20 +34,23 @@ logger = logging.getLogger(__name__)
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class OperatorMCPServer(MCPServerStdio):
-    """`MCPServerStdio` for one `[[mcp_servers]]` entry, spawned for one caller."""
+class OperatorMCPServer(PipeMCPServer):
+    """The MCP client of one `[[mcp_servers]]` entry, over the pipes of the process spawned for one caller.
+
+    Like chatgate's own tool servers, the process is spawned by chatgate (`ToolProcess`) and stopped
+    unconditionally by `launcher.session.close_session`.
+    """
 
     def __init__(
         self,
         config: McpServerConfig,
         *,
-        env: dict[str, str],
-        cwd: str,
+        process: ToolProcess,
         serves: Callable[[str], bool] | None = None,
     ) -> None:
         """`serves(name)`: whether any configured agent may use the prefixed tool `name` (default: all)."""
         super().__init__(
-            params={"command": config.command, "args": list(config.args), "env": env, "cwd": cwd},
+            process,
             name=f"mcp_{config.name}",
             # One chat, one process: its tool list cannot change underneath us.
             cache_tools_list=True,

@@ -8,8 +8,9 @@ database variables, or another user's credential. A caller without every credent
 does not get that server (a debug log line says so). A server that fails to start is left out of that
 chat with a warning; the chat goes on with the other tools.
 
-Teardown is the launcher's: the SDK client closes the server's stdin, waits, then terminates and kills
-its process group (it runs in its own session); shielded from cancellation and bounded in time.
+Spawn and teardown are the launcher's (`ToolProcess`, `launcher.session`): the process runs in its own
+session; teardown closes its pipes, then terminates and kills its process group after a short grace,
+shielded from cancellation and bounded in time, whatever point of starting or serving was cut short.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.client.stdio import get_default_environment
 
 from chatgate.launcher import ToolServerStartError
-from chatgate.launcher.exec import connect_within, teardown
+from chatgate.launcher.process import ToolProcess
+from chatgate.launcher.session import close_session, connect_within
 from chatgate.mcp_servers.config import McpServerConfig, load_mcp_server_configs
 from chatgate.mcp_servers.server import OperatorMCPServer
 from chatgate.principal import Principal
@@ -87,17 +90,24 @@ class OperatorMcpServers:
                         ", ".join(missing),
                     )
                     continue
-                env = self._environment(config, principal, credentials)
-                server = OperatorMCPServer(config, env=env, cwd=self._cwd, serves=serves)
+                env = get_default_environment() | self._environment(config, principal, credentials)
                 try:
-                    await connect_within(server, config.timeout_seconds)  # tears down on failure
+                    process = ToolProcess.spawn([config.command, *config.args], env=env, cwd=self._cwd)
+                except OSError as exc:
+                    logger.warning("mcp server %s could not be spawned (%s)", config.name, type(exc).__name__)
+                    continue
+                # No await between the spawn and this `try`: every way out below tears it down.
+                server = OperatorMCPServer(config, process=process, serves=serves)
+                try:
+                    await connect_within(server, config.timeout_seconds)
                 except ToolServerStartError:
+                    await close_session(server)
                     logger.warning("mcp server %s did not start; this chat goes on without it", config.name)
                     continue
                 except BaseException:  # cancelled while starting: leave nothing running
-                    await teardown(server)
+                    await close_session(server)
                     raise
-                stack.push_async_callback(teardown, server)
+                stack.push_async_callback(close_session, server)
                 servers.append(server)
             yield servers
 

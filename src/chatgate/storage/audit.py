@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import StorageError
 from chatgate.storage.models import AuditEntry, utc_now
 
 logger = logging.getLogger(__name__)
@@ -22,7 +21,9 @@ async def record_tool_call(
 ) -> None:
     """Append one entry in its own transaction, so a rolled-back write is still audited.
 
-    A failure to audit is logged and swallowed: it must not turn a completed call into an error.
+    A failure to audit is logged and swallowed, whatever it is (a database error, but also a
+    process out of threads or memory): the call it records has already happened, and reporting it
+    as failed would make the model repeat a write that committed.
     """
     values = {
         "id": uuid.uuid4(),
@@ -36,5 +37,11 @@ async def record_tool_call(
     try:
         async with owner_transaction(engine, owner, write=True) as connection:
             await connection.execute(sa.insert(audit_log).values(**values))
-    except StorageError:
-        logger.warning("audit entry for %s (request %s) was not recorded", tool, request_id)
+    except Exception as exc:
+        logger.warning(
+            "audit entry for %s (request %s, outcome %s) was not recorded: %s",
+            tool,
+            request_id,
+            outcome,
+            type(exc).__name__,
+        )

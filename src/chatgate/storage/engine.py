@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -63,16 +64,59 @@ def normalize_url(url: str) -> URL:
     raise DatabaseConfigError(f"DATABASE_URL must be sqlite or postgresql, not {backend!r}")
 
 
+# `DATABASE_URL=postgresql://…@pgbouncer:6432/db?pgbouncer=true`: the URL itself says it, so the tool
+# servers, which receive the same URL, connect the same way (the name is the one Prisma uses).
+TRANSACTION_POOLER_PARAMETER = "pgbouncer"
+# A tool server serves one chat: one connection normally, a couple more for parallel tool calls.
+TOOL_SERVER_POOL_SIZE = 1
+TOOL_SERVER_MAX_OVERFLOW = 2
+
+
+def transaction_pooled(url: URL) -> bool:
+    """True when `url` says it goes through a transaction-mode pooler: `?pgbouncer=true` (PgBouncer,
+    Supavisor, pgcat in transaction mode)."""
+    value = url.query.get(TRANSACTION_POOLER_PARAMETER)
+    if isinstance(value, tuple):
+        value = value[-1] if value else None
+    return isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def transaction_pooler_options(url: URL) -> tuple[URL, dict[str, Any]]:
+    """`url` without the `pgbouncer` flag, and the driver arguments the flag asks for (none without it).
+
+    Behind a transaction pooler consecutive transactions may run on different server connections,
+    and one server connection serves many clients: a named prepared statement would be missing on
+    the next, or collide with another process's (asyncpg numbers them per process). No statement
+    cache on either layer makes asyncpg use the unnamed statement, which lives only until the next
+    one, inside the transaction that prepared it.
+    """
+    if not transaction_pooled(url):
+        return url, {}
+    stripped = url.difference_update_query([TRANSACTION_POOLER_PARAMETER])
+    return stripped, {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_engine(url: str, *, identity_token: str | None = None, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    identity_token: str | None = None,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An async engine for `url`; connects lazily, so creating one costs no I/O.
 
     On SQLite every connection gets WAL, foreign keys and a busy timeout, and transactions are
     begun explicitly (`BEGIN`, or `BEGIN IMMEDIATE` for writes) because the stdlib driver's own
     transaction handling defers BEGIN and deadlocks read-then-write transactions under WAL.
+
+    On PostgreSQL `pool_size` and `max_overflow` bound the connections this engine holds (SQLite
+    ignores them), and `?pgbouncer=true` in the URL (see `transaction_pooled`) turns off what a
+    transaction-mode pooler cannot carry between transactions: prepared statements.
 
     `identity_token` (a tool server's, minted by the service for its bound user) is what its
     transactions present to PostgreSQL's row-level security; without one the engine mints its own
@@ -92,6 +136,14 @@ def create_engine(url: str, *, identity_token: str | None = None, **kwargs: Any)
         # Convenience for the embedded default; if it fails, connecting fails later with a curated error.
         with contextlib.suppress(OSError):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "postgresql":
+        if pool_size is not None and "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", pool_size)
+        if max_overflow is not None and "poolclass" not in kwargs:
+            kwargs.setdefault("max_overflow", max_overflow)
+        parsed, pooler_args = transaction_pooler_options(parsed)
+        if pooler_args:
+            kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **pooler_args}
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -137,11 +189,23 @@ async def owner_transaction(
     forgot its owner filter (`chatgate.storage.identity`). Session-level settings would leak to the
     next user of a pooled connection; `is_local=true` cannot.
 
+    The transaction is shielded from cancellation: once begun, it commits or rolls back and its
+    connection goes back to the pool before a cancellation takes effect. Cancelling a driver call
+    midway would invalidate the connection, leave its close pending in a task nobody awaits ("Task
+    was destroyed but it is pending!") and, after a commit, report a write as not done.
+
     Raises:
         DatabaseUnavailableError: the database failed (driver text is logged, not raised).
     """
     if not owner:
         raise InvalidInputError("no owner bound")
+    with anyio.CancelScope(shield=True):
+        async with _transaction(engine, owner, write=write) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine, owner: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
     async with translate_errors():
         connection = await engine.connect()
         try:
@@ -156,7 +220,16 @@ async def owner_transaction(
                     await connection.execute(_SET_OWNER, {"owner": owner, "identity": identity})
                 yield connection
         finally:
-            await connection.close()
+            await _release(connection)
+
+
+async def _release(connection: AsyncConnection) -> None:
+    """Return the connection to the pool. After a commit this is bookkeeping: a failure here must not
+    report a committed write as failed (the caller would repeat it), so it is logged, not raised."""
+    try:
+        await connection.close()
+    except Exception as exc:
+        logger.warning("returning a database connection failed: %s", type(exc).__name__)
 
 
 def present_owner(connection: Connection, owner: str) -> None:

@@ -60,6 +60,13 @@ def service_settings(
         "DATABASE_URL": None,  # the embedded SQLite file in the state directory
         "CHATGATE_CONFIG": config_file,
         "CHATGATE_ENCRYPTION_KEY": new_encryption_key(),
+        # Isolation tests send many chats per user at once: per-user limits, shared state and
+        # listeners of a deployment stay out of them unless a test asks.
+        "RATE_LIMIT_CHATS_PER_MINUTE": 0,
+        "MAX_CONCURRENT_CHATS_PER_USER": 0,
+        "REDIS_URL": None,
+        "METRICS_PORT": None,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": None,
         **(overrides or {}),
         "JWT_SECRET": jwt_secret,
         "JWKS_URL": None,

@@ -8,10 +8,11 @@ from functools import partial
 from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
-from chatgate.api.deps import ChatServiceDep, CurrentPrincipal, RequestId
+from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
 from chatgate.errors import InvalidRequestError
+from chatgate.intake import AdmittedChat
 from chatgate.run_report import ChatResult, Timings
 from chatgate.streaming.response import Emit, UiMessageStreamResponse
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
@@ -24,7 +25,7 @@ _STREAM_DOC: dict[str, object] = {
     "content": {"text/event-stream": {}},
 }
 _ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 502, 503, 504)
+    status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 429, 502, 503, 504)
 }
 
 
@@ -35,17 +36,26 @@ async def chat(
     principal: CurrentPrincipal,
     service: ChatServiceDep,
     request_id: RequestId,
+    intake: ChatIntakeDep,
 ) -> ChatResponse | UiMessageStreamResponse:
     """Send a message to the agent, which works on the caller's own data through a fresh tool server."""
     message = body.input_text
     limit = service.settings.max_message_chars
     if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
+    streamed = _wants_stream(body, request)
+    # Draining and per-user limits refuse before anything is claimed; the admission is held until the
+    # answer ends (a stream's last byte) and records how the chat ended.
+    admitted = await intake.admit(principal, "stream" if streamed else "json")
     timings = Timings()
-    # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
-    conversation_id = await service.open_turn(
-        principal, message, request_id=request_id, conversation_id=body.conversation
-    )
+    try:
+        # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
+        conversation_id = await service.open_turn(
+            principal, message, request_id=request_id, conversation_id=body.conversation
+        )
+    except BaseException as exc:
+        await admitted.refused(exc)
+        raise
     run_turn = partial(
         service.run_turn,
         principal,
@@ -54,15 +64,21 @@ async def chat(
         timings=timings,
         conversation_id=conversation_id,
     )
-    if _wants_stream(body, request):
+    if streamed:
         abandon = partial(
             service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
         )
         return _streamed(
-            request, run_turn, abandon, timings, conversation_id, service.settings.stream_keepalive_seconds
+            request,
+            admitted,
+            run_turn,
+            abandon,
+            timings,
+            conversation_id,
+            service.settings.stream_keepalive_seconds,
         )
     try:
-        result = await cancel_on_disconnect(request, run_turn)
+        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
     finally:
         request.state.timings_ms = timings.as_dict()
     return ChatResponse(
@@ -84,6 +100,7 @@ def _wants_stream(body: ChatRequest, request: Request) -> bool:
 
 def _streamed(
     request: Request,
+    admitted: AdmittedChat,
     run_turn: Callable[..., Awaitable[ChatResult]],
     abandon: Callable[[], Awaitable[None]],
     timings: Timings,
@@ -96,10 +113,16 @@ def _streamed(
                 await emit(chunk)
 
         try:
-            await run_turn(on_event=forward)
+            await admitted.run(partial(run_turn, on_event=forward), timings)
         finally:
             request.state.timings_ms = timings.as_dict()
 
-    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=abandon)
+    async def not_run() -> None:
+        try:
+            await abandon()
+        finally:
+            await admitted.abandoned()
+
+    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=not_run)
     response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
     return response

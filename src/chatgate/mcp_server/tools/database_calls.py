@@ -30,6 +30,8 @@ async def database_call(
 
     Storage errors become `ToolError`s carrying only their curated text; anything unexpected
     propagates and reaches the model as the SDK's bare "Error executing tool" (details withheld).
+    The audit entry is written after the call's own transaction, and nothing about it can change
+    what the call reports: a committed write is reported as done even if its audit entry is lost.
     """
     resources = resources_of(ctx)
     engine = resources.engine()
@@ -52,8 +54,8 @@ async def database_call(
         raise ToolError(str(exc)) from None
     finally:
         duration_ms = (time.perf_counter() - started) * 1000
-        # Shielded: a cancelled call is still audited, within a bound.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(AUDIT_TIME_LIMIT_SECONDS):
+        # Shielded: a cancelled call is still audited, within a bound. Never raises (see above).
+        with anyio.CancelScope(shield=True), anyio.move_on_after(AUDIT_TIME_LIMIT_SECONDS) as audit:
             await record_tool_call(
                 engine,
                 owner=owner,
@@ -62,3 +64,5 @@ async def database_call(
                 duration_ms=duration_ms,
                 request_id=resources.settings.request_id,
             )
+        if audit.cancelled_caught:
+            logger.warning("audit entry for %s took over %.0fs; abandoned", tool, AUDIT_TIME_LIMIT_SECONDS)

@@ -1,0 +1,131 @@
+"""Per-user limits shared by every instance, in Redis (`REDIS_URL`).
+
+Per user, two sorted sets under one hash tag (so Redis Cluster keeps them on one slot):
+`starts` (permit token -> start time, the sliding minute) and `running` (permit token -> expiry).
+One Lua script checks and takes a permit atomically on Redis's own clock, so instances with skewed
+clocks agree. A running entry expires by itself after the chat deadline: an instance killed mid-chat
+cannot hold a user's slot forever.
+
+A Redis failure (down, timeout) admits the chat with a warning (fail open), or refuses it with 503
+`rate_limit_unavailable` when `RATE_LIMIT_FAIL_CLOSED=true`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chatgate.errors import RateLimitUnavailableError
+from chatgate.limits import WINDOW_SECONDS, Permit, concurrency_refusal, per_minute_refusal
+from chatgate.telemetry import Metrics
+
+logger = logging.getLogger(__name__)
+
+# Redis answers in well under a millisecond on a healthy network; past this it is treated as down.
+REDIS_TIMEOUT_SECONDS = 2.0
+WARN_EVERY_SECONDS = 30.0
+
+# KEYS: starts, running. ARGV: window ms, per-minute limit, concurrent limit, token, permit ttl ms.
+# Returns {verdict, retry_after_ms}: 0 admitted, 1 per-minute limit, 2 concurrency limit.
+ACQUIRE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local window, per_minute, concurrent = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if per_minute > 0 and redis.call('ZCARD', KEYS[1]) >= per_minute then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {1, tonumber(oldest[2]) + window - now}
+end
+if concurrent > 0 and redis.call('ZCARD', KEYS[2]) >= concurrent then
+  return {2, 1000}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {0, 0}
+"""
+
+
+def keys_for(key: str) -> list[str]:
+    tag = f"chatgate:limits:{{{key}}}"
+    return [f"{tag}:starts", f"{tag}:running"]
+
+
+class RedisRateLimiter:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        per_minute: int,
+        concurrent: int,
+        permit_ttl_seconds: float,
+        fail_closed: bool,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._client = client
+        self._script = client.register_script(ACQUIRE_SCRIPT)
+        self._per_minute = per_minute
+        self._concurrent = concurrent
+        self._ttl_ms = int(permit_ttl_seconds * 1000)
+        self._fail_closed = fail_closed
+        self._metrics = metrics
+        self._warned_at: float | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisRateLimiter:
+        client = Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
+        return cls(client, **options)
+
+    async def acquire(self, key: str) -> Permit:
+        token = uuid.uuid4().hex
+        window_ms = int(WINDOW_SECONDS * 1000)
+        try:
+            verdict, retry_ms = await self._script(
+                keys=keys_for(key),
+                args=[window_ms, self._per_minute, self._concurrent, token, self._ttl_ms],
+            )
+        except (RedisError, OSError) as exc:
+            return self._outage(key, exc)
+        if int(verdict) == 1:
+            raise per_minute_refusal(self._per_minute, max(1, int(retry_ms)) / 1000)
+        if int(verdict) == 2:
+            raise concurrency_refusal(self._concurrent)
+        return Permit(key=key, token=token)
+
+    async def release(self, permit: Permit) -> None:
+        if not permit.counted:
+            return
+        try:
+            await self._client.zrem(keys_for(permit.key)[1], permit.token)
+        except (RedisError, OSError) as exc:
+            # The entry expires by itself after the chat deadline; until then it counts as running.
+            logger.warning("rate limiter could not release a chat: %s", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _outage(self, key: str, exc: BaseException) -> Permit:
+        action = "fail_closed" if self._fail_closed else "fail_open"
+        if self._metrics is not None:
+            self._metrics.rate_limit_backend_errors.labels(action).inc()
+        now = time.monotonic()
+        if self._warned_at is None or now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning(
+                "rate limiter store unavailable (%s): chats are %s",
+                type(exc).__name__,
+                "refused (RATE_LIMIT_FAIL_CLOSED)" if self._fail_closed else "admitted without limits",
+            )
+        if self._fail_closed:
+            raise RateLimitUnavailableError()
+        return Permit(key=key, token="", counted=False)
