@@ -12,8 +12,8 @@ port and each configured API's port (and DNS over TCP when an API is named by ho
 not the state directory, not other users' folders, not `/proc`.
 
 A readable candidate that contains protected data (the state directory, the files root, the
-database's folder) is left out and named in `skipped`: an import path like `.` run from the state
-directory must not make the dev secret readable.
+database's folder), or lies inside the last two, is left out and named in `skipped`: an import path
+like `.` run from the state directory must not make the dev secret readable.
 """
 
 from __future__ import annotations
@@ -87,11 +87,14 @@ def make_plan(
 ) -> SandboxPlan:
     """The plan for tool servers with this configuration (`working_dir` is the state directory)."""
     sqlite_file, tcp_ports, unix_socket = _database_reach(database_url)
-    protected = [_real(working_dir)]
+    # Folders of user data: nothing above them and nothing inside them is granted. The working
+    # directory (the state directory, for launched tool servers): nothing above it and not itself.
+    protected = []
     if files_root is not None:
         protected.append(_real(files_root))
     if sqlite_file is not None:
         protected.append(_real(Path(sqlite_file).parent))
+    working = _real(working_dir)
 
     candidates = [*_python_paths(), *_SYSTEM_LIBRARIES, *_RESOLVER_FILES, *_tls_paths(), *_READABLE_DEVICES]
     candidates.extend(str(path) for path in (config_file, apis_catalog) if path is not None)
@@ -107,7 +110,8 @@ def make_plan(
         # A single file named on purpose (the catalog in the state directory) is fine; a folder that
         # holds protected data, or lies inside it, is not.
         named_file = not kind and candidate in {str(config_file), str(apis_catalog)}
-        if not named_file and any(_overlaps(real, guarded) for guarded in protected):
+        exposes = any(_overlaps(real, guarded) for guarded in protected) or _contains(real, working)
+        if not named_file and exposes:
             skipped.append(candidate)
             continue
         read_only.setdefault(str(real), kind)
@@ -220,6 +224,11 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _contains(candidate: Path, guarded: Path) -> bool:
+    """True when granting `candidate` would expose `guarded` (it is `guarded` or above it)."""
+    return candidate == guarded or candidate in guarded.parents
+
+
 def _overlaps(candidate: Path, guarded: Path) -> bool:
     """True when granting `candidate` would expose `guarded`, or lies inside it."""
-    return candidate == guarded or candidate in guarded.parents or guarded in candidate.parents
+    return _contains(candidate, guarded) or guarded in candidate.parents
