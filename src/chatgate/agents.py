@@ -39,6 +39,7 @@ from chatgate.agent_config import (
     render_instructions,
     runtime_tool_prefixes,
 )
+from chatgate.approvals.policy import install_policy
 from chatgate.config import Settings
 from chatgate.empty_answers import RefuseEmptyAnswers
 from chatgate.model_wire.transport import NormalisingClient
@@ -185,6 +186,8 @@ def build_agents(
         )
     for spec in team.all:
         agents[spec.name].handoffs = [agents[name] for name in spec.handoffs]
+    # Calls the user must approve pause the run (`chatgate.approvals`).
+    install_policy(team, (tool_server, *extra_servers))
     if team.restricts_tools:
         # The SDK's stdio-style servers (every launcher's) filter per agent through this attribute.
         for server in (tool_server, *extra_servers):

@@ -14,11 +14,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import anyio
 import openai
-from agents import Agent, Runner, RunResultStreaming, SessionSettings
+from agents import Agent, Runner, RunResult, RunResultStreaming, RunState, SessionSettings
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, ModelTimeoutError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
@@ -28,6 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
+from chatgate.approvals.answers import denial_outputs
+from chatgate.approvals.resume import pending_calls, restore
+from chatgate.approvals.store import ApprovalStore, PausedTurn
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
@@ -42,16 +46,27 @@ from chatgate.errors import (
 )
 from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
+from chatgate.launcher.session import PipeMCPServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
-from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
+from chatgate.run_report import (
+    AWAITING_APPROVAL,
+    ChatResult,
+    Timings,
+    ToolClock,
+    final_text,
+    ms_since,
+    tools_used,
+    usage_of,
+)
 from chatgate.storage.models import utc_now
+from chatgate.streaming.progress import ToolProgress
 from chatgate.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-# Receives each SDK stream event of a streamed run, in order.
-EventSink = Callable[[StreamEvent], Awaitable[None]]
+# Receives each SDK stream event of a streamed run, in order, and the progress its tools report.
+EventSink = Callable[[StreamEvent | ToolProgress], Awaitable[None]]
 TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
@@ -75,6 +90,8 @@ class ChatService:
     operator_mcp: OperatorMcpServers | None = None
     # Where each tool call is reported (metrics, a span); None reports nothing.
     telemetry: Telemetry | None = None
+    # Runs paused for the user's approval of a tool call; None: approvals are not stored.
+    approvals: ApprovalStore | None = None
 
     async def chat(
         self,
@@ -129,11 +146,17 @@ class ChatService:
         timings: Timings,
         conversation_id: str,
         on_event: EventSink | None = None,
+        resume: PausedTurn | None = None,
+        message_id: str | None = None,
     ) -> ChatResult:
         """Run the agent on a claimed conversation; record the run and release the claim on every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
-        `timings` is filled in as phases complete, so a failed request still reports them.
+        `timings` is filled in as phases complete, so a failed request still reports them. With
+        `resume`, the paused run continues with the user's decisions instead of a new message; a new
+        message denies whatever still waited for approval. A run stopping at calls that need approval
+        is stored (`message_id`: the assistant message the answer continues in) and reported as
+        `awaiting_approval`.
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, DeadlineExceededError.
@@ -146,12 +169,28 @@ class ChatService:
             conversation_id, self.engine, history_limit=self.settings.conversation_history_limit, owner=owner
         )
         stored_before: int | None = None
+        approvals = []
         try:
+            # A new message while calls wait for approval: the model is told, first, they did not run.
+            if (
+                resume is None
+                and self.approvals is not None
+                and (superseded := await self.approvals.supersede(owner, conversation_id))
+            ):
+                await session.add_items(denial_outputs(superseded))  # type: ignore[arg-type]
             stored_before = await session.stored_count()
             result = await self._run_in_session(
-                principal, message, session, request_id, timings, on_event, progress
+                principal, message, session, request_id, timings, on_event, progress, resume
             )
-            outcome = COMPLETED
+            if result.interruptions and self.approvals is not None:
+                approvals = await self.approvals.pause(
+                    owner,
+                    conversation_id,
+                    state=result.to_state().to_json(),
+                    calls=pending_calls(result),
+                    message_id=message_id,
+                )
+            outcome = AWAITING_APPROVAL if approvals else COMPLETED
         except ChatgateError as exc:
             outcome = exc.code
             raise
@@ -174,7 +213,7 @@ class ChatService:
                 total_tokens=usage["total_tokens"],
             )
             with anyio.CancelScope(shield=True):
-                if outcome == INTERRUPTED and stored_before is not None:
+                if outcome == INTERRUPTED and stored_before is not None and resume is None:
                     # Cut off before the SDK stored the input (during launch, say): keep the message.
                     await _ignore_failure(session.ensure_user_message(message, since=stored_before))
                 await _ignore_failure(self.conversations.finish(owner, conversation_id, request_id, run))
@@ -182,9 +221,10 @@ class ChatService:
             conversation_id=conversation_id,
             response=final_text(result),
             agent_used=result.last_agent.name if result.last_agent else self.agents.main.name,
-            tools_used=tools_used(result),
+            tools_used=tools_used(result, resume.tool_names() if resume else None),
             usage=usage_of(result),
             timings=timings,
+            approvals=approvals,
         )
 
     async def _run_in_session(
@@ -196,7 +236,8 @@ class ChatService:
         timings: Timings,
         on_event: EventSink | None,
         progress: list[RunResultBase],
-    ) -> RunResultBase:
+        resume: PausedTurn | None,
+    ) -> RunResult | RunResultStreaming:
         assert self.model_provider is not None
         provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
@@ -207,9 +248,12 @@ class ChatService:
                     extra,
                 ):
                     started = time.perf_counter()
+                    if on_event is not None and isinstance(server, PipeMCPServer):
+                        server.progress_sink = partial(_forward_progress, on_event)
                     try:
                         agent = build_agents(self.agents, provider, server, principal, extra)
-                        return await self._run(agent, message, session, timings, on_event, progress)
+                        run_input = message if resume is None else await restore(agent, resume)
+                        return await self._run(agent, run_input, session, timings, on_event, progress)
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -226,12 +270,12 @@ class ChatService:
     async def _run(
         self,
         agent: Agent[None],
-        message: str,
+        message: str | RunState[Any, Any],
         session: ConversationSession,
         timings: Timings,
         on_event: EventSink | None,
         progress: list[RunResultBase],
-    ) -> RunResultBase:
+    ) -> RunResult | RunResultStreaming:
         config = run_config(self.settings)
         config.session_settings = SessionSettings(limit=self.settings.conversation_history_limit)
         options: dict[str, Any] = {
@@ -354,6 +398,12 @@ class _TimedSession:
             return await self._context.__aexit__(*exc_info)
         finally:
             self._timings.teardown = ms_since(started)
+
+
+async def _forward_progress(
+    on_event: EventSink, call_id: str, done: float, total: float | None, message: str | None
+) -> None:
+    await on_event(ToolProgress(call_id, done, total, message))
 
 
 async def _ignore_failure(operation: Awaitable[None]) -> None:

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     conversation_history_limit: int = Field(
         default=100, ge=2, le=10_000, validation_alias="CONVERSATION_HISTORY_LIMIT"
     )
+    # A tool call waiting for the user's approval longer than this counts as denied.
+    approval_ttl_seconds: int = Field(default=86_400, ge=1, validation_alias="APPROVAL_TTL_SECONDS")
 
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")

@@ -25,6 +25,7 @@ from chatgate.api.middleware import (
 from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
+from chatgate.approvals.store import ApprovalStore
 from chatgate.auth import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import ConfigError, Settings, get_settings
@@ -116,6 +117,7 @@ def create_app(
         agents=agents,
         operator_mcp=operator_mcp,
         telemetry=telemetry,
+        approvals=ApprovalStore(engine, ttl=datetime.timedelta(seconds=settings.approval_ttl_seconds)),
     )
     drain = drain or Drain()
     limiter = create_rate_limiter(settings, telemetry.metrics)

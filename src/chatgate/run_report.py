@@ -41,6 +41,10 @@ class Timings:
         }
 
 
+COMPLETED = "completed"
+AWAITING_APPROVAL = "awaiting_approval"
+
+
 @dataclass
 class ChatResult:
     conversation_id: str
@@ -49,6 +53,13 @@ class ChatResult:
     tools_used: list[ToolUse]
     usage: dict[str, int]
     timings: Timings = field(default_factory=Timings)
+    # The tool calls the run stopped at, waiting for the user (`chatgate.approvals.store.Approval`).
+    approvals: list[Any] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """`awaiting_approval` while calls wait for the user, else `completed`."""
+        return AWAITING_APPROVAL if self.approvals else COMPLETED
 
 
 class ToolClock(RunHooks[Any]):
@@ -87,9 +98,10 @@ def _call_id(context: RunContextWrapper[Any]) -> str:
     return str(getattr(context, "tool_call_id", "") or id(context))
 
 
-def tools_used(result: RunResultBase) -> list[ToolUse]:
-    """The tools the agent called, in order, with whether each succeeded."""
-    names: dict[str, str] = {}
+def tools_used(result: RunResultBase, known: dict[str, str] | None = None) -> list[ToolUse]:
+    """The tools the agent called, in order, with whether each succeeded (`known`: tool names by
+    call id of calls made before this run, e.g. the approved calls of a resumed run)."""
+    names: dict[str, str] = dict(known or {})
     used: list[ToolUse] = []
     for item in result.new_items:
         if isinstance(item, ToolCallItem):

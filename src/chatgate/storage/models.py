@@ -91,4 +91,11 @@ class AuditEntry(SQLModel, table=True):
 # `chatgate.apis.credential_store`); `grant_app_role` grants each of them.
 USER_TABLES = ("records", "tasks", "audit_log", "api_credentials")
 # Used by the API process only: conversations, their runs, and the Agents SDK's message tables.
-SERVICE_TABLES = ("conversations", "conversation_runs", "agent_sessions", "agent_messages")
+SERVICE_TABLES = (
+    "conversations",
+    "conversation_runs",
+    "agent_sessions",
+    "agent_messages",
+    "paused_runs",
+    "tool_approvals",
+)

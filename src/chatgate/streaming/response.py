@@ -45,6 +45,7 @@ class UiMessageStreamResponse(Response):
         keepalive_seconds: float = 15.0,
         message_id: str | None = None,
         on_not_run: Callable[[], Awaitable[None]] | None = None,
+        encoder: UiMessageStreamEncoder | None = None,
     ) -> None:
         # Not Response.__init__: it would add a Content-Length for an empty body.
         self.status_code = 200
@@ -53,7 +54,7 @@ class UiMessageStreamResponse(Response):
         self.raw_headers += [(name.encode(), value.encode()) for name, value in SSE_HEADERS.items()]
         self._run = run
         self._keepalive_seconds = keepalive_seconds
-        self._encoder = UiMessageStreamEncoder(message_id)
+        self._encoder = encoder or UiMessageStreamEncoder(message_id)
         # Called (shielded) when the client left before `run` was even entered: whatever was
         # prepared for the run (a claimed conversation) must still be released.
         self._on_not_run = on_not_run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -10,10 +11,15 @@ from fastapi import APIRouter, Request
 
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
-from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.approvals.answers import ui_answers
+from chatgate.approvals.resume import denied_call_ids
+from chatgate.approvals.store import Answer, Approval, PausedTurn
+from chatgate.approvals.turns import answer_approvals
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
-from chatgate.run_report import ChatResult, Timings
+from chatgate.run_report import AWAITING_APPROVAL, ChatResult, Timings, usage_of
+from chatgate.streaming.progress import ToolProgress
 from chatgate.streaming.response import Emit, UiMessageStreamResponse
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
 
@@ -48,11 +54,24 @@ async def chat(
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
     timings = Timings()
+    answers = approval_answers(body)
+    resume: PausedTurn | None = None
+    message_id = body.messageId if answers is not None and body.messageId else f"msg_{uuid.uuid4().hex}"
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
-        conversation_id = await service.open_turn(
-            principal, message, request_id=request_id, conversation_id=body.conversation
-        )
+        if answers is not None and body.conversation is not None:
+            answered = await answer_approvals(
+                service, principal, body.conversation, answers, request_id=request_id
+            )
+            if isinstance(answered, list):  # some calls still wait: nothing runs yet
+                return await _still_waiting(answered, body.conversation, admitted, timings, streamed)
+            resume = answered
+            message_id = resume.message_id or message_id
+            conversation_id = body.conversation
+        else:
+            conversation_id = await service.open_turn(
+                principal, message, request_id=request_id, conversation_id=body.conversation
+            )
     except BaseException as exc:
         await admitted.refused(exc)
         raise
@@ -63,11 +82,16 @@ async def chat(
         request_id=request_id,
         timings=timings,
         conversation_id=conversation_id,
+        resume=resume,
+        message_id=message_id,
     )
     if streamed:
         abandon = partial(
             service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
         )
+        encoder = UiMessageStreamEncoder(message_id)
+        if resume is not None:
+            encoder.continuing(resume.tool_names(), denied_call_ids(resume))
         return _streamed(
             request,
             admitted,
@@ -76,6 +100,7 @@ async def chat(
             timings,
             conversation_id,
             service.settings.stream_keepalive_seconds,
+            encoder,
         )
     try:
         result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
@@ -83,9 +108,11 @@ async def chat(
         request.state.timings_ms = timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
+        status=result.status,
         response=result.response,
         agent_used=result.agent_used,
         tools_used=[ToolUseOut(name=use.name, ok=use.ok) for use in result.tools_used],
+        approvals=[ApprovalOut(**approval.as_public()) for approval in result.approvals],
         usage=result.usage,
         timings_ms=result.timings.as_dict(),
     )
@@ -106,16 +133,20 @@ def _streamed(
     timings: Timings,
     conversation_id: str,
     keepalive_seconds: float,
+    encoder: UiMessageStreamEncoder,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
-        async def forward(event: StreamEvent) -> None:
+        async def forward(event: StreamEvent | ToolProgress) -> None:
             for chunk in encoder.on_event(event):
                 await emit(chunk)
 
         try:
-            await admitted.run(partial(run_turn, on_event=forward), timings)
+            result = await admitted.run(partial(run_turn, on_event=forward), timings)
         finally:
             request.state.timings_ms = timings.as_dict()
+        # The run paused: the step ends with what the user must answer (then `finish`).
+        for chunk in encoder.approval_requests((item.id, item.tool_call_id) for item in result.approvals):
+            await emit(chunk)
 
     async def not_run() -> None:
         try:
@@ -123,6 +154,46 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
-    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=not_run)
+    response = UiMessageStreamResponse(
+        run, keepalive_seconds=keepalive_seconds, on_not_run=not_run, encoder=encoder
+    )
     response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
     return response
+
+
+async def _still_waiting(
+    waiting: list[Approval], conversation_id: str, admitted: AdmittedChat, timings: Timings, streamed: bool
+) -> ChatResponse | UiMessageStreamResponse:
+    """Some calls of the paused run are not answered yet: nothing runs, the answer says what waits."""
+
+    async def nothing() -> None:
+        return None
+
+    await admitted.run(nothing, timings)
+    if streamed:
+        # The client shows those calls as waiting already: an empty message, nothing changed.
+        async def unchanged(_encoder: UiMessageStreamEncoder, _emit: Emit) -> None:
+            return None
+
+        response = UiMessageStreamResponse(unchanged)
+        response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+        return response
+    return ChatResponse(
+        conversation_id=conversation_id,
+        status=AWAITING_APPROVAL,
+        response="",
+        agent_used="",
+        tools_used=[],
+        approvals=[ApprovalOut(**approval.as_public()) for approval in waiting],
+        usage=usage_of(None),
+        timings_ms=timings.as_dict(),
+    )
+
+
+def approval_answers(body: ChatRequest) -> list[Answer] | None:
+    """The answers a request carries: JSON `approvals`, or a `useChat` approval continuation."""
+    if body.approvals is not None:
+        return [Answer(id=item.id, approved=item.approved, reason=item.reason) for item in body.approvals]
+    if body.messages is not None and body.trigger in (None, "submit-message"):
+        return ui_answers(body.messages, body.messageId)
+    return None
