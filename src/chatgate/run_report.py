@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunContextWrapper, RunHooks, Tool
+from agents import Agent, ItemHelpers, RunContextWrapper, RunHooks, Tool
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.result import RunResultBase
 
@@ -130,8 +130,11 @@ def usage_of(result: RunResultBase | None) -> dict[str, int]:
 
 
 def final_text(result: RunResultBase) -> str:
+    """The answer; for a run paused before its answer, what the model said before the paused calls."""
     output = result.final_output
-    return output if isinstance(output, str) else str(output or "")
+    if output is None:
+        return ItemHelpers.text_message_outputs(result.new_items)
+    return output if isinstance(output, str) else str(output)
 
 
 def ms_since(started: float) -> float:

@@ -113,9 +113,11 @@ class ApprovalStore:
         """Store the paused run and one new approval per call; returns the approvals in call order."""
         now = utc_now()
         expires = now + self._ttl
+        # One microsecond apart: listed in the order the model made the calls.
         approvals = [
-            Approval(new_approval_id(), call.tool_call_id, call.tool, call.arguments, now, expires)
-            for call in calls
+            Approval(new_approval_id(), call.tool_call_id, call.tool, call.arguments, at, expires)
+            for index, call in enumerate(calls)
+            if (at := now + datetime.timedelta(microseconds=index + 1))
         ]
         async with owner_transaction(self._engine, owner, write=True) as connection:
             await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
@@ -138,7 +140,7 @@ class ApprovalStore:
                         tool_call_id=approval.tool_call_id,
                         tool=approval.tool,
                         arguments=approval.arguments,
-                        created_at=now,
+                        created_at=approval.created_at,
                         expires_at=expires,
                     )
                 )
@@ -231,7 +233,7 @@ class ApprovalStore:
         await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
         decided = await connection.execute(
             sa.select(A)
-            .where(*_of(A, owner, conversation_id), A.c.created_at == paused.created_at)
+            .where(*_of(A, owner, conversation_id), A.c.created_at > paused.created_at)
             .order_by(A.c.created_at, A.c.id)
         )
         return PausedTurn(
