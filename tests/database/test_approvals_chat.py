@@ -54,11 +54,15 @@ def records_policy(call: ModelCall) -> Any:
             for word in words[1:]
         ]
     if words[0] == "delete":
-        calls = [function_call("records_delete", {"id": rid}, call_id=f"d_{i}") for i, rid in enumerate(words[1:])]
+        calls = [
+            function_call("records_delete", {"id": rid}, call_id=f"d_{i}") for i, rid in enumerate(words[1:])
+        ]
         return [assistant_message("Deleting."), *calls]
     if words[0] == "list":
         return [function_call("records_list", {"collection": "notes"}, call_id="l_0")]
-    every = [item for item in call.input if isinstance(item, dict) and item.get("type") == "function_call_output"]
+    every = [
+        item for item in call.input if isinstance(item, dict) and item.get("type") == "function_call_output"
+    ]
     return [assistant_message("report: " + json.dumps([str(item.get("output")) for item in every]))]
 
 
@@ -117,7 +121,9 @@ def test_approve_deny_replay_and_another_user(app: LiveApp, tmp_path: Path) -> N
     # Another user cannot answer (their own conversation id or Alice's): 404, nothing changes.
     chat(app, bob, {"message": "hello", "conversation_id": f"bob-{conversation}"})
     for target in (f"bob-{conversation}", conversation):
-        refused = chat(app, bob, {"conversation_id": target, "approvals": [{"id": first, "approved": True}]}, 404)
+        refused = chat(
+            app, bob, {"conversation_id": target, "approvals": [{"id": first, "approved": True}]}, 404
+        )
         assert refused["error"]["code"] == "not_found"
     assert sorted(listed(app, alice, f"{conversation}-check")) == ["a", "b", "c"]  # nothing deleted
     detail = httpx.get(f"{app.url}/api/agents/conversations/{conversation}", headers=auth(alice), timeout=30)
@@ -146,7 +152,9 @@ def test_approve_deny_replay_and_another_user(app: LiveApp, tmp_path: Path) -> N
     assert sorted(listed(app, alice, conversation)) == ["b", "c"]
 
     # A replayed answer changes nothing and says so.
-    replay = chat(app, alice, {"conversation_id": conversation, "approvals": [{"id": first, "approved": True}]}, 409)
+    replay = chat(
+        app, alice, {"conversation_id": conversation, "approvals": [{"id": first, "approved": True}]}, 409
+    )
     assert replay["error"]["code"] == "approval_already_answered"
     assert sorted(listed(app, alice, conversation)) == ["b", "c"]
 
@@ -157,7 +165,9 @@ def test_deny_all_then_new_message_supersedes(app: LiveApp, tmp_path: Path) -> N
     paused = chat(app, alice, {"message": f"delete {ids[0]}", "conversation_id": conversation})
     (approval,) = paused["approvals"]
     denied = chat(
-        app, alice, {"conversation_id": conversation, "approvals": [{"id": approval["id"], "approved": False}]}
+        app,
+        alice,
+        {"conversation_id": conversation, "approvals": [{"id": approval["id"], "approved": False}]},
     )
     assert json.loads(denied["response"].removeprefix("done: ")) == [DENIED_TEXT]
     assert sorted(listed(app, alice, conversation)) == ["a", "b"]
@@ -169,7 +179,10 @@ def test_deny_all_then_new_message_supersedes(app: LiveApp, tmp_path: Path) -> N
     assert report["status"] == "completed"
     assert json.loads(report["response"].removeprefix("report: "))[-1] == SUPERSEDED_TEXT
     assert sorted(listed(app, alice, conversation)) == ["a", "b"]
-    late = {"conversation_id": conversation, "approvals": [{"id": paused["approvals"][0]["id"], "approved": True}]}
+    late = {
+        "conversation_id": conversation,
+        "approvals": [{"id": paused["approvals"][0]["id"], "approved": True}],
+    }
     assert chat(app, alice, late, 409)["error"]["code"] == "approval_already_answered"
 
 
@@ -177,7 +190,11 @@ def test_deny_all_then_new_message_supersedes(app: LiveApp, tmp_path: Path) -> N
 def short_ttl_app(database_url: str, backend: str, tmp_path: Path, launcher_name: str) -> Iterator[LiveApp]:
     config = tmp_path / "chatgate.toml"
     config.write_text('[agent]\nrequire_approval = "destructive"\n')
-    env: dict[str, Any] = {"MCP_LAUNCHER": launcher_name, "CHATGATE_CONFIG": str(config), "APPROVAL_TTL_SECONDS": 2}
+    env: dict[str, Any] = {
+        "MCP_LAUNCHER": launcher_name,
+        "CHATGATE_CONFIG": str(config),
+        "APPROVAL_TTL_SECONDS": 2,
+    }
     if backend == "postgres":
         env["DATABASE_URL"] = database_url
     else:
@@ -200,6 +217,8 @@ def test_expired_approval_counts_as_denied(short_ttl_app: LiveApp, tmp_path: Pat
         return httpx.get(url, headers=auth(alice), timeout=30).json()["pending_approvals"] == []
 
     assert wait_until(expired, timeout=60, interval=0.2)
-    late = chat(app, alice, {"conversation_id": conversation, "approvals": [{"id": approval["id"], "approved": True}]})
+    late = chat(
+        app, alice, {"conversation_id": conversation, "approvals": [{"id": approval["id"], "approved": True}]}
+    )
     assert json.loads(late["response"].removeprefix("done: ")) == [EXPIRED_TEXT]
     assert listed(app, alice, conversation) == ["a"]
