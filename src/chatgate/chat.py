@@ -315,7 +315,8 @@ class ChatService:
             outcome=INTERRUPTED,
         )
         with anyio.CancelScope(shield=True):
-            await _ignore_failure(session.ensure_user_message(message, since=None))
+            if message:  # an approval answer carries no message
+                await _ignore_failure(session.ensure_user_message(message, since=None))
             await _ignore_failure(
                 self.conversations.finish(principal.user_id, conversation_id, request_id, run)
             )
