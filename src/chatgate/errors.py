@@ -4,6 +4,7 @@ its stable `error.code` and its `Retry-After` policy.
     ChatgateError                             500 internal_error (the base; what an unexpected failure shows)
     ├── InternalError                         500 internal_error
     ├── InvalidJsonError                      400 invalid_json
+    ├── BadRequestError                       400 bad_request (a body the framework could not parse)
     ├── CorsOriginNotAllowedError             400 cors_origin_not_allowed
     ├── CorsMethodNotAllowedError             400 cors_method_not_allowed
     ├── CorsHeadersNotAllowedError            400 cors_headers_not_allowed
@@ -75,6 +76,12 @@ class InvalidJsonError(ChatgateError):
     status_code = 400
     code = "invalid_json"
     default_message = "The request body is not valid JSON."
+
+
+class BadRequestError(ChatgateError):
+    status_code = 400
+    code = "bad_request"
+    default_message = "There was an error parsing the body"
 
 
 class CorsOriginNotAllowedError(ChatgateError):

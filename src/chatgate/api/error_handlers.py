@@ -30,10 +30,16 @@ _STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
     (storage.DatabaseUnavailableError, errors.DatabaseUnavailableError),
     (storage.StorageError, errors.InternalError),
 )
-# The framework's own refusals (no route, wrong method, too large) by status.
+# The framework's own refusals (an unparsable body, no route, wrong method, too large) by status;
+# any other `HTTPException` would be a bug of ours: answered 500 and logged.
 _FRAMEWORK: dict[int, type[ChatgateError]] = {
     error.status_code: error
-    for error in (errors.NotFoundError, errors.MethodNotAllowedError, errors.RequestTooLargeError)
+    for error in (
+        errors.BadRequestError,
+        errors.NotFoundError,
+        errors.MethodNotAllowedError,
+        errors.RequestTooLargeError,
+    )
 }
 
 
