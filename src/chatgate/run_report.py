@@ -41,10 +41,6 @@ class Timings:
         }
 
 
-COMPLETED = "completed"
-AWAITING_APPROVAL = "awaiting_approval"
-
-
 @dataclass
 class ChatResult:
     conversation_id: str
@@ -59,7 +55,7 @@ class ChatResult:
     @property
     def status(self) -> str:
         """`awaiting_approval` while calls wait for the user, else `completed`."""
-        return AWAITING_APPROVAL if self.approvals else COMPLETED
+        return "awaiting_approval" if self.approvals else "completed"
 
 
 class ToolClock(RunHooks[Any]):

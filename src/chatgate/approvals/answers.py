@@ -18,6 +18,24 @@ RESPONDED = "approval-responded"
 MAX_REASON_CHARS = 2000
 
 
+def approval_answers(
+    approvals: Sequence[Any] | None,
+    messages: Sequence[Any] | None,
+    trigger: str | None,
+    message_id: str | None,
+) -> list[Answer] | None:
+    """The answers a chat request carries (None: it is an ordinary message).
+
+    `approvals`: a JSON body's `[{id, approved, reason?}]`; else a `useChat` body's `messages`,
+    `trigger` and `messageId` (a `submit-message` continuing the assistant message that asked).
+    """
+    if approvals is not None:
+        return [Answer(id=item.id, approved=item.approved, reason=item.reason) for item in approvals]
+    if messages is not None and trigger in (None, "submit-message"):
+        return ui_answers(messages, message_id)
+    return None
+
+
 def ui_answers(messages: Sequence[Any], message_id: str | None) -> list[Answer] | None:
     """The answers in a `useChat` body, or None when it is not an approval continuation.
 

@@ -24,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatgate.approvals.errors import ApprovalAlreadyAnsweredError
 from chatgate.approvals.models import PausedRun, ToolApproval
+from chatgate.errors import ApprovalAlreadyAnsweredError
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import NotFoundError
 from chatgate.storage.models import utc_now

@@ -12,16 +12,17 @@ from fastapi import APIRouter, Request
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
-from chatgate.approvals.answers import ui_answers
+from chatgate.approvals.answers import approval_answers
 from chatgate.approvals.resume import denied_call_ids
-from chatgate.approvals.store import Answer, Approval, PausedTurn
+from chatgate.approvals.store import Approval
 from chatgate.approvals.turns import answer_approvals
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
-from chatgate.run_report import AWAITING_APPROVAL, ChatResult, Timings, usage_of
+from chatgate.run_report import ChatResult, usage_of
 from chatgate.streaming.progress import ToolProgress
 from chatgate.streaming.response import Emit, UiMessageStreamResponse
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
+from chatgate.turn import AWAITING_APPROVAL, Turn
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -53,59 +54,32 @@ async def chat(
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
-    timings = Timings()
-    answers = approval_answers(body)
-    resume: PausedTurn | None = None
-    message_id = body.messageId if answers is not None and body.messageId else f"msg_{uuid.uuid4().hex}"
+    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation)
+    turn.message_id = f"msg_{uuid.uuid4().hex}"
+    answers = approval_answers(body.approvals, body.messages, body.trigger, body.messageId)
     try:
-        # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
+        # Claimed before anything is sent, so a busy or foreign conversation is a plain 404 / 409.
         if answers is not None and body.conversation is not None:
-            answered = await answer_approvals(
-                service, principal, body.conversation, answers, request_id=request_id
-            )
+            answered = await answer_approvals(service, turn, answers)
             if isinstance(answered, list):  # some calls still wait: nothing runs yet
-                return await _still_waiting(answered, body.conversation, admitted, timings, streamed)
-            resume = answered
-            message_id = resume.message_id or message_id
-            conversation_id = body.conversation
+                return await _still_waiting(answered, turn, admitted, streamed)
+            turn.resume = answered
+            turn.message_id = answered.message_id or body.messageId or turn.message_id
         else:
-            conversation_id = await service.open_turn(
-                principal, message, request_id=request_id, conversation_id=body.conversation
-            )
+            await service.open_turn(turn)
     except BaseException as exc:
         await admitted.refused(exc)
         raise
-    run_turn = partial(
-        service.run_turn,
-        principal,
-        message,
-        request_id=request_id,
-        timings=timings,
-        conversation_id=conversation_id,
-        resume=resume,
-        message_id=message_id,
-    )
+    run_turn = partial(service.run_turn, turn)
     if streamed:
-        abandon = partial(
-            service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
-        )
-        encoder = UiMessageStreamEncoder(message_id)
-        if resume is not None:
-            encoder.continuing(resume.tool_names(), denied_call_ids(resume))
+        abandon = partial(service.abandon_turn, turn)
         return _streamed(
-            request,
-            admitted,
-            run_turn,
-            abandon,
-            timings,
-            conversation_id,
-            service.settings.stream_keepalive_seconds,
-            encoder,
+            request, admitted, run_turn, abandon, turn, service.settings.stream_keepalive_seconds
         )
     try:
-        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
+        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), turn.timings)
     finally:
-        request.state.timings_ms = timings.as_dict()
+        request.state.timings_ms = turn.timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
         status=result.status,
@@ -130,10 +104,8 @@ def _streamed(
     admitted: AdmittedChat,
     run_turn: Callable[..., Awaitable[ChatResult]],
     abandon: Callable[[], Awaitable[None]],
-    timings: Timings,
-    conversation_id: str,
+    turn: Turn,
     keepalive_seconds: float,
-    encoder: UiMessageStreamEncoder,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
         async def forward(event: StreamEvent | ToolProgress) -> None:
@@ -141,9 +113,9 @@ def _streamed(
                 await emit(chunk)
 
         try:
-            result = await admitted.run(partial(run_turn, on_event=forward), timings)
+            result = await admitted.run(partial(run_turn, on_event=forward), turn.timings)
         finally:
-            request.state.timings_ms = timings.as_dict()
+            request.state.timings_ms = turn.timings.as_dict()
         # The run paused: the step ends with what the user must answer (then `finish`).
         for chunk in encoder.approval_requests((item.id, item.tool_call_id) for item in result.approvals):
             await emit(chunk)
@@ -154,46 +126,41 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
+    encoder = UiMessageStreamEncoder(turn.message_id)
+    if turn.resume is not None:
+        # The answer continues the message that asked: its decided calls' results come first.
+        encoder.continuing(turn.resume.tool_names(), denied_call_ids(turn.resume))
     response = UiMessageStreamResponse(
         run, keepalive_seconds=keepalive_seconds, on_not_run=not_run, encoder=encoder
     )
-    response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+    response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response
 
 
 async def _still_waiting(
-    waiting: list[Approval], conversation_id: str, admitted: AdmittedChat, timings: Timings, streamed: bool
+    waiting: list[Approval], turn: Turn, admitted: AdmittedChat, streamed: bool
 ) -> ChatResponse | UiMessageStreamResponse:
-    """Some calls of the paused run are not answered yet: nothing runs, the answer says what waits."""
+    """Some calls of the paused run are not answered yet: nothing runs; the answer says what waits."""
 
     async def nothing() -> None:
         return None
 
-    await admitted.run(nothing, timings)
+    await admitted.run(nothing, turn.timings)
     if streamed:
-        # The client shows those calls as waiting already: an empty message, nothing changed.
+        # The client shows those calls as waiting already: an empty message changes nothing.
         async def unchanged(_encoder: UiMessageStreamEncoder, _emit: Emit) -> None:
             return None
 
         response = UiMessageStreamResponse(unchanged)
-        response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+        response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
         return response
     return ChatResponse(
-        conversation_id=conversation_id,
+        conversation_id=turn.claimed_conversation,
         status=AWAITING_APPROVAL,
         response="",
         agent_used="",
         tools_used=[],
         approvals=[ApprovalOut(**approval.as_public()) for approval in waiting],
         usage=usage_of(None),
-        timings_ms=timings.as_dict(),
+        timings_ms=turn.timings.as_dict(),
     )
-
-
-def approval_answers(body: ChatRequest) -> list[Answer] | None:
-    """The answers a request carries: JSON `approvals`, or a `useChat` approval continuation."""
-    if body.approvals is not None:
-        return [Answer(id=item.id, approved=item.approved, reason=item.reason) for item in body.approvals]
-    if body.messages is not None and body.trigger in (None, "submit-message"):
-        return ui_answers(body.messages, body.messageId)
-    return None
