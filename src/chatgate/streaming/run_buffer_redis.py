@@ -1,0 +1,211 @@
+"""The run buffer in Redis Streams (`REDIS_URL`): a run streamed by one instance is resumable on all.
+
+Per (user, conversation) key, under one hash tag (one Redis Cluster slot):
+- `chatgate:run:{key}:current` -> the id of the run in progress (deleted when it finishes; expires
+  after the chat deadline plus a grace, so a run whose instance was killed stops being offered);
+- `chatgate:run:{key}:<run id>` -> a stream of entries `c = <chunk JSON>` (XADD with MAXLEN as a
+  bound, a TTL by EXPIRE), ending with a terminal chunk (`finish`, `error`, `abort`). A new run of
+  the conversation writes a new stream, so readers of the previous one never see its chunks.
+
+Readers replay with XRANGE, then follow with XREAD BLOCK. Blocks are shorter than the socket timeout;
+each empty one checks the run is still current, so a reader of a run whose instance died ends (with
+`abort`) when the run's pointer expires.
+
+Redis down or slow: the publisher logs a warning and drops the run's chunks (the chat itself streams
+on, without resume); a reader gets nothing to follow (204), or `abort` if it was following.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chatgate.streaming.run_buffer import (
+    ABORT_CHUNK,
+    FINISHED_LINGER_SECONDS,
+    MAX_CHUNKS_PER_RUN,
+    TERMINAL_TYPES,
+    Chunk,
+)
+
+logger = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_SECONDS = 2.0
+# Below the socket timeout, or redis-py reads a long block as a dead connection.
+BLOCK_MILLISECONDS = 1000
+READ_BATCH = 512
+WARN_EVERY_SECONDS = 30.0
+_FAILURES = (RedisError, OSError)
+
+# KEYS: the pointer. ARGV: the run id. Deletes the pointer only if it still names this run.
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _pointer(key: str) -> str:
+    return f"chatgate:run:{{{key}}}:current"
+
+
+def _stream(key: str, run_id: str) -> str:
+    return f"chatgate:run:{{{key}}}:{run_id}"
+
+
+class _Warnings:
+    """One warning per WARN_EVERY_SECONDS at most: an outage must not flood the log."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def warn(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last >= WARN_EVERY_SECONDS:
+            self._last = now
+            logger.warning(
+                "stream resume store unavailable (%s while %s): streaming without resume",
+                type(exc).__name__,
+                what,
+            )
+
+
+class _Publisher:
+    def __init__(self, buffer: RedisRunBuffer, key: str, run_id: str, *, failed: bool) -> None:
+        self._buffer = buffer
+        self._pointer = _pointer(key)
+        self._run_id = run_id
+        self._stream = _stream(key, run_id)
+        self._failed = failed
+        self._count = 0
+        self._ended = False  # a terminal chunk was published: readers stop there
+        self._finished = False
+
+    async def publish(self, chunk: Chunk) -> None:
+        if self._failed or self._ended:
+            return
+        if self._count >= self._buffer.max_chunks:
+            chunk = ABORT_CHUNK  # too long to keep: readers stop here
+        await self._add(chunk)
+
+    async def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._failed:
+            return
+        if not self._ended:
+            await self._add(ABORT_CHUNK)
+        try:
+            pipe = self._buffer.client.pipeline(transaction=False)
+            pipe.expire(self._stream, int(FINISHED_LINGER_SECONDS))
+            pipe.eval(_RELEASE_SCRIPT, 1, self._pointer, self._run_id)
+            await pipe.execute()
+        except _FAILURES as exc:
+            self._buffer.warnings.warn("finishing a run", exc)
+
+    async def _add(self, chunk: Chunk) -> None:
+        entry = {"c": json.dumps(chunk, separators=(",", ":"), ensure_ascii=False)}
+        try:
+            pipe = self._buffer.client.pipeline(transaction=False)
+            # MAXLEN is a bound, never reached: at most max_chunks + 1 entries are ever added.
+            pipe.xadd(self._stream, entry, maxlen=self._buffer.max_chunks + 16, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(self._stream, self._buffer.run_ttl_seconds)
+            await pipe.execute()
+        except _FAILURES as exc:
+            self._failed = True
+            self._buffer.warnings.warn("publishing a chunk", exc)
+            return
+        self._count += 1
+        self._ended = chunk.get("type") in TERMINAL_TYPES
+
+
+class RedisRunBuffer:
+    def __init__(
+        self, client: Redis, *, run_ttl_seconds: float, max_chunks: int = MAX_CHUNKS_PER_RUN
+    ) -> None:
+        self.client = client
+        self.run_ttl_seconds = max(1, int(run_ttl_seconds))
+        self.max_chunks = max_chunks
+        self.warnings = _Warnings()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisRunBuffer:
+        client = Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
+        return cls(client, **options)
+
+    async def start(self, key: str) -> _Publisher:
+        run_id = uuid.uuid4().hex
+        try:
+            await self.client.set(_pointer(key), run_id, ex=self.run_ttl_seconds)
+        except _FAILURES as exc:
+            self.warnings.warn("starting a run", exc)
+            return _Publisher(self, key, run_id, failed=True)
+        return _Publisher(self, key, run_id, failed=False)
+
+    async def follow(self, key: str) -> AsyncGenerator[Chunk, None] | None:
+        try:
+            current = await self.client.get(_pointer(key))
+            if current is None:
+                return None
+            run_id = _text(current)
+            # redis-py's result types are unions of every protocol's; the shapes are XRANGE's.
+            replay: Any = await self.client.xrange(_stream(key, run_id))
+        except _FAILURES as exc:
+            self.warnings.warn("opening a run to resume", exc)
+            return None
+        chunks = [_chunk(fields) for _, fields in replay]
+        if any(chunk.get("type") in TERMINAL_TYPES for chunk in chunks):
+            return None  # it finished just now: nothing is being answered
+        last_id: bytes = replay[-1][0] if replay else b"0-0"
+        return self._follow(key, run_id, chunks, last_id)
+
+    async def _follow(
+        self, key: str, run_id: str, replay: list[Chunk], last_id: bytes
+    ) -> AsyncGenerator[Chunk, None]:
+        for chunk in replay:
+            yield chunk
+        stream = _stream(key, run_id)
+        while True:
+            try:
+                answer: Any = await self.client.xread(
+                    {stream: last_id}, count=READ_BATCH, block=BLOCK_MILLISECONDS
+                )
+                if not answer:
+                    current = await self.client.get(_pointer(key))
+                    if current is None or _text(current) != run_id:
+                        # Gone without a terminal chunk: its instance died, or it expired.
+                        yield ABORT_CHUNK
+                        return
+                    continue
+            except _FAILURES as exc:
+                self.warnings.warn("following a run", exc)
+                yield ABORT_CHUNK
+                return
+            for _, entries in answer:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    chunk = _chunk(fields)
+                    yield chunk
+                    if chunk.get("type") in TERMINAL_TYPES:
+                        return
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _chunk(fields: dict[bytes, bytes]) -> Chunk:
+    value: Chunk = json.loads(fields[b"c"])
+    return value
