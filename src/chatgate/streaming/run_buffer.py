@@ -8,6 +8,7 @@ other readers. Any number of readers may follow one run.
 
     publisher = await buffer.start(key)     # a new run of this conversation (replaces a finished one)
     await publisher.publish(chunk)          # each chunk, in order
+    await publisher.renew()                 # every RENEW_EVERY_SECONDS while the run lasts
     await publisher.finish()                # the run ended (its last chunk is finish, error or abort)
 
     chunks = await buffer.follow(key)       # None, or an async iterator: replay, then live, then end
@@ -35,8 +36,12 @@ Chunk = dict[str, Any]
 MAX_CHUNKS_PER_RUN = 50_000
 # How long a finished run's chunks stay readable for readers still catching up (Redis: its TTL).
 FINISHED_LINGER_SECONDS = 60.0
-# Past the chat deadline plus this, a run nobody finished (its instance was killed) is over for readers.
+# Past the chat deadline plus this, the chunks of a run nobody finished are gone (Redis: the TTL).
 ORPHAN_GRACE_SECONDS = 60.0
+# A run is offered to readers while its publisher renews it (every RENEW_EVERY_SECONDS, however slow
+# the model or a tool): a run whose instance was killed stops being offered within this.
+RUN_LEASE_SECONDS = 15.0
+RENEW_EVERY_SECONDS = RUN_LEASE_SECONDS / 3
 ABORT_CHUNK: Chunk = {"type": "abort"}
 TERMINAL_TYPES = frozenset({"finish", "error", "abort"})
 
@@ -49,6 +54,10 @@ def run_key(user_id: str, conversation_id: str) -> str:
 class RunPublisher(Protocol):
     async def publish(self, chunk: Chunk) -> None:
         """Append `chunk` for the run's readers; never raises."""
+        ...
+
+    async def renew(self) -> None:
+        """The run is still going (see RUN_LEASE_SECONDS); never raises."""
         ...
 
     async def finish(self) -> None:

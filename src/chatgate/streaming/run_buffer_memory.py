@@ -48,6 +48,9 @@ class _Publisher:
             return
         self._run.append(chunk)
 
+    async def renew(self) -> None:
+        return None  # a run in this process dies with its readers: nothing to renew
+
     async def finish(self) -> None:
         self._run.end()
         self._buffer.forget(self._key, self._run)

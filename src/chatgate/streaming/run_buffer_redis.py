@@ -1,15 +1,15 @@
 """The run buffer in Redis Streams (`REDIS_URL`): a run streamed by one instance is resumable on all.
 
 Per (user, conversation) key, under one hash tag (one Redis Cluster slot):
-- `chatgate:run:{key}:current` -> the id of the run in progress (deleted when it finishes; expires
-  after the chat deadline plus a grace, so a run whose instance was killed stops being offered);
+- `chatgate:run:{key}:current` -> the id of the run in progress: a lease the publisher renews, deleted
+  when the run finishes; a run whose instance was killed stops being offered when it expires;
 - `chatgate:run:{key}:<run id>` -> a stream of entries `c = <chunk JSON>` (XADD with MAXLEN as a
   bound, a TTL by EXPIRE), ending with a terminal chunk (`finish`, `error`, `abort`). A new run of
   the conversation writes a new stream, so readers of the previous one never see its chunks.
 
 Readers replay with XRANGE, then follow with XREAD BLOCK. Blocks are shorter than the socket timeout;
 each empty one checks the run is still current, so a reader of a run whose instance died ends (with
-`abort`) when the run's pointer expires.
+`abort`) when the run's lease expires (RUN_LEASE_SECONDS).
 
 Redis down or slow: the publisher logs a warning and drops the run's chunks (the chat itself streams
 on, without resume); a reader gets nothing to follow (204), or `abort` if it was following.
@@ -31,6 +31,7 @@ from chatgate.streaming.run_buffer import (
     ABORT_CHUNK,
     FINISHED_LINGER_SECONDS,
     MAX_CHUNKS_PER_RUN,
+    RUN_LEASE_SECONDS,
     TERMINAL_TYPES,
     Chunk,
 )
@@ -94,6 +95,14 @@ class _Publisher:
             chunk = ABORT_CHUNK  # too long to keep: readers stop here
         await self._add(chunk)
 
+    async def renew(self) -> None:
+        if self._failed or self._finished:
+            return
+        try:
+            await self._buffer.client.expire(self._pointer, int(RUN_LEASE_SECONDS))
+        except _FAILURES as exc:
+            self._buffer.warnings.warn("renewing a run", exc)
+
     async def finish(self) -> None:
         if self._finished:
             return
@@ -145,7 +154,7 @@ class RedisRunBuffer:
     async def start(self, key: str) -> _Publisher:
         run_id = uuid.uuid4().hex
         try:
-            await self.client.set(_pointer(key), run_id, ex=self.run_ttl_seconds)
+            await self.client.set(_pointer(key), run_id, ex=int(RUN_LEASE_SECONDS))
         except _FAILURES as exc:
             self.warnings.warn("starting a run", exc)
             return _Publisher(self, key, run_id, failed=True)
@@ -176,27 +185,37 @@ class RedisRunBuffer:
         stream = _stream(key, run_id)
         while True:
             try:
-                answer: Any = await self.client.xread(
-                    {stream: last_id}, count=READ_BATCH, block=BLOCK_MILLISECONDS
-                )
-                if not answer:
-                    current = await self.client.get(_pointer(key))
-                    if current is None or _text(current) != run_id:
-                        # Gone without a terminal chunk: its instance died, or it expired.
-                        yield ABORT_CHUNK
+                answer = await self._read(stream, last_id, block=True)
+                if not answer and not await self._is_current(key, run_id):
+                    # Ended (or its instance died): what it added before that, if anything, is last.
+                    answer = await self._read(stream, last_id, block=False)
+                    if not answer:
+                        yield ABORT_CHUNK  # gone without a terminal chunk
                         return
-                    continue
             except _FAILURES as exc:
                 self.warnings.warn("following a run", exc)
                 yield ABORT_CHUNK
                 return
-            for _, entries in answer:
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    chunk = _chunk(fields)
-                    yield chunk
-                    if chunk.get("type") in TERMINAL_TYPES:
-                        return
+            for entry_id, fields in answer:
+                last_id = entry_id
+                chunk = _chunk(fields)
+                yield chunk
+                if chunk.get("type") in TERMINAL_TYPES:
+                    return
+
+    async def _read(
+        self, stream: str, last_id: bytes, *, block: bool
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """The entries of `stream` after `last_id`, waiting up to BLOCK_MILLISECONDS for one if `block`."""
+        # redis-py's result types are unions of every protocol's; the shape is XREAD's.
+        answer: Any = await self.client.xread(
+            {stream: last_id}, count=READ_BATCH, block=BLOCK_MILLISECONDS if block else None
+        )
+        return [entry for _, entries in answer or [] for entry in entries]
+
+    async def _is_current(self, key: str, run_id: str) -> bool:
+        current = await self.client.get(_pointer(key))
+        return current is not None and _text(current) == run_id
 
     async def aclose(self) -> None:
         await self.client.aclose()
