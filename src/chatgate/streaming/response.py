@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import Receive, Scope, Send
 
 from chatgate.errors import ChatgateError
-from chatgate.streaming.run_buffer import RENEW_EVERY_SECONDS, RunPublisher
+from chatgate.streaming.run_buffer import RunPublisher
 from chatgate.streaming.sse_response import SseResponse
 from chatgate.streaming.ui_message_stream import DONE_LINE, Chunk, UiMessageStreamEncoder, sse
 
@@ -77,11 +77,11 @@ class UiMessageStreamResponse(SseResponse):
                     await publisher.publish(chunk)
                 await lines.send(sse(chunk))
 
-            async with anyio.create_task_group() as renewals:
+            async with anyio.create_task_group() as beside:
                 if publisher is not None:
-                    renewals.start_soon(_keep_renewing, publisher)
+                    beside.start_soon(publisher.pump)
                 ended = await self._run_and_end(emit)
-                renewals.cancel_scope.cancel()
+                beside.cancel_scope.cancel()
             await lines.send(DONE_LINE)
         finally:
             if publisher is not None:
@@ -106,10 +106,3 @@ class UiMessageStreamResponse(SseResponse):
         for chunk in chunks:
             await emit(chunk)
         return True
-
-
-async def _keep_renewing(publisher: RunPublisher) -> None:
-    # However long the model or a tool takes: readers on other instances see the run is alive.
-    while True:
-        await anyio.sleep(RENEW_EVERY_SECONDS)
-        await publisher.renew()

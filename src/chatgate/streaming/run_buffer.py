@@ -7,8 +7,8 @@ published, until the run ends. Readers only read: one leaving changes nothing fo
 other readers. Any number of readers may follow one run.
 
     publisher = await buffer.start(key)     # a new run of this conversation (replaces a finished one)
-    await publisher.publish(chunk)          # each chunk, in order
-    await publisher.renew()                 # every RENEW_EVERY_SECONDS while the run lasts
+    await publisher.publish(chunk)          # each chunk, in order; never waits on a shared store
+    publisher.pump() runs beside the chat  # delivers published chunks, keeps the run's lease
     await publisher.finish()                # the run ended (its last chunk is finish, error or abort)
 
     chunks = await buffer.follow(key)       # None, or an async iterator: replay, then live, then end
@@ -38,8 +38,8 @@ MAX_CHUNKS_PER_RUN = 50_000
 FINISHED_LINGER_SECONDS = 60.0
 # Past the chat deadline plus this, the chunks of a run nobody finished are gone (Redis: the TTL).
 ORPHAN_GRACE_SECONDS = 60.0
-# A run is offered to readers while its publisher renews it (every RENEW_EVERY_SECONDS, however slow
-# the model or a tool): a run whose instance was killed stops being offered within this.
+# A run is offered to readers while its publisher's pump renews it (every RENEW_EVERY_SECONDS, however
+# slow the model or a tool): a run whose instance was killed stops being offered within this.
 RUN_LEASE_SECONDS = 15.0
 RENEW_EVERY_SECONDS = RUN_LEASE_SECONDS / 3
 ABORT_CHUNK: Chunk = {"type": "abort"}
@@ -56,8 +56,9 @@ class RunPublisher(Protocol):
         """Append `chunk` for the run's readers; never raises."""
         ...
 
-    async def renew(self) -> None:
-        """The run is still going (see RUN_LEASE_SECONDS); never raises."""
+    async def pump(self) -> None:
+        """Deliver what is published, and keep the run's lease (RUN_LEASE_SECONDS), until cancelled;
+        run beside the chat for as long as it streams. Never raises."""
         ...
 
     async def finish(self) -> None:

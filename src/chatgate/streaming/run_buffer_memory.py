@@ -10,12 +10,13 @@ from chatgate.streaming.run_buffer import ABORT_CHUNK, MAX_CHUNKS_PER_RUN, TERMI
 
 
 class _Run:
-    """One run's chunks; `changed` is set (and replaced) on every append and at the end."""
+    """One run's chunks; readers `wait` for the next append or the end."""
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
         self.done = False
-        self.changed = anyio.Event()
+        self._changed = anyio.Event()
+        self._waited = False
 
     def append(self, chunk: Chunk) -> None:
         self.chunks.append(chunk)
@@ -29,9 +30,16 @@ class _Run:
         self.done = True
         self._wake()
 
+    async def wait(self) -> None:
+        self._waited = True
+        await self._changed.wait()
+
     def _wake(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        # A new event only when someone waits: a run with no reader appends at list speed.
+        if self._waited:
+            self._waited = False
+            self._changed.set()
+            self._changed = anyio.Event()
 
 
 class _Publisher:
@@ -48,8 +56,8 @@ class _Publisher:
             return
         self._run.append(chunk)
 
-    async def renew(self) -> None:
-        return None  # a run in this process dies with its readers: nothing to renew
+    async def pump(self) -> None:
+        return None  # chunks are in the readers' hands as soon as they are published
 
     async def finish(self) -> None:
         self._run.end()
@@ -87,7 +95,6 @@ class InProcessRunBuffer:
 async def _follow(run: _Run) -> AsyncGenerator[Chunk, None]:
     index = 0
     while True:
-        changed = run.changed  # taken before looking: an append after this sets it
         while index < len(run.chunks):
             chunk = run.chunks[index]
             index += 1
@@ -96,4 +103,5 @@ async def _follow(run: _Run) -> AsyncGenerator[Chunk, None]:
                 return
         if run.done:
             return
-        await changed.wait()
+        # Nothing awaited since the length was read: no append can have slipped in between.
+        await run.wait()

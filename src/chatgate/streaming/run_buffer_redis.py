@@ -11,8 +11,10 @@ Readers replay with XRANGE, then follow with XREAD BLOCK. Blocks are shorter tha
 each empty one checks the run is still current, so a reader of a run whose instance died ends (with
 `abort`) when the run's lease expires (RUN_LEASE_SECONDS).
 
-Redis down or slow: the publisher logs a warning and drops the run's chunks (the chat itself streams
-on, without resume); a reader gets nothing to follow (204), or `abort` if it was following.
+The publisher queues chunks and writes them in batches from `pump` (run beside the chat), so a
+chat's own stream never waits on Redis. Redis down or slow: the publisher logs a warning and drops
+the run's chunks (the chat itself streams on, without resume); a reader gets nothing to follow
+(204), or `abort` if it was following.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -31,6 +34,7 @@ from chatgate.streaming.run_buffer import (
     ABORT_CHUNK,
     FINISHED_LINGER_SECONDS,
     MAX_CHUNKS_PER_RUN,
+    RENEW_EVERY_SECONDS,
     RUN_LEASE_SECONDS,
     TERMINAL_TYPES,
     Chunk,
@@ -78,14 +82,19 @@ class _Warnings:
 
 
 class _Publisher:
+    """Chunks are queued here and written by `pump` in batches (one pipeline per batch), so the
+    chat's own stream never waits on Redis; `finish` writes what is left."""
+
     def __init__(self, buffer: RedisRunBuffer, key: str, run_id: str, *, failed: bool) -> None:
         self._buffer = buffer
         self._pointer = _pointer(key)
         self._run_id = run_id
         self._stream = _stream(key, run_id)
         self._failed = failed
+        self._pending: list[Chunk] = []
+        self._queued = anyio.Event()
         self._count = 0
-        self._ended = False  # a terminal chunk was published: readers stop there
+        self._ended = False  # a terminal chunk was queued: readers stop there
         self._finished = False
 
     async def publish(self, chunk: Chunk) -> None:
@@ -93,46 +102,50 @@ class _Publisher:
             return
         if self._count >= self._buffer.max_chunks:
             chunk = ABORT_CHUNK  # too long to keep: readers stop here
-        await self._add(chunk)
+        self._pending.append(chunk)
+        self._count += 1
+        self._ended = chunk.get("type") in TERMINAL_TYPES
+        self._queued.set()
 
-    async def renew(self) -> None:
-        if self._failed or self._finished:
-            return
-        try:
-            await self._buffer.client.expire(self._pointer, int(RUN_LEASE_SECONDS))
-        except _FAILURES as exc:
-            self._buffer.warnings.warn("renewing a run", exc)
+    async def pump(self) -> None:
+        while not self._failed:
+            with anyio.move_on_after(RENEW_EVERY_SECONDS):
+                await self._queued.wait()
+            self._queued = anyio.Event()
+            # Shielded: a batch cut off mid-write would leave readers a gap (bounded by the timeout).
+            with anyio.CancelScope(shield=True):
+                await self._flush(renew=True)
 
     async def finish(self) -> None:
         if self._finished:
             return
         self._finished = True
+        if not self._ended:
+            await self.publish(ABORT_CHUNK)
+        await self._flush(renew=False, last=True)
+
+    async def _flush(self, *, renew: bool, last: bool = False) -> None:
         if self._failed:
             return
-        if not self._ended:
-            await self._add(ABORT_CHUNK)
+        batch, self._pending = self._pending, []
         try:
             pipe = self._buffer.client.pipeline(transaction=False)
-            pipe.expire(self._stream, int(FINISHED_LINGER_SECONDS))
-            pipe.eval(_RELEASE_SCRIPT, 1, self._pointer, self._run_id)
-            await pipe.execute()
-        except _FAILURES as exc:
-            self._buffer.warnings.warn("finishing a run", exc)
-
-    async def _add(self, chunk: Chunk) -> None:
-        entry = {"c": json.dumps(chunk, separators=(",", ":"), ensure_ascii=False)}
-        try:
-            pipe = self._buffer.client.pipeline(transaction=False)
-            # MAXLEN is a bound, never reached: at most max_chunks + 1 entries are ever added.
-            pipe.xadd(self._stream, entry, maxlen=self._buffer.max_chunks + 16, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(self._stream, self._buffer.run_ttl_seconds)
+            for chunk in batch:
+                entry = {"c": json.dumps(chunk, separators=(",", ":"), ensure_ascii=False)}
+                # MAXLEN is a bound, never reached: at most max_chunks + 1 entries are ever added.
+                pipe.xadd(self._stream, entry, maxlen=self._buffer.max_chunks + 16, approximate=True)  # type: ignore[arg-type]
+            if last:
+                pipe.expire(self._stream, int(FINISHED_LINGER_SECONDS))
+                pipe.eval(_RELEASE_SCRIPT, 1, self._pointer, self._run_id)
+            else:
+                pipe.expire(self._stream, self._buffer.run_ttl_seconds)
+            if renew:
+                pipe.expire(self._pointer, int(RUN_LEASE_SECONDS))
             await pipe.execute()
         except _FAILURES as exc:
             self._failed = True
-            self._buffer.warnings.warn("publishing a chunk", exc)
-            return
-        self._count += 1
-        self._ended = chunk.get("type") in TERMINAL_TYPES
+            self._pending = []
+            self._buffer.warnings.warn("publishing a run", exc)
 
 
 class RedisRunBuffer:
