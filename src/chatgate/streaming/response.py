@@ -16,7 +16,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import Receive, Scope, Send
 
-from chatgate.errors import ChatgateError
+from chatgate.errors import ChatgateError, InternalError
 from chatgate.streaming.run_buffer import RunPublisher
 from chatgate.streaming.sse_response import SseResponse
 from chatgate.streaming.ui_message_stream import DONE_LINE, Chunk, UiMessageStreamEncoder, sse
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 Emit = Callable[[Chunk], Awaitable[None]]
 StreamRun = Callable[[UiMessageStreamEncoder, Emit], Awaitable[None]]
 OpenPublisher = Callable[[], Awaitable[RunPublisher]]
-INTERNAL_ERROR_TEXT = "Something went wrong on our side."
+INTERNAL_ERROR_TEXT = InternalError.default_message
 
 
 class UiMessageStreamResponse(SseResponse):
