@@ -13,11 +13,11 @@ from agents.stream_events import StreamEvent
 from agents.testing import assistant_message, function_call
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
 from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.principal import Principal
 from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.migrate import upgrade_database

@@ -39,10 +39,10 @@ from chatgate.agent_config import (
     render_instructions,
     runtime_tool_prefixes,
 )
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.empty_answers import RefuseEmptyAnswers
 from chatgate.model_wire.transport import NormalisingClient
-from chatgate.principal import Principal
 from chatgate.tool_config import check_sections, load_tool_config
 
 AGENT_NAME = DEFAULT_AGENT_NAME

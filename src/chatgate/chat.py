@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
@@ -43,7 +44,6 @@ from chatgate.errors import (
 from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
 from chatgate.mcp_servers import OperatorMcpServers
-from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry

@@ -8,8 +8,8 @@ declared tables and toolsets are imported and checked before the service takes a
 from __future__ import annotations
 
 from chatgate.config import Settings
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
-from chatgate.mcp_server.template_protocol import WARM_UP_USER
 
 
 def served_tool_names(settings: Settings) -> list[str]:

@@ -28,11 +28,11 @@ import pytest
 from agents.stream_events import StreamEvent
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.errors import NotFoundError

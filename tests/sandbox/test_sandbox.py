@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatgate.apis.catalog import ApiCatalog, CompiledApi, write_catalog
-from chatgate.apis.config import ApiConfig
 from chatgate.config import ConfigError
+from chatgate.http_apis.catalog import ApiCatalog, CompiledApi, write_catalog
+from chatgate.http_apis.config import ApiConfig
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.sandbox import KernelSupport, SandboxError, contain, kernel_support
 from chatgate.sandbox import service as service_module

@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from chatgate.mcp_server.template_protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
+from chatgate.forkserver.protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
 
 # The fork launcher's template and its idle, unbound spares are machinery, not tool servers.
 _NOT_TOOL_SERVERS = {PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE}

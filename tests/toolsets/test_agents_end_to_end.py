@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from chatgate.auth.principal import Principal
 from chatgate.main import create_app
-from chatgate.principal import Principal
 from conftest import auth, make_settings
 from support.launching import launcher_settings, make_launcher
 from support.openai_wire import ScriptedOpenAI, WireReply, call_tool_then_echo

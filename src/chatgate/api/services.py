@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatgate.apis.service import ApiService
-from chatgate.auth import TokenVerifier
+from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
+from chatgate.http_apis.parent import ApiService
 from chatgate.intake import ChatIntake
 from chatgate.readiness import ReadinessProbe
 from chatgate.sandbox.support import SandboxLevel

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from chatgate import spawn as child
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.mcp_server import settings as child
-from chatgate.principal import Principal
 from chatgate.storage.identity import cached_signer
 
 # Per-launch additions (API tool secrets: the operator's service secrets and the caller's own API
@@ -31,13 +31,10 @@ MALLOC_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 # A tool server's database identity outlives its longest possible life by this much, and no more.
 _IDENTITY_SLACK_SECONDS = 60
 
-# Inherited from the parent only because the interpreter needs them to start and find its packages.
-_INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
-
 
 def child_environment(settings: Settings, principal: Principal, *, request_id: str) -> dict[str, str]:
     """The complete environment of a tool server bound to `principal`."""
-    env = {name: os.environ[name] for name in _INTERPRETER_VARIABLES if name in os.environ}
+    env = {name: os.environ[name] for name in child.INTERPRETER_VARIABLES if name in os.environ}
     env.update(
         {
             child.ENV_USER_ID: principal.user_id,

@@ -32,10 +32,10 @@ from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.types import Tool as MCPTool
 
-from chatgate.launcher.agents_server import leaf_exception
 from chatgate.launcher.base import ToolServerLostError, ToolServerStartError
 from chatgate.launcher.pipes import pipe_transport
 from chatgate.launcher.process import STOP_GRACE_SECONDS, ToolProcess
+from chatgate.tool_outcomes import leaf_exception
 
 logger = logging.getLogger(__name__)
 

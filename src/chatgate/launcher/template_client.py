@@ -1,6 +1,6 @@
 """The API side of the fork template: start it, ask it for children, notice when it dies.
 
-The template runs `python -m chatgate.mcp_server.template` in its own session, with an environment
+The template runs `python -m chatgate.forkserver.template` in its own session, with an environment
 holding only what an interpreter needs (its children inherit nothing else), and its socket in a
 fresh 0700 directory. A start frame (the channel token and the shared tool configuration) goes to
 its stdin, which then stays open: the template treats EOF there as "the API process is gone" (it
@@ -24,16 +24,17 @@ from typing import Any
 import anyio
 from mcp.types import Tool as MCPTool
 
+from chatgate.forkserver import protocol
 from chatgate.launcher.environment import MALLOC_ENVIRONMENT
 from chatgate.launcher.pipes import ChildPipes
 from chatgate.launcher.process import ToolProcess
-from chatgate.mcp_server import template_protocol as protocol
+from chatgate.spawn import INTERPRETER_VARIABLES
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_MODULE = "chatgate.mcp_server.template"
+TEMPLATE_MODULE = "chatgate.forkserver.template"
 # Only what the interpreter needs to start and find packages: children are forks of this process.
-_TEMPLATE_ENV_VARIABLES = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME")
+_TEMPLATE_ENV_VARIABLES = ("PATH", "HOME", *INTERPRETER_VARIABLES)
 STOP_GRACE_SECONDS = 2.0
 
 

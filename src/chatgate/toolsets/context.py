@@ -20,12 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chatgate.apis.client import ApiClient
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.responses import ApiResponse
 from chatgate.files import FileSpace
 from chatgate.files.search import SearchScope
 from chatgate.files.space import ReadUnit, WriteMode
+from chatgate.http_apis.client import ApiClient
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.responses import ApiResponse
 from chatgate.storage.engine import is_postgres, owner_transaction
 from chatgate.toolsets.definition import ToolError
 
@@ -111,7 +111,7 @@ class ToolHttp:
     """One configured API (`[[apis]]`), reachable only at its base URL: paths are relative to it,
     redirects stay on it, private addresses are refused unless the API allows them, responses are
     size-capped, and the credential (the operator's, or the bound user's own for `auth = "user"`)
-    is added here, never by the tool. Failures raise `chatgate.apis.errors.ApiCallError`, whose
+    is added here, never by the tool. Failures raise `chatgate.http_apis.errors.ApiCallError`, whose
     message is safe to show the model."""
 
     def __init__(self, client: ApiClient, api: ApiConfig, *, user_id: str, secret: str | None) -> None:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chatgate.api.deps import CurrentPrincipal, ServicesDep
 from chatgate.api.schemas import ErrorResponse
-from chatgate.apis.config import NAME_PATTERN
-from chatgate.apis.service import MAX_CREDENTIAL_CHARS, ApiService
 from chatgate.errors import InvalidRequestError, NotFoundError
+from chatgate.http_apis.config import NAME_PATTERN
+from chatgate.http_apis.parent import MAX_CREDENTIAL_CHARS, ApiService
 from chatgate.surrogates import has_surrogate
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatgate.agent_config import tool_allowlist
-from chatgate.apis.catalog import ApiCatalog
+from chatgate.http_apis.catalog import ApiCatalog
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import files, identity, records, tables, toolsets
 from chatgate.storage.tables import load_table_specs

@@ -19,10 +19,10 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
-from chatgate.apis.catalog import ApiCatalog
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.errors import ApiCallError, RequestRefusedError
-from chatgate.apis.operations import OperationSpec
+from chatgate.http_apis.catalog import ApiCatalog
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import ApiCallError, RequestRefusedError
+from chatgate.http_apis.operations import OperationSpec
 from chatgate.mcp_server.context import ToolResources, resources_of
 
 logger = logging.getLogger(__name__)

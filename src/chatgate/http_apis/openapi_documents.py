@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import yaml
 
-from chatgate.apis.catalog import ApiCatalog, CompiledApi
-from chatgate.apis.config import load_api_configs
-from chatgate.apis.openapi import build_operations
+from chatgate.http_apis.catalog import ApiCatalog, CompiledApi
+from chatgate.http_apis.config import load_api_configs
+from chatgate.http_apis.openapi import build_operations
 from chatgate.tool_config import ToolConfigError
 
 logger = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.forked import ChildLimits, run_forked_child
+from chatgate.forkserver import protocol
+from chatgate.forkserver.forked import ChildLimits, run_forked_child
 from chatgate.mcp_server.server import StrictMCPServer
 
-logger = logging.getLogger("chatgate.mcp_server.template")
+logger = logging.getLogger("chatgate.forkserver.template")
 
 REQUEST_DEADLINE_SECONDS = 2.0
 _NO_DEADLINE = float("inf")

@@ -6,14 +6,14 @@ start-up with pydantic's precise location, and the walk below reads typed `Opera
 and `RequestBody` objects instead of guessing at dict shapes. It does not resolve `$ref`s, and that
 is what we want: components are references inside one document, so parameters and bodies are looked
 up by name, and schemas are converted to JSON Schema and their references inlined so each tool's
-input schema is self-contained (`chatgate.apis.schemas`). Heavier choices were passed over:
+input schema is self-contained (`chatgate.http_apis.schemas`). Heavier choices were passed over:
 `openapi-core` validates live requests and responses (we only need the shapes), `prance` stops at
 3.0, and hand-walking dicts would re-implement the validation `openapi-pydantic` already does.
 
 Only what can be sent becomes an argument: path, query and header parameters in any OpenAPI style
 (not the headers the gateway sets itself, not cookies) and a JSON, form or multipart text body
-(`chatgate.apis.openapi_bodies`). An operation needing anything else is skipped with a warning rather than
-exposed half-working; naming it in the API's allowlist is a configuration error.
+(`chatgate.http_apis.openapi_bodies`). An operation needing anything else is skipped with a warning
+rather than exposed half-working; naming it in the API's allowlist is a configuration error.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any
 from openapi_pydantic import parse_obj
 from pydantic import BaseModel, ValidationError
 
-from chatgate.apis.config import RESERVED_HEADERS, ApiConfig
-from chatgate.apis.naming import MAX_TOOL_NAME, NamedOperation, check_names, name_operations, too_long
-from chatgate.apis.openapi_bodies import BodySpec, Unsupported, build_body
-from chatgate.apis.operations import OperationSpec, ParameterSpec
-from chatgate.apis.schemas import SchemaReferenceError, inline_references, to_json_schema
-from chatgate.apis.styles import DEFAULT_STYLE, STYLES_BY_LOCATION, default_explode
+from chatgate.http_apis.config import RESERVED_HEADERS, ApiConfig
+from chatgate.http_apis.naming import MAX_TOOL_NAME, NamedOperation, check_names, name_operations, too_long
+from chatgate.http_apis.openapi_bodies import BodySpec, Unsupported, build_body
+from chatgate.http_apis.operations import OperationSpec, ParameterSpec
+from chatgate.http_apis.schemas import SchemaReferenceError, inline_references, to_json_schema
+from chatgate.http_apis.styles import DEFAULT_STYLE, STYLES_BY_LOCATION, default_explode
 from chatgate.tool_config import ToolConfigError
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 One `ApiClient` per tool server (one user, one chat turn) holds one shared `httpx.AsyncClient`.
 Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s (see
-`chatgate.apis.errors`) into messages for the model.
+`chatgate.http_apis.errors`) into messages for the model.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from chatgate.apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
-from chatgate.apis.errors import (
+from chatgate.http_apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
+from chatgate.http_apis.errors import (
     ApiCallError,
     RequestRefusedError,
     UpstreamUnavailableError,
 )
-from chatgate.apis.guard import (
+from chatgate.http_apis.guard import (
     check_url,
     expand_path,
     host_port,
@@ -34,10 +34,10 @@ from chatgate.apis.guard import (
     pinned_transport,
     resolve_pinned,
 )
-from chatgate.apis.operations import OperationSpec, ParameterSpec
-from chatgate.apis.request_bodies import content_text, request_body
-from chatgate.apis.responses import ApiResponse, read_response
-from chatgate.apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
+from chatgate.http_apis.operations import OperationSpec, ParameterSpec
+from chatgate.http_apis.request_bodies import content_text, request_body
+from chatgate.http_apis.responses import ApiResponse, read_response
+from chatgate.http_apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})

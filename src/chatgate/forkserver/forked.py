@@ -23,8 +23,9 @@ from typing import Any, NoReturn
 
 import anyio
 
+from chatgate import spawn
+from chatgate.forkserver import protocol
 from chatgate.mcp_server import settings as child_settings
-from chatgate.mcp_server import template_protocol as protocol
 from chatgate.mcp_server.lifecycle import (
     hard_exit,
     set_parent_death_signal,
@@ -107,7 +108,7 @@ def _bind_environment(request: dict[str, Any], template_pid: int) -> child_setti
         os.chdir(cwd)
     env = {str(key): str(value) for key, value in environ.items()}
     # This child's parent is the template, not the API process the environment was built in.
-    env[child_settings.ENV_PARENT_PID] = str(template_pid)
+    env[spawn.ENV_PARENT_PID] = str(template_pid)
     os.environ.clear()
     os.environ.update(env)
     try:
