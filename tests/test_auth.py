@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from chatgate.auth.jwks import JwksCache
 from chatgate.auth.verify import TokenVerifier, VerifierConfig, bearer_token
 from chatgate.errors import AuthenticationError, AuthUnavailableError
-from conftest import TEST_JWT_SECRET, make_settings, mint, start_live_app
 from support.jwks_server import JwksServer, new_key
+from support.live_app import start_live_app
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import TEST_JWT_SECRET, mint
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "https://auth.example.test"

@@ -21,9 +21,9 @@ from chatgate.launcher.exec import ExecLauncher
 from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.migrate import upgrade_database
-from conftest import make_settings
 from support.models import Policy, answer, scripted_provider, tool_outputs
 from support.processes import tool_server_children
+from support.settings import make_settings
 
 
 class Harness:

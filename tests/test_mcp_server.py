@@ -21,8 +21,8 @@ from chatgate.launcher.environment import child_environment
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings, IdentityMissingError
-from conftest import make_settings
 from support.processes import tool_server_children, wait_until
+from support.settings import make_settings
 
 
 def child_settings(user: str = "alice", **claims: str) -> ChildSettings:

@@ -145,7 +145,7 @@ def agent_team_from_settings(settings: Settings) -> AgentTeam:
     """
     if settings.config_file is None:
         return default_team()
-    from chatgate.tool_catalog import served_tool_names  # noqa: PLC0415 - needs the server SDK
+    from chatgate.tool_catalog import served_tool_names  # needs the server SDK
 
     config = load_tool_config(settings.config_file)
     check_sections(config)

@@ -87,7 +87,7 @@ def _ctx(engine: Any, owner: str) -> Any:
     resources = ToolResources(settings=ChildSettings(identity=BoundIdentity(owner)), database=engine)
 
     class _Ctx:
-        class request_context:  # noqa: N801 - mimics the attribute path of mcp's Context
+        class request_context:  # mimics the attribute path of mcp's Context
             lifespan_context = resources
 
     return _Ctx()

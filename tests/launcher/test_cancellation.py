@@ -37,10 +37,10 @@ from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.errors import NotFoundError
 from chatgate.storage.migrate import upgrade_database
-from conftest import make_settings
 from support.launching import holds_within, make_launcher
 from support.models import call_then_report, scripted_provider
 from support.processes import tool_server_children
+from support.settings import make_settings
 
 SEED = int(os.environ.get("CHATGATE_TEST_SEED", "20261123"))
 CUTS = {"exec": 10, "fork": 24}

@@ -33,8 +33,7 @@ from chatgate.files.encoding import space_dir_name
 from chatgate.storage import RecordStore, create_engine, owner_transaction, upgrade_database
 from chatgate.storage.identity import load_signer, preload_signer
 from support.launching import LAUNCHERS, launcher_settings, live_descendants, make_launcher, session_pid
-
-from .conftest import ContainedPostgres
+from support.postgres import ContainedPostgres
 
 HOOKS = Path(__file__).parent / "child_hooks"
 CONTROLS = {"own_dir_write", "pg_own_records_control"}

@@ -24,7 +24,8 @@ from chatgate.sandbox import KernelSupport, SandboxError, contain, kernel_suppor
 from chatgate.sandbox import service as service_module
 from chatgate.sandbox.plan import make_plan
 from chatgate.sandbox.service import assess
-from conftest import make_settings, start_live_app
+from support.live_app import start_live_app
+from support.settings import make_settings
 
 contain_module = sys.modules["chatgate.sandbox.contain"]  # the attribute of that name is the function
 FULL = KernelSupport(linux=True, landlock_abi=7, seccomp=True)

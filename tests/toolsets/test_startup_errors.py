@@ -11,7 +11,7 @@ import pytest
 
 from chatgate.config import ConfigError
 from chatgate.main import create_app
-from conftest import make_settings
+from support.settings import make_settings
 from toolsets.project_config import write_config
 
 

@@ -205,7 +205,7 @@ def walk_tree(
     """
     stack: list[tuple[int, RelPath, Iterator[str], int]] = []
     try:
-        stack.append((os.dup(dir_fd), start, iter(sorted(os.listdir(dir_fd))), 1))  # noqa: PTH208
+        stack.append((os.dup(dir_fd), start, iter(sorted(os.listdir(dir_fd))), 1))
         while stack:
             fd, folder, names, depth = stack[-1]
             name = next(names, None)

@@ -114,7 +114,7 @@ def _bind_environment(request: dict[str, Any], template_pid: int) -> child_setti
     try:
         settings = child_settings.ChildSettings.from_environ(env)
     except child_settings.IdentityMissingError as exc:
-        logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only
+        logger.error("refusing to serve: %s", exc)  # message only
         return None
     logging.getLogger().setLevel(settings.log_level.upper())
     return settings

@@ -72,7 +72,7 @@ def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> 
             document = load_document(api.openapi, timeout_seconds=api.timeout_seconds)
         except DocumentUnavailableError as exc:
             # One API being down at start-up must not take the whole service down with it.
-            logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
+            logger.error("api %s disabled until restart: %s", api.name, exc)  # no traceback
             continue
         except ToolConfigError as exc:
             raise ToolConfigError(

@@ -32,7 +32,7 @@ from chatgate.toolsets.definition import ToolError
 _READ_ONLY = text("SET TRANSACTION READ ONLY")
 
 
-class _Discard(Exception):  # noqa: N818 - not an error: ends a read's transaction with a rollback
+class _Discard(Exception):  # not an error: ends a read's transaction with a rollback
     pass
 
 
