@@ -306,7 +306,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; a FastAPI dependency that tests override.
+    """Settings read now from the environment and `.env` (a new object per call: `create_app` and
+    the CLI each call it once and pass the result on; tests build their own `Settings`).
 
     Raises:
         ConfigError: a variable (environment or `.env`) has a value that cannot be used.

@@ -1,4 +1,7 @@
-"""The app's long-lived collaborators, built once at start-up and held on `app.state`."""
+"""The app's long-lived collaborators, built once at start-up and held on `app.state`.
+
+Not to be confused with `chatgate.http_apis.parent.ApiService`, one of them (`Services.apis`).
+"""
 
 from __future__ import annotations
 
@@ -22,5 +25,5 @@ class Services:
     readiness: ReadinessProbe
     intake: ChatIntake
     telemetry: Telemetry
-    apis: ApiService | None = None
+    apis: ApiService
     sandbox_level: SandboxLevel = "off"  # what tool servers get (`chatgate.sandbox.service`)

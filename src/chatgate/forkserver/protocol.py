@@ -41,7 +41,6 @@ PROCESS_NAME_TOOL_SERVER = "chatgate-tool"
 ERROR_UNAUTHORIZED = "unauthorized"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_FORK_FAILED = "fork_failed"
-ERROR_SHUTTING_DOWN = "shutting_down"
 
 
 class ProtocolError(ValueError):

@@ -34,6 +34,7 @@ _IDENTITY_SLACK_SECONDS = 60
 
 def child_environment(settings: Settings, principal: Principal, *, request_id: str) -> dict[str, str]:
     """The complete environment of a tool server bound to `principal`."""
+    limits = settings.files_limits
     env = {name: os.environ[name] for name in child.INTERPRETER_VARIABLES if name in os.environ}
     env.update(
         {
@@ -45,10 +46,10 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
             child.ENV_FILES_ROOT: str(settings.resolved_files_root),
             child.ENV_DATABASE_URL: settings.resolved_database_tools_url,
             child.ENV_SANDBOX: settings.mcp_sandbox,
-            child.ENV_FILES_MAX_FILE_BYTES: str(settings.files_max_file_bytes),
-            child.ENV_FILES_QUOTA_BYTES: str(settings.files_quota_bytes),
-            child.ENV_FILES_QUOTA_FILES: str(settings.files_quota_files),
-            child.ENV_FILES_MAX_READ_BYTES: str(settings.files_max_read_bytes),
+            child.ENV_FILES_MAX_FILE_BYTES: str(limits.max_file_bytes),
+            child.ENV_FILES_QUOTA_BYTES: str(limits.quota_bytes),
+            child.ENV_FILES_QUOTA_FILES: str(limits.quota_files),
+            child.ENV_FILES_MAX_READ_BYTES: str(limits.max_read_bytes),
             # Children never write .pyc files into the install tree or buffer stdout.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",

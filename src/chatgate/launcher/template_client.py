@@ -66,9 +66,6 @@ class TemplateProcess:
         """False once it has exited, or is exiting: its stdout closed or its socket refused us."""
         return not self._dying and self.process.poll() is None
 
-    def mark_dying(self) -> None:
-        self._dying = True
-
     @classmethod
     async def start(
         cls,
@@ -220,9 +217,3 @@ async def _complete_frame(stream: Any, buffer: bytearray) -> dict[str, Any]:
     while (framed := protocol.split_frame(buffer)) is None:
         buffer += await stream.receive(4096)
     return framed[0]
-
-
-def channel_is_private(path: Path) -> bool:
-    """True when only this uid can reach the socket at `path` (its directory is 0700 and ours)."""
-    stat = path.parent.stat()
-    return stat.st_uid == os.geteuid() and stat.st_mode & 0o077 == 0
