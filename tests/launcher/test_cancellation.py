@@ -35,7 +35,7 @@ from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import Launcher
 from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import upgrade_database
 from support.launching import holds_within, make_launcher
 from support.models import call_then_report, scripted_provider
@@ -96,7 +96,7 @@ async def _chat(service: ChatService, conversation_id: str, *, streamed: bool) -
 async def _claimed(store: ConversationStore, conversation_id: str) -> bool:
     try:
         conversation, _runs = await store.get(OWNER, conversation_id)
-    except NotFoundError:
+    except RowNotFoundError:
         return False  # cancelled before the claim was even made
     return bool(conversation["running"])
 

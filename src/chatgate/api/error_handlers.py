@@ -12,7 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatgate.api.disconnect import ClientDisconnectedError
 from chatgate.conversations.store import ConversationBusyError
 from chatgate.errors import ChatgateError
-from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
+from chatgate.storage.errors import (
+    DatabaseUnavailableError,
+    InvalidInputError,
+    RowNotFoundError,
+    StorageError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ async def _chatgate_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _storage_status(exc: StorageError) -> tuple[int, str]:
     # Storage errors carry curated messages (no SQL, no driver text); only the status is decided here.
-    if isinstance(exc, NotFoundError):
+    if isinstance(exc, RowNotFoundError):
         return 404, "not_found"
     if isinstance(exc, ConversationBusyError):
         return 409, "conversation_busy"

@@ -22,7 +22,7 @@ from chatgate.conversations.models import (
     ConversationRun,
 )
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError, StorageError
+from chatgate.storage.errors import RowNotFoundError, StorageError
 from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
@@ -57,7 +57,7 @@ class ConversationStore:
             True when the conversation was created by this call.
 
         Raises:
-            NotFoundError: the id belongs to another owner.
+            RowNotFoundError: the id belongs to another owner.
             ConversationBusyError: a run is in progress.
         """
         now = utc_now()
@@ -89,7 +89,7 @@ class ConversationStore:
                 # owner's id (not found, exactly as if it did not exist).
                 if await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
                     raise ConversationBusyError() from None
-                raise NotFoundError("conversation") from None
+                raise RowNotFoundError("conversation") from None
             return True
 
     def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
@@ -129,7 +129,7 @@ class ConversationStore:
         """The conversation and its runs, oldest run first.
 
         Raises:
-            NotFoundError: no such conversation for this owner.
+            RowNotFoundError: no such conversation for this owner.
         """
         async with owner_transaction(self._engine, owner) as connection:
             row = (
@@ -138,7 +138,7 @@ class ConversationStore:
                 )
             ).first()
             if row is None:
-                raise NotFoundError("conversation")
+                raise RowNotFoundError("conversation")
             runs = await connection.execute(
                 sa.select(R)
                 .where(R.c.conversation_id == conversation_id, R.c.owner == owner)
@@ -150,14 +150,14 @@ class ConversationStore:
         """Delete the conversation, its runs and its messages.
 
         Raises:
-            NotFoundError: no such conversation for this owner.
+            RowNotFoundError: no such conversation for this owner.
             ConversationBusyError: a run is in progress.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             free = (await connection.execute(sa.select(self._free(utc_now())).where(mine))).first()
             if free is None:
-                raise NotFoundError("conversation")
+                raise RowNotFoundError("conversation")
             if not free[0]:
                 raise ConversationBusyError()
             await connection.execute(

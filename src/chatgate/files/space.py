@@ -24,7 +24,7 @@ from chatgate.files.errors import (
     AlreadyExists,
     FileSpaceError,
     LimitExceeded,
-    NotFound,
+    PathNotFound,
     PathRefused,
     StorageUnavailable,
     translated,
@@ -208,7 +208,7 @@ class FileSpace:
         ):
             found = lstat_at(parent_fd, rel.name)
             if found is None:
-                raise NotFound(f"{rel.display} was not found")
+                raise PathNotFound(f"{rel.display} was not found")
             if stat.S_ISDIR(found.st_mode):
                 sweep_temp_files(parent_fd, rel.name)
                 os.rmdir(rel.name, dir_fd=parent_fd)
@@ -232,7 +232,7 @@ class FileSpace:
         ):
             found = lstat_at(src_parent, src.name)
             if found is None:
-                raise NotFound(f"{src.display} was not found")
+                raise PathNotFound(f"{src.display} was not found")
             if stat.S_ISDIR(found.st_mode):
                 if len(dst.parts) + _tree_height(src_parent, src) > MAX_DEPTH:
                     raise PathRefused(f"moving {src.display} there would nest folders over {MAX_DEPTH} deep")

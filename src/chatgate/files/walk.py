@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatgate.files.errors import FileSpaceError, NotFound, UnsafeEntry, WrongKind, from_os_error
+from chatgate.files.errors import FileSpaceError, PathNotFound, UnsafeEntry, WrongKind, from_os_error
 from chatgate.files.paths import RESERVED_PREFIX, RelPath, is_reserved
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def describe_failure(dir_fd: int, name: str, path: RelPath, exc: OSError) -> Fil
     Only for the message: the refusal itself already happened in the kernel.
     """
     if isinstance(exc, FileNotFoundError):
-        return NotFound(f"{path.display} was not found")
+        return PathNotFound(f"{path.display} was not found")
     found = lstat_at(dir_fd, name)
     if found is not None and stat.S_ISLNK(found.st_mode):
         return UnsafeEntry(f"{path.display} is a symbolic link, which this file space never follows")
@@ -156,7 +156,7 @@ def open_file(dir_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
     """Open the regular file `path.name` in `dir_fd` for reading; the caller closes the descriptor."""
     before = lstat_at(dir_fd, path.name)
     if before is None:
-        raise NotFound(f"{path.display} was not found")
+        raise PathNotFound(f"{path.display} was not found")
     require_plain_file(before, path)  # refuse FIFOs and devices before open() can touch them
     try:
         fd = os.open(path.name, FILE_FLAGS, dir_fd=dir_fd)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import documents
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.json_query import field_equals, field_value
 from chatgate.storage.models import Record, utc_now
 
@@ -109,7 +109,7 @@ class RecordStore:
                 await connection.execute(sa.select(records).where(self._mine(), _columns.id == key))
             ).first()
         if row is None:
-            raise NotFoundError()
+            raise RowNotFoundError()
         return _item(row._mapping)
 
     async def create(self, collection: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +139,7 @@ class RecordStore:
                 )
             ).first()
             if row is None:
-                raise NotFoundError()
+                raise RowNotFoundError()
             merged = documents.check_document(documents.merge_patch(row.data, patch))
             now = utc_now()
             await connection.execute(
@@ -152,5 +152,5 @@ class RecordStore:
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             result = await connection.execute(sa.delete(records).where(self._mine(), _columns.id == key))
         if result.rowcount != 1:
-            raise NotFoundError()
+            raise RowNotFoundError()
         return {"deleted": str(key)}

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import documents
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import InvalidInputError, NotFoundError
+from chatgate.storage.errors import InvalidInputError, RowNotFoundError
 from chatgate.storage.tables import TIMESTAMP_COLUMNS, TableSpec
 
 _FILTERABLE_TYPES = (str, int, float, bool, datetime.date, uuid.UUID)
@@ -188,7 +188,7 @@ class TableStore:
         async with owner_transaction(self._engine, self._owner) as connection:
             row = (await connection.execute(query)).first()
         if row is None:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return self._item(row)
 
     async def create(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +233,7 @@ class TableStore:
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             row = (await connection.execute(statement)).first()
         if row is None:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return self._item(row)
 
     async def delete(self, key: object) -> dict[str, Any]:
@@ -244,7 +244,7 @@ class TableStore:
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             result = await connection.execute(statement)
         if result.rowcount != 1:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return {"deleted": documents.jsonable(primary)}
 
 
