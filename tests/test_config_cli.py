@@ -16,7 +16,8 @@ import pytest
 
 from chatgate.auth.dev_secret import DEV_ISSUER
 from chatgate.cli import main
-from chatgate.config import ConfigError, Settings
+from chatgate.config import Settings
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from support.servers import free_port
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from chatgate.telemetry import tracing as tracing_module
 from chatgate.telemetry.tracing import REQUEST_ID_ATTRIBUTE, Tracing, traces_endpoint

@@ -26,7 +26,8 @@ from chatgate.api.routes import chat, conversations, credentials, health, metric
 from chatgate.api.services import Services
 from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
-from chatgate.config import ConfigError, Settings, get_settings
+from chatgate.config import Settings, get_settings
+from chatgate.config_errors import ConfigError
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain

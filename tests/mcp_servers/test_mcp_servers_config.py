@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from chatgate.mcp_servers import load_mcp_server_configs
 from chatgate.mcp_servers.config import McpServerConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.http_apis.catalog import ApiCatalog, CompiledApi, write_catalog
 from chatgate.http_apis.config import ApiConfig
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
