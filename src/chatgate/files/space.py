@@ -23,7 +23,6 @@ from chatgate.files.encoding import space_dir_name
 from chatgate.files.errors import (
     AlreadyExists,
     FileSpaceError,
-    LimitExceeded,
     PathNotFound,
     PathRefused,
     StorageUnavailable,
@@ -33,16 +32,14 @@ from chatgate.files.limits import (
     LIST_DEFAULT_ENTRIES,
     LIST_MAX_ENTRIES,
     MAX_DEPTH,
-    WALK_MAX_DEPTH,
     FileLimits,
 )
-from chatgate.files.limits import human_bytes as human
-from chatgate.files.paths import ROOT, RelPath, parse_path
+from chatgate.files.paths import RelPath, parse_path
+from chatgate.files.quota import check_quota, check_size, usage
 from chatgate.files.reading import read_bytes, read_lines
 from chatgate.files.search import SearchScope, search_tree
 from chatgate.files.text import BINARY_SAMPLE_BYTES, looks_binary, media_type
 from chatgate.files.walk import (
-    DIR_FLAGS,
     FILE_MODE,
     LOCK_NAME,
     TreeEntry,
@@ -55,6 +52,7 @@ from chatgate.files.walk import (
     open_file,
     open_space,
     require_plain_file,
+    tree_height,
     walk_tree,
 )
 from chatgate.files.writing import replace_atomically, sweep_temp_files
@@ -151,7 +149,7 @@ class FileSpace:
     def usage(self) -> dict[str, int]:
         """Bytes and entries (files and folders) in the space, against the quota."""
         with self._opened() as space_fd:
-            used_bytes, used_entries = _usage(space_fd, sweep=False)
+            used_bytes, used_entries = usage(space_fd, sweep=False)
         return {
             "bytes": used_bytes,
             "entries": used_entries,
@@ -174,7 +172,7 @@ class FileSpace:
             data = content.encode("utf-8")
         except UnicodeEncodeError:
             raise FileSpaceError("the content is not valid unicode text; nothing was written") from None
-        self._check_size(rel, len(data))
+        check_size(self.limits, rel, len(data))
         with self._locked() as space_fd, translated(rel.display):
             missing = len(rel.parent.parts) - existing_folders(space_fd, rel.parent)
             found = None
@@ -187,8 +185,8 @@ class FileSpace:
                     raise AlreadyExists(f"{rel.display} already exists; use mode overwrite or append")
             old_size = found.st_size if found is not None else 0
             new_size = old_size + len(data) if mode == "append" else len(data)
-            self._check_size(rel, new_size)
-            self._check_quota(space_fd, rel, new_size - old_size, missing + (found is None))
+            check_size(self.limits, rel, new_size)
+            check_quota(self.limits, space_fd, rel, new_size - old_size, missing + (found is None))
             with closing_fd(open_dir(space_fd, rel.parent, create=True)) as parent_fd:
                 if mode == "append" and found is not None:
                     old_fd, _ = open_file(parent_fd, rel)
@@ -234,13 +232,13 @@ class FileSpace:
             if found is None:
                 raise PathNotFound(f"{src.display} was not found")
             if stat.S_ISDIR(found.st_mode):
-                if len(dst.parts) + _tree_height(src_parent, src) > MAX_DEPTH:
+                if len(dst.parts) + tree_height(src_parent, src) > MAX_DEPTH:
                     raise PathRefused(f"moving {src.display} there would nest folders over {MAX_DEPTH} deep")
             else:
                 require_plain_file(found, src)
             with translated(dst.display):
                 missing = len(dst.parent.parts) - existing_folders(space_fd, dst.parent)
-                self._check_quota(space_fd, dst, 0, missing)
+                check_quota(self.limits, space_fd, dst, 0, missing)
                 with closing_fd(open_dir(space_fd, dst.parent, create=True)) as dst_parent:
                     if lstat_at(dst_parent, dst.name) is not None:
                         raise AlreadyExists(f"{dst.display} already exists")
@@ -280,30 +278,6 @@ class FileSpace:
         with closing_fd(open_dir(space_fd, rel.parent)) as parent_fd:
             return open_file(parent_fd, rel)
 
-    def _check_size(self, rel: RelPath, size: int) -> None:
-        if size > self.limits.max_file_bytes:
-            raise LimitExceeded(
-                f"{rel.display} would be {human(size)}, over the {human(self.limits.max_file_bytes)} limit "
-                "per file; nothing was written"
-            )
-
-    def _check_quota(self, space_fd: int, rel: RelPath, added_bytes: int, added_entries: int) -> None:
-        """Refuse growth past the quota; shrinking or same-size changes always pass."""
-        if added_bytes <= 0 and added_entries <= 0:
-            return
-        used_bytes, used_entries = _usage(space_fd, sweep=True)
-        quota = self.limits
-        if added_bytes > 0 and used_bytes + added_bytes > quota.quota_bytes:
-            raise LimitExceeded(
-                f"{rel.display} would bring your files to {human(used_bytes + added_bytes)}, over your "
-                f"{human(quota.quota_bytes)} quota; nothing was written (delete something first)"
-            )
-        if added_entries > 0 and used_entries + added_entries > quota.quota_files:
-            raise LimitExceeded(
-                f"{rel.display} would make {used_entries + added_entries} files and folders, over your "
-                f"limit of {quota.quota_files}; nothing was written (delete something first)"
-            )
-
 
 def _describe(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
     kind = kind_of(entry.stat)
@@ -317,19 +291,3 @@ def _describe(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
 
 def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _usage(space_fd: int, *, sweep: bool) -> tuple[int, int]:
-    used_bytes = used_entries = 0
-    for entry in walk_tree(space_fd, ROOT, max_depth=WALK_MAX_DEPTH, sweep_temp=sweep):
-        used_entries += 1
-        if stat.S_ISREG(entry.stat.st_mode):
-            used_bytes += entry.stat.st_size
-    return used_bytes, used_entries
-
-
-def _tree_height(parent_fd: int, folder: RelPath) -> int:
-    """How many levels of entries lie below `folder` (0 when it is empty)."""
-    with closing_fd(os.open(folder.name, DIR_FLAGS, dir_fd=parent_fd)) as folder_fd:
-        entries = walk_tree(folder_fd, folder, max_depth=WALK_MAX_DEPTH)
-        return max((entry.depth for entry in entries), default=0)

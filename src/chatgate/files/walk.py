@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatgate.files.errors import FileSpaceError, PathNotFound, UnsafeEntry, WrongKind, from_os_error
+from chatgate.files.limits import WALK_MAX_DEPTH
 from chatgate.files.paths import RESERVED_PREFIX, RelPath, is_reserved
 
 logger = logging.getLogger(__name__)
@@ -246,3 +247,10 @@ def closing_fd(fd: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def tree_height(parent_fd: int, folder: RelPath) -> int:
+    """How many levels of entries lie below `folder` (0 when it is empty)."""
+    with closing_fd(os.open(folder.name, DIR_FLAGS, dir_fd=parent_fd)) as folder_fd:
+        entries = walk_tree(folder_fd, folder, max_depth=WALK_MAX_DEPTH)
+        return max((entry.depth for entry in entries), default=0)
