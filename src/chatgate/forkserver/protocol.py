@@ -80,3 +80,10 @@ def split_frame(buffer: bytes | bytearray) -> tuple[dict[str, Any], int] | None:
     if not isinstance(payload, dict):
         raise ProtocolError("frame is not a JSON object")
     return payload, end
+
+
+def is_str_map(value: object) -> bool:
+    """True for a JSON object of strings to strings (an environment, as a frame carries it)."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )

@@ -25,7 +25,7 @@ from typing import cast
 
 from chatgate.forkserver import protocol
 from chatgate.forkserver.forked import ChildLimits
-from chatgate.forkserver.template_loop import Template, is_str_map
+from chatgate.forkserver.template_loop import Template
 from chatgate.forkserver.warmup import warm_up
 from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal, set_process_name
 from chatgate.mcp_server.logs import configure_child_logging
@@ -43,7 +43,7 @@ def _read_start_frame() -> tuple[bytes, dict[str, str]]:
         buffer += chunk
     start, _ = framed
     token, environ = start.get("token"), start.get("env")
-    if not isinstance(token, str) or not is_str_map(environ):
+    if not isinstance(token, str) or not protocol.is_str_map(environ):
         raise SystemExit("malformed start frame")
     return token.encode(), cast(dict[str, str], environ)
 

@@ -10,7 +10,8 @@ package, and the modules split along that line::
            └─ openapi        operations → specs        ├─ styles, request_bodies   arguments → wire
                 ├─ openapi_bodies   request bodies     ├─ guard       SSRF: origin + path prefix only
                 ├─ schemas          JSON Schema        ├─ responses   what the model sees of an answer
-                └─ naming           tool names         └─ redaction   keep the credential out of it
+                └─ naming           names, descriptions├─ redaction   keep the credential out of it
+                                                       └─ retries     when to try again, how long to wait
            └─ catalog        write the catalog        errors       failures safe to show the model
     parent            catalog, secrets, handoff  ──▶  (environment: `chatgate.spawn` names)
       ├─ credential_store  users' credentials (DB)
