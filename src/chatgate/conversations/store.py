@@ -111,7 +111,10 @@ class ConversationStore:
             await connection.execute(R.insert().values(**run.model_dump()))
 
     async def page(self, owner: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """The owner's conversations, most recently active first, and how many there are."""
+        """The owner's conversations, most recently active first, and how many there are.
+
+        Each is `{"id": str, "title": str | None, "created_at", "updated_at": datetime, "running": bool}`.
+        """
         async with owner_transaction(self._engine, owner) as connection:
             total = await connection.scalar(
                 sa.select(sa.func.count()).select_from(C).where(C.c.owner == owner)
@@ -128,8 +131,13 @@ class ConversationStore:
     async def get(self, owner: str, conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The conversation and its runs, oldest run first.
 
+        The conversation is shaped as in `page`; each run is `{"request_id": str, "started_at",
+        "finished_at": datetime | None, "outcome": str | None, "timings_ms": {"launch", "model", "tools",
+        "teardown": int | None}, "usage": {"requests", "input_tokens", "output_tokens",
+        "total_tokens": int}}`.
+
         Raises:
-            RowNotFoundError: no such conversation for this owner.
+            chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
         """
         async with owner_transaction(self._engine, owner) as connection:
             row = (

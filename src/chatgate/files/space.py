@@ -75,7 +75,11 @@ class FileSpace:
     # Reading ---------------------------------------------------------------------------------
 
     def list(self, path: str = ".", *, recursive: bool = False, limit: int | None = None) -> dict[str, Any]:
-        """The entries of a folder (with `recursive`, of its whole tree), sorted, at most `limit`."""
+        """The entries of a folder (with `recursive`, of its whole tree), sorted, at most `limit`.
+
+        Returns `{"path": str, "entries": [{"name": str (relative to path), "type": "file" | "folder"
+        | ..., "size": int (bytes, files only), "modified": str (ISO 8601 UTC)}], "truncated"?: str}`.
+        """
         rel = parse_path(path, allow_root=True)
         cap = max(1, min(limit or LIST_DEFAULT_ENTRIES, LIST_MAX_ENTRIES))
         entries: list[dict[str, Any]] = []
@@ -101,6 +105,10 @@ class FileSpace:
         """The text of a file from `offset` (lines or bytes), at most `limit` and the read cap.
 
         Binary files are described (size, media type, first bytes), not returned.
+
+        Returns `{"path": str, **read_lines or read_bytes}` (see `chatgate.files.reading`), or for a
+        binary file `{"path", "binary": True, "size": int, "media_type": str, "first_bytes_hex": str,
+        "note": str}`.
         """
         rel = parse_path(path)
         if offset < 0 or (limit is not None and limit < 1):
@@ -135,7 +143,10 @@ class FileSpace:
         scope: SearchScope = "all",
         limit: int | None = None,
     ) -> dict[str, Any]:
-        """Names and text lines below `path` matching `query`; bounded in results and bytes scanned."""
+        """Names and text lines below `path` matching `query`; bounded in results and bytes scanned.
+
+        Returns what `chatgate.files.search.search_tree` returns.
+        """
         rel = parse_path(path, allow_root=True)
         with self._opened() as space_fd, translated(rel.display):
             folder_fd = open_dir(space_fd, rel)
@@ -161,6 +172,8 @@ class FileSpace:
 
     def write(self, path: str, content: str, *, mode: WriteMode = "create") -> dict[str, Any]:
         """Write text to a file atomically, creating missing folders.
+
+        Returns `{"path": str, "size": int (bytes after the write), "created": bool}`.
 
         `create` refuses an existing file; `overwrite` replaces or creates; `append` adds or creates.
         Size and quota are checked before anything is written; on any failure the old content stays.
@@ -197,7 +210,10 @@ class FileSpace:
         return {"path": rel.display, "size": new_size, "created": found is None}
 
     def delete(self, path: str) -> dict[str, Any]:
-        """Delete a file or an empty folder; never the root of the space."""
+        """Delete a file or an empty folder; never the root of the space.
+
+        Returns `{"deleted": str (the path), "type": "file" | "folder"}`.
+        """
         rel = parse_path(path)
         with (
             self._locked() as space_fd,
@@ -219,7 +235,10 @@ class FileSpace:
         return {"deleted": rel.display, "type": kind}
 
     def move(self, source: str, destination: str) -> dict[str, Any]:
-        """Move or rename a file or folder within the space; never over an existing entry."""
+        """Move or rename a file or folder within the space; never over an existing entry.
+
+        Returns `{"moved": str (the source path), "to": str (the destination path)}`.
+        """
         src, dst = parse_path(source), parse_path(destination)
         if dst.is_within(src):
             raise PathRefused(f"cannot move {src.display} to {dst.display}: that is inside itself")

@@ -46,6 +46,8 @@ class ApiCatalog:
         return {api.config.name: api.config.secret_env for api in self.apis if api.config.secret_env}
 
     def to_json(self) -> dict[str, Any]:
+        """The catalog file's content: `{"version": int, "apis": [{"config": ApiConfig as JSON,
+        "operations": [OperationSpec.to_json()]}]}` (no secrets: only the names of their variables)."""
         return {
             "version": CATALOG_VERSION,
             "apis": [

@@ -63,6 +63,7 @@ class OperationSpec:
     body_encoding: tuple[FieldEncoding, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The spec as plain JSON: its fields by name, parameters and body encoding as lists of objects."""
         return asdict(self)
 
     @classmethod

@@ -29,6 +29,8 @@ class ApiResponse:
     truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """What the model reads: `{"status": int, "content_type": str, "body": JSON value or text,
+        "truncated"?: True}`."""
         out: dict[str, Any] = {"status": self.status, "content_type": self.content_type, "body": self.body}
         if self.truncated:
             out["truncated"] = True

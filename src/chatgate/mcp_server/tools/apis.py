@@ -106,7 +106,7 @@ def api_secret(resources: ToolResources, api: ApiConfig) -> str | None:
     """The credential for calling `api` in this session: none, the operator's, or the bound user's own.
 
     Raises:
-        ToolError: the credential is not available (with what to do about it).
+        mcp.server.mcpserver.exceptions.ToolError: the credential is not available (with what to do about it).
     """
     if api.auth == "none":
         return None
