@@ -36,6 +36,7 @@ class _RawArguments(ArgModelBase):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
     def model_dump_one_level(self) -> dict[str, Any]:
+        """`{"arguments": {name: value}}`: the call's arguments, as the tool function takes them."""
         return {"arguments": dict(self.model_extra or {})}
 
 
@@ -76,6 +77,7 @@ def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
         return validators[0]
 
     async def call_api(arguments: dict[str, Any], ctx: Context[ToolResources, Any]) -> dict[str, Any]:
+        # Returns `ApiResponse.to_json()`: {"status", "content_type", "body", "truncated"?}.
         resources = resources_of(ctx)
         # Models send null for "not given"; the schema's optional fields mean the same.
         arguments = {key: value for key, value in arguments.items() if value is not None}
