@@ -15,7 +15,6 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,11 +41,10 @@ from chatgate.files.text import BINARY_SAMPLE_BYTES, looks_binary, media_type
 from chatgate.files.walk import (
     FILE_MODE,
     LOCK_NAME,
-    TreeEntry,
     closing_fd,
+    describe_entry,
     existing_folders,
     fsync_dir,
-    kind_of,
     lstat_at,
     open_dir,
     open_file,
@@ -94,7 +92,7 @@ class FileSpace:
                             f"(up to {LIST_MAX_ENTRIES})"
                         )
                         break
-                    entries.append(_describe(entry, rel))
+                    entries.append(describe_entry(entry, rel))
             finally:
                 os.close(folder_fd)
         return result
@@ -296,17 +294,3 @@ class FileSpace:
     def _open_file(self, space_fd: int, rel: RelPath) -> tuple[int, os.stat_result]:
         with closing_fd(open_dir(space_fd, rel.parent)) as parent_fd:
             return open_file(parent_fd, rel)
-
-
-def _describe(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
-    kind = kind_of(entry.stat)
-    described: dict[str, Any] = {"name": "/".join(entry.path.parts[len(listed.parts) :]), "type": kind}
-    if kind == "file":
-        described["size"] = entry.stat.st_size
-    if kind in ("file", "folder"):
-        described["modified"] = _timestamp(entry.stat.st_mtime)
-    return described
-
-
-def _timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

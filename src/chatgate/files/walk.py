@@ -14,7 +14,9 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from chatgate.files.errors import FileSpaceError, PathNotFound, UnsafeEntry, WrongKind, from_os_error
 from chatgate.files.limits import WALK_MAX_DEPTH
@@ -254,3 +256,19 @@ def tree_height(parent_fd: int, folder: RelPath) -> int:
     with closing_fd(os.open(folder.name, DIR_FLAGS, dir_fd=parent_fd)) as folder_fd:
         entries = walk_tree(folder_fd, folder, max_depth=WALK_MAX_DEPTH)
         return max((entry.depth for entry in entries), default=0)
+
+
+def describe_entry(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
+    """`entry` as a listing shows it: `{"name": str (relative to `listed`), "type": str, "size"?: int
+    (bytes, files only), "modified"?: str (ISO 8601 UTC)}`."""
+    kind = kind_of(entry.stat)
+    described: dict[str, Any] = {"name": "/".join(entry.path.parts[len(listed.parts) :]), "type": kind}
+    if kind == "file":
+        described["size"] = entry.stat.st_size
+    if kind in ("file", "folder"):
+        described["modified"] = _timestamp(entry.stat.st_mtime)
+    return described
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
