@@ -28,7 +28,7 @@ from chatgate.auth.jwks import (
 )
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.errors import AuthenticationError, AuthUnavailableError
+from chatgate.errors import AuthenticationError, AuthUnavailableError, MissingTokenError
 from chatgate.spawn import MAX_USER_ID_CHARS
 from chatgate.token_checks import TokenHeader, check_audience, check_issuer, parse_header
 
@@ -233,11 +233,12 @@ def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer …` header.
 
     Raises:
-        AuthenticationError: missing header (`missing_token`) or another scheme.
+        MissingTokenError: no header (`missing_token`).
+        AuthenticationError: another scheme.
     """
     if not authorization:
-        error = AuthenticationError(
-            "Send an Authorization: Bearer <token> header.", code="missing_token", reason="missing_token"
+        error: AuthenticationError = MissingTokenError(
+            "Send an Authorization: Bearer <token> header.", reason="missing_token"
         )
         log_refusal(error)
         raise error

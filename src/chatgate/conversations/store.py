@@ -21,21 +21,15 @@ from chatgate.conversations.models import (
     Conversation,
     ConversationRun,
 )
+from chatgate.errors import ConversationBusyError
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import RowNotFoundError, StorageError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
 _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
-
-
-class ConversationBusyError(StorageError):
-    """Another message to this conversation is still being answered."""
-
-    def __init__(self) -> None:
-        super().__init__("a message to this conversation is still being answered; wait for it to finish")
 
 
 def title_from(message: str) -> str:
@@ -57,7 +51,7 @@ class ConversationStore:
             True when the conversation was created by this call.
 
         Raises:
-            RowNotFoundError: the id belongs to another owner.
+            chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
             ConversationBusyError: a run is in progress.
         """
         now = utc_now()
@@ -158,7 +152,7 @@ class ConversationStore:
         """Delete the conversation, its runs and its messages.
 
         Raises:
-            RowNotFoundError: no such conversation for this owner.
+            chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
             ConversationBusyError: a run is in progress.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
