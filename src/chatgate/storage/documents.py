@@ -74,12 +74,12 @@ def check_document(document: object, *, what: str = "data") -> dict[str, Any]:
     """
     if not isinstance(document, dict):
         raise InvalidInputError(f"{what} must be a JSON object")
-    document = without_lone_surrogates(document)
-    _check_value(document, what, 0)
-    size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    cleaned: dict[str, Any] = without_lone_surrogates(document)
+    _check_value(cleaned, what, 0)
+    size = len(json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_DOCUMENT_BYTES:
         raise InvalidInputError(f"{what} is {size} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes")
-    return document
+    return cleaned
 
 
 def _check_value(value: object, where: str, depth: int) -> None:
