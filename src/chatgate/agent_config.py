@@ -234,8 +234,6 @@ def _spec(raw: dict[str, Any], where: str, *, base_dir: Path | None, main: bool)
     if entry.tools is not None and not all(pattern.strip() for pattern in entry.tools):
         raise ToolConfigError(f"{where} tools: each entry must be a tool name or a glob")
     approval = (a,) if isinstance(a := entry.require_approval, str) else a
-    if not all(pattern.strip() for pattern in approval):
-        raise ToolConfigError(f"{where} require_approval: each entry must be a tool glob or 'destructive'")
     instructions = entry.instructions
     if entry.instructions_file is not None:
         instructions = _read_instructions(entry.instructions_file, where, base_dir)

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import anyio
@@ -36,6 +35,7 @@ from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.approvals.answers import denial_outputs
 from chatgate.approvals.resume import pending_calls, restore
 from chatgate.approvals.store import ApprovalStore
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.store import ConversationStore
@@ -49,10 +49,9 @@ from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.session import PipeMCPServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
-from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
-from chatgate.streaming.progress import ToolProgress
+from chatgate.streaming.progress import ToolProgress, forward_progress
 from chatgate.telemetry import Telemetry
 from chatgate.timed_launch import LaunchEnvironment, timed_launch
 from chatgate.turn import AWAITING_APPROVAL, COMPLETED, INTERRUPTED, Turn
@@ -177,7 +176,7 @@ class ChatService:
                 ):
                     started = time.perf_counter()
                     if on_event is not None and isinstance(server, PipeMCPServer):
-                        server.progress_sink = partial(_forward_progress, on_event)
+                        server.progress_sink = forward_progress(on_event)
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
                         return await self._run(agent, turn, session, on_event)
@@ -287,12 +286,6 @@ class ChatService:
             }
             for tool in tools
         ]
-
-
-async def _forward_progress(
-    on_event: EventSink, call_id: str, done: float, total: float | None, message: str | None
-) -> None:
-    await on_event(ToolProgress(call_id, done, total, message))
 
 
 async def _ignore_failure(operation: Awaitable[None]) -> None:

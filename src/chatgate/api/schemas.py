@@ -64,7 +64,7 @@ class ChatRequest(RequestBody):
     id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN)
     messages: list[UIMessageIn] | None = None
     trigger: str | None = None
-    messageId: str | None = None  # noqa: N815 - the AI SDK's field name
+    messageId: str | None = None  # the AI SDK's field name
     approvals: list[ApprovalAnswerIn] | None = Field(
         default=None, min_length=1, max_length=128, description="Answers to the calls awaiting approval."
     )

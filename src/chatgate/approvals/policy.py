@@ -49,4 +49,4 @@ def install_policy(team: AgentTeam, servers: Sequence[AgentsMCPServer]) -> None:
         return needs_approval(specs.get(getattr(agent, "name", "")), tool)
 
     for server in servers:
-        server._needs_approval_policy = policy  # noqa: SLF001 - the SDK's seam for require_approval
+        server._needs_approval_policy = policy

@@ -2,7 +2,7 @@
 
 Every statement is filtered by owner in code and runs in `owner_transaction`, so on PostgreSQL the
 row-level security policies hold as well: another user's approval id behaves exactly like one that
-does not exist (`NotFoundError`, a 404). Callers hold the conversation's claim (one request at a
+does not exist (`RowNotFoundError`, a 404). Callers hold the conversation's claim (one request at a
 time), so answering and resuming never race each other.
 
 An approval's life: created unanswered with the paused run; answered once (`approved`, `denied`, or
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chatgate.approvals.models import PausedRun, ToolApproval
 from chatgate.errors import ApprovalAlreadyAnsweredError
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
 P = PausedRun.__table__  # type: ignore[attr-defined]
@@ -162,7 +162,7 @@ class ApprovalStore:
         it said.
 
         Raises:
-            NotFoundError: an id that is not an approval of this owner's conversation.
+            RowNotFoundError: an id that is not an approval of this owner's conversation.
             ApprovalAlreadyAnsweredError: an approval already answered (nothing is changed).
         """
         now = utc_now()
@@ -176,7 +176,7 @@ class ApprovalStore:
                     )
                 ).first()
                 if row is None:
-                    raise NotFoundError("approval")
+                    raise RowNotFoundError("approval")
                 if row.decision is not None:
                     raise ApprovalAlreadyAnsweredError()
                 decision = APPROVED if answer.approved else DENIED
@@ -229,7 +229,7 @@ class ApprovalStore:
             )
         ).first()
         if paused is None:
-            raise NotFoundError("approval")
+            raise RowNotFoundError("approval")
         await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
         decided = await connection.execute(
             sa.select(A)

@@ -7,6 +7,7 @@ tool call id); the stream turns each into a `data-tool-progress` part that `useC
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,3 +35,15 @@ class ToolProgress:
             },
             "transient": True,
         }
+
+
+def forward_progress(
+    emit: Callable[[ToolProgress], Awaitable[None]],
+) -> Callable[[str, float, float | None, str | None], Awaitable[None]]:
+    """A tool server's progress sink (`(tool call id, progress, total, message)`) that passes each
+    report to `emit` as a `ToolProgress`."""
+
+    async def sink(call_id: str, progress: float, total: float | None, message: str | None) -> None:
+        await emit(ToolProgress(call_id, progress, total, message))
+
+    return sink

@@ -12,6 +12,8 @@ A run that stops for the user's approval ends its last step with one `tool-appro
 waiting call (after its `tool-input-available`). The answer continues in a later response for the
 same message: the decided calls' results come first (`tool-output-denied` for a call that did not
 run), then the next steps.
+
+A resumed stream (`streaming/run_buffer.py`) of a run cut off ends with `abort` instead.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from typing import Any
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
 
-from chatgate.launcher.agents_server import TOOL_OK_KEY
 from chatgate.streaming.progress import ToolProgress
+from chatgate.tool_outcomes import TOOL_OK_KEY
 
 Chunk = dict[str, Any]
 
@@ -90,6 +92,11 @@ class UiMessageStreamEncoder:
     def error(self, message: str) -> list[Chunk]:
         """The run failed: close what is open, then tell the client (no `finish` follows an error)."""
         return [*self._close_text(), {"type": "error", "errorText": message}]
+
+    def abort(self) -> list[Chunk]:
+        """The run was cut off (its client left): close the open text, then `abort`. Only readers
+        resuming the stream get these; the client that left gets nothing more."""
+        return [*self._close_text(), {"type": "abort"}]
 
     # -- internals ---------------------------------------------------------------------------------
 
