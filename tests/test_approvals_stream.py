@@ -18,9 +18,10 @@ import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
 from chatgate.approvals.resume import DENIED_TEXT
-from conftest import LiveApp, auth, mint, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth, mint
 from support.ui_stream import parse_sse
 from test_streaming_ai_sdk import NODE_DIR, node_client  # noqa: F401 - the fixture
 

@@ -18,8 +18,9 @@ from agents.testing import ModelCall, assistant_message, function_call
 
 from chatgate.approvals.resume import DENIED_TEXT, EXPIRED_TEXT, SUPERSEDED_TEXT
 from chatgate.storage import upgrade_database
-from conftest import LiveApp, auth, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth
 
 
 def _since_last_user(call: ModelCall) -> tuple[str, list[str]]:
