@@ -22,7 +22,7 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
+from chatgate.api.routes import chat, conversations, credentials, files, health, metrics, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
@@ -185,12 +185,15 @@ def create_app(
     app.include_router(tools.router)
     app.include_router(conversations.router)
     app.include_router(credentials.router)
+    app.include_router(files.router)
     install_error_handlers(app)
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
     # the request context, so even a 413, a 500 or a schema refusal gets a request id and a log line.
     # The start-up error reporter sees only the lifespan.
     app.add_middleware(SchemaGateMiddleware, gate=schema)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_prefixes=(f"{files.PREFIX}/",)
+    )
     # Inside the request context: the request span carries the request id.
     app.add_middleware(TracingMiddleware, tracing=telemetry.tracing)
     app.add_middleware(RequestContextMiddleware)

@@ -12,6 +12,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatgate.api.disconnect import ClientDisconnectedError
 from chatgate.conversations.store import ConversationBusyError
 from chatgate.errors import ChatgateError
+from chatgate.files import (
+    AlreadyExists,
+    FileSpaceError,
+    LimitExceeded,
+    NotEmpty,
+    PathRefused,
+    QuotaExceeded,
+    StorageUnavailable,
+    UnsafeEntry,
+    WrongKind,
+)
+from chatgate.files import NotFound as FileNotFound
 from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
 
 logger = logging.getLogger(__name__)
@@ -56,12 +68,36 @@ def _storage_status(exc: StorageError) -> tuple[int, str]:
     return 500, "internal_error"
 
 
+# The file space's errors (`chatgate.files`), most specific first. Their messages are curated there
+# (relative paths only), so they are passed on; only the status and code are decided here.
+_FILE_ERRORS: tuple[tuple[type[FileSpaceError], int, str], ...] = (
+    (PathRefused, 422, "invalid_path"),
+    (FileNotFound, 404, "not_found"),
+    (AlreadyExists, 409, "already_exists"),
+    (WrongKind, 409, "wrong_kind"),
+    (NotEmpty, 409, "not_empty"),
+    (UnsafeEntry, 403, "unsafe_entry"),
+    (QuotaExceeded, 507, "quota_exceeded"),
+    (LimitExceeded, 413, "file_too_large"),
+    (StorageUnavailable, 503, "storage_unavailable"),
+)
+
+
+def _file_status(exc: FileSpaceError) -> tuple[int, str]:
+    for kind, status, code in _FILE_ERRORS:
+        if isinstance(exc, kind):
+            return status, code
+    return 422, "invalid_request"
+
+
 def error_code_of(exc: BaseException) -> str:
     """The `error.code` the response to `exc` carries (for metrics: one mapping, here)."""
     if isinstance(exc, ChatgateError):
         return exc.code
     if isinstance(exc, StorageError):
         return _storage_status(exc)[1]
+    if isinstance(exc, FileSpaceError):
+        return _file_status(exc)[1]
     if isinstance(exc, ClientDisconnectedError):
         return "client_closed"
     return "internal_error"
@@ -73,6 +109,13 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     request.state.error_code = code
     headers = {"Retry-After": "2"} if status in (409, 503) else None
     return error_response(status, code, str(exc), headers)
+
+
+async def _file_space_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FileSpaceError)
+    status, code = _file_status(exc)
+    request.state.error_code = code
+    return error_response(status, code, str(exc))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -109,6 +152,7 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ChatgateError, _chatgate_error)
     app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(FileSpaceError, _file_space_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnectedError, _client_disconnected)

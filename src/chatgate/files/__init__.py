@@ -14,16 +14,20 @@ Errors (`errors`), all carrying a message safe to show the model (relative paths
     ├── NotEmpty
     ├── UnsafeEntry        a symlink, hard-linked file or special file on the path
     ├── LimitExceeded      file size cap or quota (bytes, entries); nothing was written
+    │   ├── FileTooLarge   over the per-file cap
+    │   └── QuotaExceeded  over the user's quota
     └── StorageUnavailable the disk is full or the space cannot be opened
 """
 
 from chatgate.files.errors import (
     AlreadyExists,
     FileSpaceError,
+    FileTooLarge,
     LimitExceeded,
     NotEmpty,
     NotFound,
     PathRefused,
+    QuotaExceeded,
     StorageUnavailable,
     UnsafeEntry,
     WrongKind,
@@ -36,10 +40,12 @@ __all__ = [
     "FileLimits",
     "FileSpace",
     "FileSpaceError",
+    "FileTooLarge",
     "LimitExceeded",
     "NotEmpty",
     "NotFound",
     "PathRefused",
+    "QuotaExceeded",
     "StorageUnavailable",
     "UnsafeEntry",
     "WrongKind",

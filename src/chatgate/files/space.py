@@ -17,15 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from chatgate.files.encoding import space_dir_name
 from chatgate.files.errors import (
     AlreadyExists,
     FileSpaceError,
-    LimitExceeded,
+    FileTooLarge,
     NotFound,
     PathRefused,
+    QuotaExceeded,
     StorageUnavailable,
     translated,
 )
@@ -128,6 +129,17 @@ class FileSpace:
                 os.close(fd)
         return {"path": rel.display, **body}
 
+    def open_binary(self, path: str) -> tuple[BinaryIO, int]:
+        """The file at `path` opened for reading its raw bytes, and its size; the caller closes it.
+
+        The same no-follow walk and plain-file checks as `read`: what is opened is the checked inode.
+        """
+        rel = parse_path(path)
+        with self._opened() as space_fd, translated(rel.display):
+            fd, st = self._open_file(space_fd, rel)
+        os.set_blocking(fd, True)  # opened non-blocking only so a planted FIFO could not hang the open
+        return os.fdopen(fd, "rb"), st.st_size
+
     def search(
         self,
         query: str,
@@ -161,8 +173,8 @@ class FileSpace:
 
     # Changing --------------------------------------------------------------------------------
 
-    def write(self, path: str, content: str, *, mode: WriteMode = "create") -> dict[str, Any]:
-        """Write text to a file atomically, creating missing folders.
+    def write(self, path: str, content: str | bytes, *, mode: WriteMode = "create") -> dict[str, Any]:
+        """Write text (or raw bytes: uploads) to a file atomically, creating missing folders.
 
         `create` refuses an existing file; `overwrite` replaces or creates; `append` adds or creates.
         Size and quota are checked before anything is written; on any failure the old content stays.
@@ -171,7 +183,7 @@ class FileSpace:
         if mode not in WRITE_MODES:
             raise FileSpaceError("mode must be create, overwrite or append")
         try:
-            data = content.encode("utf-8")
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
         except UnicodeEncodeError:
             raise FileSpaceError("the content is not valid unicode text; nothing was written") from None
         self._check_size(rel, len(data))
@@ -282,7 +294,7 @@ class FileSpace:
 
     def _check_size(self, rel: RelPath, size: int) -> None:
         if size > self.limits.max_file_bytes:
-            raise LimitExceeded(
+            raise FileTooLarge(
                 f"{rel.display} would be {human(size)}, over the {human(self.limits.max_file_bytes)} limit "
                 "per file; nothing was written"
             )
@@ -294,12 +306,12 @@ class FileSpace:
         used_bytes, used_entries = _usage(space_fd, sweep=True)
         quota = self.limits
         if added_bytes > 0 and used_bytes + added_bytes > quota.quota_bytes:
-            raise LimitExceeded(
+            raise QuotaExceeded(
                 f"{rel.display} would bring your files to {human(used_bytes + added_bytes)}, over your "
                 f"{human(quota.quota_bytes)} quota; nothing was written (delete something first)"
             )
         if added_entries > 0 and used_entries + added_entries > quota.quota_files:
-            raise LimitExceeded(
+            raise QuotaExceeded(
                 f"{rel.display} would make {used_entries + added_entries} files and folders, over your "
                 f"limit of {quota.quota_files}; nothing was written (delete something first)"
             )
