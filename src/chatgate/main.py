@@ -22,7 +22,7 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, conversations, credentials, files, health, metrics, tools
+from chatgate.api.routes import chat, conversations, credentials, files, health, metrics, playground, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
@@ -186,6 +186,10 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(credentials.router)
     app.include_router(files.router)
+    if settings.playground_enabled:
+        app.include_router(playground.page_router)
+        if verifier.config.dev_mode:  # tokens signed with the generated dev secret: dev only
+            app.include_router(playground.dev_router)
     install_error_handlers(app)
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
     # the request context, so even a 413, a 500 or a schema refusal gets a request id and a log line.
