@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from chatgate.api.deps import UserFiles
 from chatgate.api.schemas import ErrorResponse
-from chatgate.files import FileTooLarge
+from chatgate.errors import FileTooLargeError
 from chatgate.files.limits import LIST_MAX_ENTRIES, human_bytes
 from chatgate.files.paths import parse_path
 from chatgate.files.text import media_type
@@ -134,5 +134,7 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def _too_large(limit: int) -> FileTooLarge:
-    return FileTooLarge(f"the upload is over the {human_bytes(limit)} limit per file; nothing was written")
+def _too_large(limit: int) -> FileTooLargeError:
+    return FileTooLargeError(
+        f"the upload is over the {human_bytes(limit)} limit per file; nothing was written"
+    )
