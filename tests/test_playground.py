@@ -17,7 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from conftest import TEST_JWT_SECRET, start_live_app
+from support.live_app import start_live_app
+from support.tokens import TEST_JWT_SECRET
 
 
 def _serve(tmp_path: Path, **env: Any) -> tuple[Any, str]:

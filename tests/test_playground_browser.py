@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
-from conftest import LiveApp, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import until_set
 
 NODE_DIR = Path(__file__).parent / "node"

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from chatgate.files.encoding import space_dir_name
-from conftest import LiveApp, auth, start_live_app
 from support.file_attacks import (
     ENCODED_NAMES,
     LEXICAL_ATTACKS,
@@ -27,7 +26,9 @@ from support.file_attacks import (
     plant_symlinks,
     resolve,
 )
+from support.live_app import LiveApp, start_live_app
 from support.models import call_then_report
+from support.tokens import auth
 
 Snapshot = dict[str, tuple[object, ...]]
 MAX_FILE = 64 * 1024

@@ -26,7 +26,7 @@ CLIENT_CLOSED = "client_closed"
 
 # Storage errors carry curated messages (no SQL, no driver text): only the class is decided here.
 _STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
-    (storage.NotFoundError, errors.NotFoundError),
+    (storage.RowNotFoundError, errors.NotFoundError),
     (storage.InvalidInputError, errors.InvalidRequestError),
     (storage.DatabaseUnavailableError, errors.DatabaseUnavailableError),
     (storage.StorageError, errors.InternalError),
@@ -34,7 +34,7 @@ _STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
 # The file space's errors carry curated messages too (relative paths only); most specific first.
 _FILES: tuple[tuple[type[files.FileSpaceError], type[ChatgateError]], ...] = (
     (files.PathRefused, errors.InvalidPathError),
-    (files.NotFound, errors.NotFoundError),
+    (files.PathNotFound, errors.NotFoundError),
     (files.AlreadyExists, errors.AlreadyExistsError),
     (files.WrongKind, errors.WrongKindError),
     (files.NotEmpty, errors.NotEmptyError),

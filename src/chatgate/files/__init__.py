@@ -1,14 +1,14 @@
 """A per-user file space with no MCP in it: safe names, no-follow paths, atomic writes, quotas.
 
 Layout: `encoding` (user id -> directory name) and `paths` (validating what the model sends) are
-pure; `walk` is the only module that opens paths (one no-follow, fd-relative component at a time);
+pure; `walk` opens paths (one no-follow, fd-relative component at a time) and `lock` the lock file;
 `space` holds the operations and `search` the bounded search; `limits` the bounds.
 
 Errors (`errors`), all carrying a message safe to show the model (relative paths only)::
 
     FileSpaceError
     ├── PathRefused        the path itself is not acceptable (absolute, `..`, NUL, too long, reserved)
-    ├── NotFound
+    ├── PathNotFound
     ├── AlreadyExists
     ├── WrongKind          a folder where a file was expected, or the other way round
     ├── NotEmpty
@@ -25,7 +25,7 @@ from chatgate.files.errors import (
     FileTooLarge,
     LimitExceeded,
     NotEmpty,
-    NotFound,
+    PathNotFound,
     PathRefused,
     QuotaExceeded,
     StorageUnavailable,
@@ -43,7 +43,7 @@ __all__ = [
     "FileTooLarge",
     "LimitExceeded",
     "NotEmpty",
-    "NotFound",
+    "PathNotFound",
     "PathRefused",
     "QuotaExceeded",
     "StorageUnavailable",

@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from chatgate.api.deps import ServicesDep
 from chatgate.api.schemas import ErrorResponse, RequestBody
-from chatgate.auth import MAX_USER_ID_CHARS
-from chatgate.dev_secret import mint_token
+from chatgate.auth.dev_secret import mint_token
 from chatgate.errors import NotFoundError
 from chatgate.playground import load_page
+from chatgate.spawn import MAX_USER_ID_CHARS
 
 DEV_TOKEN_TTL_SECONDS = 12 * 3600
 # The UIMessage thread endpoint (issue 13): the page restores threads from it when it is served,
