@@ -14,6 +14,7 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.client._memory import InMemoryTransport
+from mcp.types import Tool as MCPTool
 
 from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
@@ -61,6 +62,10 @@ class SharedInProcessLauncher:
         if self._server is not None:
             await self._server.cleanup()  # type: ignore[no-untyped-call]
             self._server = None
+
+    async def catalog(self) -> list[MCPTool]:
+        assert self._server is not None, "start() first"
+        return await self._server.list_tools()
 
     @asynccontextmanager
     async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:

@@ -1,5 +1,5 @@
-"""One chat turn: claim the conversation, admit, launch the user's tool server, run the agent with the
-conversation's history, tear down, record the run.
+"""One chat turn: claim the conversation, admit, run the agent with the conversation's history (the
+user's tool server launched at the first tool call, if any), tear down, record the run.
 
 Everything the SDKs can raise is translated here into `chatgate.errors`, so routes only shape
 responses. The tool server is torn down on every path (the launcher guarantees it), and the run is
@@ -29,7 +29,7 @@ from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
-from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.history import ConversationSession, user_message_row
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.empty_answers import EmptyAnswerError
@@ -42,6 +42,7 @@ from chatgate.errors import (
 )
 from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
+from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
@@ -112,12 +113,13 @@ class ChatService:
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
+        new = conversation_id is None
         conversation_id = conversation_id or uuid.uuid4().hex
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
-            await self.conversations.claim(principal.user_id, conversation_id, request_id, message)
+            await self.conversations.claim(principal.user_id, conversation_id, request_id, message, new=new)
         return conversation_id
 
     async def run_turn(
@@ -142,12 +144,15 @@ class ChatService:
         started_at = utc_now()
         progress: list[RunResultBase] = []
         outcome = INTERRUPTED  # unless the run ends some other way, below
+        # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
         session = ConversationSession(
-            conversation_id, self.engine, history_limit=self.settings.conversation_history_limit, owner=owner
+            conversation_id,
+            self.engine,
+            history_limit=self.settings.conversation_history_limit,
+            owner=owner,
+            hold_writes=True,
         )
-        stored_before: int | None = None
         try:
-            stored_before = await session.stored_count()
             result = await self._run_in_session(
                 principal, message, session, request_id, timings, on_event, progress
             )
@@ -173,11 +178,12 @@ class ChatService:
                 output_tokens=usage["output_tokens"],
                 total_tokens=usage["total_tokens"],
             )
+            # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
+            history = session.take_held(user_message=message if outcome == INTERRUPTED else None)
             with anyio.CancelScope(shield=True):
-                if outcome == INTERRUPTED and stored_before is not None:
-                    # Cut off before the SDK stored the input (during launch, say): keep the message.
-                    await _ignore_failure(session.ensure_user_message(message, since=stored_before))
-                await _ignore_failure(self.conversations.finish(owner, conversation_id, request_id, run))
+                await _ignore_failure(
+                    self.conversations.finish(owner, conversation_id, request_id, run, history)
+                )
         return ChatResult(
             conversation_id=conversation_id,
             response=final_text(result),
@@ -202,14 +208,17 @@ class ChatService:
         deadline = self.settings.chat_timeout_seconds
         try:
             with anyio.fail_after(deadline):
-                async with self.tool_servers(principal, request_id=request_id, timings=timings) as (
-                    server,
-                    extra,
-                ):
+                async with self.tool_servers(
+                    principal, request_id=request_id, timings=timings, lazy=True
+                ) as (server, extra):
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, principal, extra)
                         return await self._run(agent, message, session, timings, on_event, progress)
+                    except Exception:
+                        if isinstance(server, LazyToolServer) and server.launch_failure is not None:
+                            raise ToolServerUnavailableError() from None  # the first tool call's launch
+                        raise
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -261,9 +270,6 @@ class ChatService:
         self, principal: Principal, message: str, *, request_id: str, conversation_id: str
     ) -> None:
         """Release a claimed conversation whose run never started (the client left first)."""
-        session = ConversationSession(
-            conversation_id, self.engine, history_limit=None, owner=principal.user_id
-        )
         run = ConversationRun(
             conversation_id=conversation_id,
             owner=principal.user_id,
@@ -271,9 +277,10 @@ class ChatService:
             outcome=INTERRUPTED,
         )
         with anyio.CancelScope(shield=True):
-            await _ignore_failure(session.ensure_user_message(message, since=None))
             await _ignore_failure(
-                self.conversations.finish(principal.user_id, conversation_id, request_id, run)
+                self.conversations.finish(
+                    principal.user_id, conversation_id, request_id, run, [user_message_row(message)]
+                )
             )
 
     def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
@@ -281,14 +288,24 @@ class ChatService:
 
     @asynccontextmanager
     async def tool_servers(
-        self, principal: Principal, *, request_id: str, timings: Timings | None = None
+        self, principal: Principal, *, request_id: str, timings: Timings | None = None, lazy: bool = False
     ) -> AsyncIterator[tuple[AgentsMCPServer, list[AgentsMCPServer]]]:
         """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
-        turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit."""
+        turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit.
+
+        With `lazy`, the tool server is a `LazyToolServer`: it lists the launcher's catalog and is
+        launched (bound to `principal`) at its first tool call, if any. Operator MCP servers are
+        always started up front: their catalogs are only known from a running server.
+        """
         timings = timings or Timings()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
-            server = await stack.enter_async_context(self._session(principal, request_id, timings))
+            server: AgentsMCPServer
+            if lazy:
+                server = await self._lazy_server(principal, request_id, timings)
+                stack.push_async_callback(server.cleanup)
+            else:
+                server = await stack.enter_async_context(self._session(principal, request_id, timings))
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()
@@ -297,6 +314,17 @@ class ChatService:
                 )
                 timings.launch += ms_since(started)
             yield server, extra
+
+    async def _lazy_server(self, principal: Principal, request_id: str, timings: Timings) -> LazyToolServer:
+        try:
+            catalog = await self.launcher.catalog()
+        except ToolServerError as exc:
+            raise ToolServerUnavailableError() from exc
+        return LazyToolServer(
+            catalog,
+            lambda: self._session(principal, request_id, timings),
+            tool_timeout_seconds=self.settings.mcp_tool_timeout_seconds,
+        )
 
     def _some_agent_uses(self, tool_name: str) -> bool:
         return any(spec.allows(tool_name) for spec in self.agents.all)
@@ -346,14 +374,14 @@ class _TimedSession:
         except ToolServerError as exc:
             raise ToolServerUnavailableError() from exc
         finally:
-            self._timings.launch = ms_since(started)
+            self._timings.launch += ms_since(started)
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         started = time.perf_counter()
         try:
             return await self._context.__aexit__(*exc_info)
         finally:
-            self._timings.teardown = ms_since(started)
+            self._timings.teardown += ms_since(started)
 
 
 async def _ignore_failure(operation: Awaitable[None]) -> None:

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.types import Tool as MCPTool
 
 from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
@@ -78,6 +79,16 @@ class ForkLauncher:
         if self._template is not None:
             template, self._template = self._template, None
             await anyio.to_thread.run_sync(template.terminate)
+
+    async def catalog(self) -> list[MCPTool]:
+        """The template's tool list: what every child lists (registration ignores the identity)."""
+        try:
+            with anyio.fail_after(self._settings.mcp_connect_timeout_seconds):
+                template = await self._ensure_template()
+        except (TimeoutError, TemplateUnavailableError) as exc:
+            logger.warning("fork template unavailable: %s", exc)
+            raise ToolServerStartError("tool server failed to start") from exc
+        return template.tools
 
     @asynccontextmanager
     async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
