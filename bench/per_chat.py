@@ -112,7 +112,7 @@ class ModelStub:
             self._process.wait(15)
 
     async def stats(self) -> dict[str, int]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             data: dict[str, int] = (await client.get(f"{self.url}/stats")).json()
         return data
 

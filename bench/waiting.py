@@ -9,7 +9,8 @@ every `--sample-seconds`:
 - **no-tool chats** ("Say hello.": one model call, no tool server when tool servers are lazy): how
   many the service holds with 0 errors, the tree's RSS at the moment most chats were waiting on the
   model (the stub counts them), and so the memory per waiting chat: (that RSS - the idle tree's RSS)
-  / the chats waiting then;
+  / the chats waiting then (an upper bound: chats still queued in the service hold memory too; the
+  same growth per chat in flight at that moment is reported beside it);
 - **one-tool chats** ("Who am I?", `--tool-chats` of them): each holds a bound tool server from its
   tool call to its end, across its second model call; the sum of the tool servers' unshared memory
   (USS) at the moment most were alive, divided by how many were alive: memory per live tool server.
@@ -53,6 +54,7 @@ class TreeMemory:
     tool_servers: int  # bound tool servers alive
     tool_server_uss: int  # their unshared memory, summed
     waiting: int  # model answers the stub was thinking about at that moment
+    in_flight: int = 0  # chats sent and not yet answered, at that moment
 
 
 @dataclass
@@ -67,6 +69,7 @@ class WaveResult:
     busiest: TreeMemory | None = None  # the sample with the most chats waiting on the model
     most_tool_servers: TreeMemory | None = None
     launches: list[float] = field(default_factory=list)
+    answered: int = 0  # so far, counting errors
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -78,6 +81,7 @@ class WaveResult:
         if self.idle and self.busiest and self.busiest.waiting:
             grown = self.busiest.rss - self.idle.rss
             data["mib_per_waiting_chat"] = grown / self.busiest.waiting / MIB
+            data["mib_per_chat_in_flight"] = grown / max(1, self.busiest.in_flight) / MIB
         top = self.most_tool_servers
         if top and top.tool_servers:
             data["mib_uss_per_live_tool_server"] = top.tool_server_uss / top.tool_servers / MIB
@@ -104,9 +108,13 @@ def tree_memory(root_pid: int, waiting: int) -> TreeMemory:
 async def _sample(
     service: ServiceUnderLoad, stub: ModelStub, wave: WaveResult, stop: asyncio.Event, every: float
 ) -> None:
+    waiting = 0
     while not stop.is_set():
-        stats = await stub.stats()
-        memory = await asyncio.to_thread(tree_memory, service.process.pid, stats["waiting"])
+        # The stub may be too busy accepting the wave's connections to answer: keep the last count.
+        with contextlib.suppress(httpx.HTTPError):
+            waiting = (await stub.stats())["waiting"]
+        memory = await asyncio.to_thread(tree_memory, service.process.pid, waiting)
+        memory.in_flight = wave.chats - wave.answered
         if wave.busiest is None or memory.waiting > wave.busiest.waiting:
             wave.busiest = memory
         if wave.most_tool_servers is None or memory.tool_servers > wave.most_tool_servers.tool_servers:
@@ -122,8 +130,10 @@ async def _one_chat(client: httpx.AsyncClient, token: str, kind: str, wave: Wave
             "/api/agents/chat", json={"message": MESSAGES[kind]}, headers={"Authorization": f"Bearer {token}"}
         )
     except httpx.HTTPError as exc:
+        wave.answered += 1
         wave.errors[type(exc).__name__] = wave.errors.get(type(exc).__name__, 0) + 1
         return
+    wave.answered += 1
     if response.status_code != 200:
         try:
             code = response.json()["error"]["code"]
@@ -162,11 +172,13 @@ def _line(wave: WaveResult) -> str:
     busiest, idle = wave.busiest, wave.idle
     assert busiest is not None and idle is not None
     per_chat = data.get("mib_per_waiting_chat")
+    per_in_flight = data.get("mib_per_chat_in_flight")
     per_server = data.get("mib_uss_per_live_tool_server")
     return (
         f"  {wave.kind:<5} {wave.chats:>6} {wave.ok:>6} {sum(wave.errors.values()):>6} {wave.seconds:>7.1f}"
-        f" {busiest.waiting:>8} {idle.rss / MIB:>9.0f} {busiest.rss / MIB:>9.0f}"
+        f" {busiest.waiting:>8} {busiest.in_flight:>9} {idle.rss / MIB:>9.0f} {busiest.rss / MIB:>9.0f}"
         f" {per_chat if per_chat is not None else float('nan'):>9.3f}"
+        f" {per_in_flight if per_in_flight is not None else float('nan'):>10.3f}"
         f" {data['chats_that_launched']:>8}"
         f" {(wave.most_tool_servers.tool_servers if wave.most_tool_servers else 0):>6}"
         f" {per_server if per_server is not None else float('nan'):>9.2f}"
@@ -180,7 +192,10 @@ async def measure(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             "fork",
             state,
             model_url=f"{stub.url}/v1",
-            extra_args=("--max-sessions", str(max(args.chats, args.tool_chats) + 16)),
+            extra_args=(
+                *("--max-sessions", str(max(args.chats, args.tool_chats) + 16)),
+                *("--chat-timeout-seconds", str(args.chat_timeout_seconds)),
+            ),
         )
         async with service:
             print(f"[waiting] {args.chats} no-tool chats at once, load {load_average()} …", flush=True)
@@ -190,7 +205,8 @@ async def measure(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 print(f"[waiting] {chats} one-tool chats at once, load {load_average()} …", flush=True)
                 waves.append(await run_wave(service, stub, "tool", args.tool_chats, args.sample_seconds))
     header = (
-        "  kind   chats     ok errors       s  waiting idle MiB  busy MiB MiB/chat launched  tools  USS/tool"
+        "  kind   chats     ok errors       s  waiting in flight  idle MiB  busy MiB  MiB/wait"
+        " MiB/flight launched  tools  USS/tool"
     )
     print(f"\nmany waiting chats, model think time {args.model_latency_ms:g} ms per answer (fork launcher)")
     print(header)
@@ -200,7 +216,8 @@ async def measure(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             print(f"    errors: {dict(Counter(wave.errors))}")
     print(
         "waiting: most model answers in progress at one sample; idle/busy MiB: RSS of the whole tree"
-        " before the wave and at that sample; MiB/chat: their difference per waiting chat;"
+        " before the wave and at that sample; MiB/wait, MiB/flight: their difference per waiting chat, per"
+        " chat in flight (sent, not answered) then;"
         " launched: chats whose"
         " timings_ms.launch > 0; tools, USS/tool: most bound tool servers alive at one sample, their"
         f" unshared memory each (MiB). load average now: {load_average()}"
@@ -213,6 +230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chats", type=int, default=1000, help="no-tool chats sent at once")
     parser.add_argument("--tool-chats", type=int, default=100, help="one-tool chats sent at once (0: none)")
     parser.add_argument("--model-latency-ms", type=float, default=2000.0, help="model think time per answer")
+    parser.add_argument("--chat-timeout-seconds", type=float, default=120.0, help="the service's deadline")
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the tree is read")
     return parser.parse_args(argv)
 

@@ -23,6 +23,7 @@ from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, ModelTimeout
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from agents.stream_events import StreamEvent
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
@@ -46,6 +47,7 @@ from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
+from chatgate.storage.errors import DatabaseUnavailableError
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry
 
@@ -231,6 +233,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
             raise _model_error(exc) from None
+        except SQLAlchemyError as exc:
+            # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
+            logger.warning("conversation history unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailableError() from None
 
     async def _run(
         self,

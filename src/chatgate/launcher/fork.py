@@ -99,7 +99,8 @@ class ForkLauncher:
                 template = await self._ensure_template()
                 process = await template.fork_child(env, str(settings.state_dir.resolve()))
         except (TimeoutError, TemplateUnavailableError) as exc:
-            logger.warning("fork template unavailable: %s", exc)
+            cause = type(exc.__cause__).__name__ if exc.__cause__ else "-"
+            logger.warning("fork template unavailable: %s (%s: %s)", exc, cause, exc.__cause__)
             raise ToolServerStartError("tool server failed to start") from exc
         # No await between receiving the child and this `try`: from here on, every exit tears down.
         server = PipeMCPServer(

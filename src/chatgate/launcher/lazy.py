@@ -83,8 +83,10 @@ class LazyToolServer(MCPServerStdio):
         tools = self._catalog
         if self.tool_filter is not None:
             tools = await self._apply_tool_filter(tools, run_context, agent)
-        # Copies: the SDK may change what it is given; the catalog is shared by every chat.
-        return [tool.model_copy(deep=True) for tool in tools]
+        # The shared catalog itself, not deep copies (a third of this listing's cost per model turn):
+        # the SDK turns each tool into a function tool holding its own copies of the schema,
+        # annotations and meta, and never assigns to the tools it is given; our filters only read.
+        return list(tools)
 
     @property
     def cached_tools(self) -> list[MCPTool] | None:
