@@ -7,7 +7,7 @@ selectable in the service.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
@@ -68,6 +68,8 @@ class SharedInProcessLauncher:
         return await self._server.list_tools()
 
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         assert self._server is not None, "start() first"
         yield self._server

@@ -1,9 +1,17 @@
 """One chat turn: claim the conversation, admit, run the agent with the conversation's history (the
 user's tool server launched at the first tool call, if any), tear down, record the run.
 
-Everything the SDKs can raise is translated here into `chatgate.errors`, so routes only shape
-responses. The tool server is torn down on every path (the launcher guarantees it), and the run is
-recorded on every path too, cancellation included.
+    open_turn(turn)                     claim the conversation (409 if another message is being answered)
+    run_turn(turn, on_event)
+      └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
+           │                            `timed_launch` at the first tool call), the operator's MCP servers
+           └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
+      └─ record the run and its history, release the claim: one transaction (every path,
+         cancellation included)
+
+Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
+`chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
+(the launcher guarantees it).
 """
 
 from __future__ import annotations
@@ -11,15 +19,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import openai
 from agents import Agent, Runner, RunResultStreaming, SessionSettings
-from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, ModelTimeoutError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from agents.stream_events import StreamEvent
@@ -31,33 +37,30 @@ from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
-from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
-from chatgate.empty_answers import EmptyAnswerError
 from chatgate.errors import (
     ChatgateError,
+    DatabaseUnavailableError,
     DeadlineExceededError,
-    ModelError,
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerError
-from chatgate.launcher.environment import launch_additions
 from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
+from chatgate.model_errors import MODEL_FAILURES, model_error
 from chatgate.principal import Principal
-from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
-from chatgate.storage.errors import DatabaseUnavailableError
+from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry
+from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
+from chatgate.turn import COMPLETED, INTERRUPTED, Turn
 
 logger = logging.getLogger(__name__)
 
 # Receives each SDK stream event of a streamed run, in order.
 EventSink = Callable[[StreamEvent], Awaitable[None]]
 TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
-COMPLETED = "completed"
-INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -71,7 +74,7 @@ class ChatService:
     engine: AsyncEngine
     conversations: ConversationStore
     # Extra tool-server variables for one principal (API tools: that user's own credentials).
-    launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None
+    launch_environment: LaunchEnvironment | None = None
     # The configured agents (`[agent]`, `[[agents]]`); by default the one built-in agent.
     agents: AgentTeam = field(default_factory=default_team)
     # The operator's `[[mcp_servers]]`, spawned per chat beside the tool server.
@@ -79,144 +82,85 @@ class ChatService:
     # Where each tool call is reported (metrics, a span); None reports nothing.
     telemetry: Telemetry | None = None
 
-    async def chat(
-        self,
-        principal: Principal,
-        message: str,
-        *,
-        request_id: str,
-        timings: Timings,
-        conversation_id: str | None = None,
-        on_event: EventSink | None = None,
-    ) -> ChatResult:
-        """Answer `message` for `principal`: `open_turn`, then `run_turn`."""
-        conversation_id = await self.open_turn(
-            principal, message, request_id=request_id, conversation_id=conversation_id
-        )
-        return await self.run_turn(
-            principal,
-            message,
-            request_id=request_id,
-            timings=timings,
-            conversation_id=conversation_id,
-            on_event=on_event,
-        )
+    async def chat(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
+        """Answer `turn`: `open_turn`, then `run_turn`."""
+        await self.open_turn(turn)
+        return await self.run_turn(turn, on_event)
 
-    async def open_turn(
-        self, principal: Principal, message: str, *, request_id: str, conversation_id: str | None
-    ) -> str:
-        """Check the model is configured and claim the conversation (a new one without an id).
+    async def open_turn(self, turn: Turn) -> str:
+        """Check the model is configured and claim the turn's conversation (a new one without an id).
 
         Returns:
-            The conversation id, now marked as being answered by `request_id`.
+            The conversation id (also set on `turn`), now marked as being answered by its request.
 
         Raises:
             ModelNotConfiguredError, NotFoundError (another owner's conversation), ConversationBusyError.
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
-        new = conversation_id is None
-        conversation_id = conversation_id or uuid.uuid4().hex
+        new = turn.conversation_id is None
+        conversation_id = turn.conversation_id or uuid.uuid4().hex
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
-            await self.conversations.claim(principal.user_id, conversation_id, request_id, message, new=new)
+            await self.conversations.claim(
+                turn.principal.user_id, conversation_id, turn.request_id, turn.message, new=new
+            )
+        turn.conversation_id = conversation_id
         return conversation_id
 
-    async def run_turn(
-        self,
-        principal: Principal,
-        message: str,
-        *,
-        request_id: str,
-        timings: Timings,
-        conversation_id: str,
-        on_event: EventSink | None = None,
-    ) -> ChatResult:
-        """Run the agent on a claimed conversation; record the run and release the claim on every path.
+    async def run_turn(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
+        """Run the agent on the turn's claimed conversation; record the run and release the claim on
+        every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
-        `timings` is filled in as phases complete, so a failed request still reports them.
+        `turn.timings` is filled in as phases complete, so a failed request still reports them.
 
         Raises:
-            SaturatedError, ToolServerUnavailableError, ModelError, DeadlineExceededError.
+            SaturatedError, ToolServerUnavailableError, ModelError, MaxTurnsExceededError,
+            DeadlineExceededError.
         """
-        owner = principal.user_id
+        owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         started_at = utc_now()
-        progress: list[RunResultBase] = []
         outcome = INTERRUPTED  # unless the run ends some other way, below
+        history_limit = self.settings.conversation_history_limit
         # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
         session = ConversationSession(
-            conversation_id,
-            self.engine,
-            history_limit=self.settings.conversation_history_limit,
-            owner=owner,
-            hold_writes=True,
+            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
         )
         try:
-            result = await self._run_in_session(
-                principal, message, session, request_id, timings, on_event, progress
-            )
+            result = await self._run_in_session(turn, session, on_event)
             outcome = COMPLETED
         except ChatgateError as exc:
             outcome = exc.code
             raise
         finally:
-            usage = usage_of(progress[-1] if progress else None)
-            run = ConversationRun(
-                conversation_id=conversation_id,
-                owner=owner,
-                request_id=request_id,
-                started_at=started_at,
-                finished_at=utc_now(),
-                outcome=outcome,
-                launch_ms=timings.launch,
-                model_ms=timings.model,
-                tools_ms=timings.tools,
-                teardown_ms=timings.teardown,
-                requests=usage["requests"],
-                input_tokens=usage["input_tokens"],
-                output_tokens=usage["output_tokens"],
-                total_tokens=usage["total_tokens"],
-            )
+            run = turn.run_record(outcome, started_at)
             # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
-            history = session.take_held(user_message=message if outcome == INTERRUPTED else None)
+            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
             with anyio.CancelScope(shield=True):
                 await _ignore_failure(
-                    self.conversations.finish(owner, conversation_id, request_id, run, history)
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history)
                 )
-        return ChatResult(
-            conversation_id=conversation_id,
-            response=final_text(result),
-            agent_used=result.last_agent.name if result.last_agent else self.agents.main.name,
-            tools_used=tools_used(result),
-            usage=usage_of(result),
-            timings=timings,
-        )
+        return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
-        self,
-        principal: Principal,
-        message: str,
-        session: ConversationSession,
-        request_id: str,
-        timings: Timings,
-        on_event: EventSink | None,
-        progress: list[RunResultBase],
+        self, turn: Turn, session: ConversationSession, on_event: EventSink | None
     ) -> RunResultBase:
         assert self.model_provider is not None
         provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
+        timings = turn.timings
         try:
             with anyio.fail_after(deadline):
                 async with self.tool_servers(
-                    principal, request_id=request_id, timings=timings, lazy=True
+                    turn.principal, request_id=turn.request_id, timings=timings, lazy=True
                 ) as (server, extra):
                     started = time.perf_counter()
                     try:
-                        agent = build_agents(self.agents, provider, server, principal, extra)
-                        return await self._run(agent, message, session, timings, on_event, progress)
+                        agent = build_agents(self.agents, provider, server, turn.principal, extra)
+                        return await self._run(agent, turn, session, on_event)
                     except Exception:
                         if isinstance(server, LazyToolServer) and server.launch_failure is not None:
                             raise ToolServerUnavailableError() from None  # the first tool call's launch
@@ -231,21 +175,15 @@ class ChatService:
             # The tool server died while the agent still needed it (listing its tools, say): a 503.
             # A tool call to a dead server is not this: the model reads it as a failed tool.
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
-        except (openai.APIError, ModelBehaviorError, ModelTimeoutError, MaxTurnsExceeded) as exc:
-            raise _model_error(exc) from None
+        except MODEL_FAILURES as exc:
+            raise model_error(exc) from None
         except SQLAlchemyError as exc:
             # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
             logger.warning("conversation history unavailable: %s", type(exc).__name__)
             raise DatabaseUnavailableError() from None
 
     async def _run(
-        self,
-        agent: Agent[None],
-        message: str,
-        session: ConversationSession,
-        timings: Timings,
-        on_event: EventSink | None,
-        progress: list[RunResultBase],
+        self, agent: Agent[None], turn: Turn, session: ConversationSession, on_event: EventSink | None
     ) -> RunResultBase:
         config = run_config(self.settings)
         config.session_settings = SessionSettings(limit=self.settings.conversation_history_limit)
@@ -253,14 +191,13 @@ class ChatService:
             "max_turns": self.settings.agent_max_turns,
             "run_config": config,
             "session": session,
-            "hooks": ToolClock(timings, self.telemetry),
+            "hooks": ToolClock(turn.timings, self.telemetry),
         }
         if on_event is None:
-            result = await Runner.run(agent, message, **options)
-            progress.append(result)
-            return result
-        streamed: RunResultStreaming = Runner.run_streamed(agent, message, **options)
-        progress.append(streamed)  # usage so far is readable even if the stream is cut off
+            turn.result = await Runner.run(agent, turn.message, **options)
+            return turn.result
+        streamed: RunResultStreaming = Runner.run_streamed(agent, turn.message, **options)
+        turn.result = streamed  # usage so far is readable even if the stream is cut off
         try:
             async for event in streamed.stream_events():
                 await on_event(event)
@@ -272,25 +209,15 @@ class ChatService:
             raise
         return streamed
 
-    async def abandon_turn(
-        self, principal: Principal, message: str, *, request_id: str, conversation_id: str
-    ) -> None:
+    async def abandon_turn(self, turn: Turn) -> None:
         """Release a claimed conversation whose run never started (the client left first)."""
-        run = ConversationRun(
-            conversation_id=conversation_id,
-            owner=principal.user_id,
-            request_id=request_id,
-            outcome=INTERRUPTED,
-        )
+        owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
+        run = turn.run_record(INTERRUPTED)
+        history = [user_message_row(turn.message)]
         with anyio.CancelScope(shield=True):
             await _ignore_failure(
-                self.conversations.finish(
-                    principal.user_id, conversation_id, request_id, run, [user_message_row(message)]
-                )
+                self.conversations.finish(owner, conversation_id, turn.request_id, run, history)
             )
-
-    def _session(self, principal: Principal, request_id: str, timings: Timings) -> _TimedSession:
-        return _TimedSession(self.launcher, principal, request_id, timings, self.launch_environment)
 
     @asynccontextmanager
     async def tool_servers(
@@ -299,19 +226,32 @@ class ChatService:
         """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
         turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit.
 
-        With `lazy`, the tool server is a `LazyToolServer`: it lists the launcher's catalog and is
-        launched (bound to `principal`) at its first tool call, if any. Operator MCP servers are
-        always started up front: their catalogs are only known from a running server.
-        """
+        `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
+        is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
+        at its first tool call, if any. Operator MCP servers are always started up front: their
+        catalogs are only known from a running server."""
         timings = timings or Timings()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
             server: AgentsMCPServer
+            environment = self.launch_environment
             if lazy:
-                server = await self._lazy_server(principal, request_id, timings)
+                tool_timeout = self.settings.mcp_tool_timeout_seconds
+                server = await lazy_launch(
+                    self.launcher, principal, request_id=request_id, timings=timings,
+                    environment=environment, tool_timeout=tool_timeout,
+                )  # fmt: skip
                 stack.push_async_callback(server.cleanup)
             else:
-                server = await stack.enter_async_context(self._session(principal, request_id, timings))
+                server = await stack.enter_async_context(
+                    timed_launch(
+                        self.launcher,
+                        principal,
+                        request_id=request_id,
+                        timings=timings,
+                        environment=environment,
+                    )
+                )
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()
@@ -321,22 +261,12 @@ class ChatService:
                 timings.launch += ms_since(started)
             yield server, extra
 
-    async def _lazy_server(self, principal: Principal, request_id: str, timings: Timings) -> LazyToolServer:
-        try:
-            catalog = await self.launcher.catalog()
-        except ToolServerError as exc:
-            raise ToolServerUnavailableError() from exc
-        return LazyToolServer(
-            catalog,
-            lambda: self._session(principal, request_id, timings),
-            tool_timeout_seconds=self.settings.mcp_tool_timeout_seconds,
-        )
-
     def _some_agent_uses(self, tool_name: str) -> bool:
         return any(spec.allows(tool_name) for spec in self.agents.all)
 
     async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
-        """The tool catalog `principal`'s agent would see, read from real tool servers."""
+        """The tool catalog `principal`'s agent would see, read from real tool servers: one dict per
+        tool, `{"name": str, "description": str, "input_schema": dict, "annotations": dict}`."""
         async with self.tool_servers(principal, request_id=request_id) as (server, extra):
             try:
                 tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
@@ -355,60 +285,9 @@ class ChatService:
         ]
 
 
-class _TimedSession:
-    """`launcher.launch(...)` with launch and teardown timed and start failures translated."""
-
-    def __init__(
-        self,
-        launcher: Launcher,
-        principal: Principal,
-        request_id: str,
-        timings: Timings,
-        launch_environment: Callable[[Principal], Awaitable[Mapping[str, str]]] | None = None,
-    ) -> None:
-        self._context = launcher.launch(principal, request_id=request_id)
-        self._principal = principal
-        self._launch_environment = launch_environment
-        self._timings = timings
-
-    async def __aenter__(self) -> AgentsMCPServer:
-        started = time.perf_counter()
-        try:
-            extra = await self._launch_environment(self._principal) if self._launch_environment else {}
-            with launch_additions(extra):
-                return await self._context.__aenter__()
-        except ToolServerError as exc:
-            raise ToolServerUnavailableError() from exc
-        finally:
-            self._timings.launch += ms_since(started)
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        started = time.perf_counter()
-        try:
-            return await self._context.__aexit__(*exc_info)
-        finally:
-            self._timings.teardown += ms_since(started)
-
-
 async def _ignore_failure(operation: Awaitable[None]) -> None:
     # Bookkeeping after the fact must never mask the request's own outcome; it is logged instead.
     try:
         await operation
     except Exception as exc:
         logger.error("could not record the end of a run: %s", type(exc).__name__)
-
-
-def _model_error(exc: Exception) -> ModelError:
-    # Upstream error text can echo prompts or keys: log the type, tell the user a fixed sentence.
-    logger.warning("model call failed: %s", type(exc).__name__)
-    if isinstance(exc, MaxTurnsExceeded):
-        error = ModelError("The agent did not reach an answer within AGENT_MAX_TURNS turns.")
-        error.code = "max_turns_exceeded"
-        return error
-    if isinstance(exc, EmptyAnswerError):
-        return ModelError("The model returned an empty answer.")
-    if isinstance(exc, ModelBehaviorError):
-        return ModelError("The model returned a response the agent could not use.")
-    if isinstance(exc, openai.APIStatusError):
-        return ModelError(f"The model endpoint answered with HTTP {exc.status_code}.")
-    return ModelError()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
@@ -22,7 +22,7 @@ from mcp.types import Tool as MCPTool
 from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
-from chatgate.launcher.environment import child_environment, launch_additions
+from chatgate.launcher.environment import child_environment
 from chatgate.launcher.process import ToolProcess
 from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
 from chatgate.mcp_server.template_protocol import WARM_UP_USER
@@ -56,8 +56,7 @@ class ExecLauncher:
         if self._tools is None:
             from chatgate.mcp_server.warmup import listed_tools  # noqa: PLC0415 - the server SDK
 
-            with launch_additions({}):
-                env = child_environment(self._settings, CATALOG_PRINCIPAL, request_id="catalog")
+            env = child_environment(self._settings, CATALOG_PRINCIPAL, request_id="catalog")
             self._tools = [MCPTool.model_validate(tool) for tool in await listed_tools(env)]
         return self._tools
 
@@ -65,10 +64,14 @@ class ExecLauncher:
         return None
 
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         settings = self._settings
         # What the MCP SDK's stdio client would pass (PATH, HOME, …) plus the allowlisted child environment.
-        env = get_default_environment() | child_environment(settings, principal, request_id=request_id)
+        env = get_default_environment() | child_environment(
+            settings, principal, request_id=request_id, extra_env=extra_env
+        )
         try:
             process = ToolProcess.spawn(
                 [sys.executable, "-u", "-m", CHILD_MODULE], env=env, cwd=settings.state_dir.resolve()

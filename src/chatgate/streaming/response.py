@@ -16,7 +16,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from chatgate.errors import ChatgateError
+from chatgate.errors import ChatgateError, InternalError
 from chatgate.streaming.ui_message_stream import (
     DONE_LINE,
     KEEPALIVE_LINE,
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[Chunk], Awaitable[None]]
 StreamRun = Callable[[UiMessageStreamEncoder, Emit], Awaitable[None]]
-INTERNAL_ERROR_TEXT = "Something went wrong on our side."
+INTERNAL_ERROR_TEXT = InternalError.default_message
 
 
 class UiMessageStreamResponse(Response):

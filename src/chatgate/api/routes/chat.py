@@ -13,9 +13,10 @@ from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
-from chatgate.run_report import ChatResult, Timings
+from chatgate.run_report import ChatResult
 from chatgate.streaming.response import Emit, UiMessageStreamResponse
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
+from chatgate.turn import Turn
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -47,40 +48,23 @@ async def chat(
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
-    timings = Timings()
+    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation)
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
-        conversation_id = await service.open_turn(
-            principal, message, request_id=request_id, conversation_id=body.conversation
-        )
+        await service.open_turn(turn)
     except BaseException as exc:
         await admitted.refused(exc)
         raise
-    run_turn = partial(
-        service.run_turn,
-        principal,
-        message,
-        request_id=request_id,
-        timings=timings,
-        conversation_id=conversation_id,
-    )
+    run_turn = partial(service.run_turn, turn)
     if streamed:
-        abandon = partial(
-            service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
-        )
+        abandon = partial(service.abandon_turn, turn)
         return _streamed(
-            request,
-            admitted,
-            run_turn,
-            abandon,
-            timings,
-            conversation_id,
-            service.settings.stream_keepalive_seconds,
+            request, admitted, run_turn, abandon, turn, service.settings.stream_keepalive_seconds
         )
     try:
-        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
+        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), turn.timings)
     finally:
-        request.state.timings_ms = timings.as_dict()
+        request.state.timings_ms = turn.timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
         response=result.response,
@@ -103,8 +87,7 @@ def _streamed(
     admitted: AdmittedChat,
     run_turn: Callable[..., Awaitable[ChatResult]],
     abandon: Callable[[], Awaitable[None]],
-    timings: Timings,
-    conversation_id: str,
+    turn: Turn,
     keepalive_seconds: float,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
@@ -113,9 +96,9 @@ def _streamed(
                 await emit(chunk)
 
         try:
-            await admitted.run(partial(run_turn, on_event=forward), timings)
+            await admitted.run(partial(run_turn, on_event=forward), turn.timings)
         finally:
-            request.state.timings_ms = timings.as_dict()
+            request.state.timings_ms = turn.timings.as_dict()
 
     async def not_run() -> None:
         try:
@@ -124,5 +107,5 @@ def _streamed(
             await admitted.abandoned()
 
     response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=not_run)
-    response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+    response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response
