@@ -1,4 +1,4 @@
-"""Many waiting chats: `python -m bench.waiting` (or `python -m bench --waiting N`).
+"""Many waiting chats: `python -m bench.waiting`.
 
 The service (`bench.serve`, fork launcher, its configured model client) talks to `bench.model_stub`
 with a think time per answer (`--model-latency-ms`, 2000 by default: a real model's pace). The load
