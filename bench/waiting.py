@@ -38,7 +38,7 @@ from bench.chat import ServiceUnderLoad
 from bench.machine import load_average, machine
 from bench.per_chat import MESSAGES, ModelStub
 from bench.stats import percentile
-from chatgate.mcp_server.template_protocol import PROCESS_NAME_TOOL_SERVER
+from chatgate.forkserver.protocol import PROCESS_NAME_TOOL_SERVER
 
 MIB = 1024 * 1024
 RESULTS = Path(__file__).parent / "results"

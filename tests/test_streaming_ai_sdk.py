@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LiveApp, mint, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs
+from support.tokens import mint
 
 NODE_DIR = Path(__file__).parent / "node"
 

@@ -22,15 +22,16 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
+from chatgate.api.routes import chat, chat_resume, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
-from chatgate.apis.service import ApiService
-from chatgate.auth import TokenVerifier
+from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
-from chatgate.config import ConfigError, Settings, get_settings
+from chatgate.config import Settings, get_settings
+from chatgate.config_errors import ConfigError
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
+from chatgate.http_apis.parent import ApiService
 from chatgate.intake import ChatIntake
 from chatgate.launcher import create_launcher
 from chatgate.limits import create_rate_limiter
@@ -43,6 +44,7 @@ from chatgate.schema_gate import SchemaGate
 from chatgate.storage.engine import DatabaseConfigError, create_engine, is_postgres
 from chatgate.storage.identity import preload_signer
 from chatgate.storage.tables import load_table_specs
+from chatgate.streaming.run_buffer import create_run_buffer
 from chatgate.telemetry import Metrics, Telemetry
 from chatgate.telemetry.exposition import start_metrics_listener
 from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
@@ -115,13 +117,14 @@ def create_app(
         conversations=ConversationStore(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
-        launch_environment=apis.child_environment,
+        launch_environment=apis.api_environment,
         agents=agents,
         operator_mcp=operator_mcp,
         telemetry=telemetry,
     )
     drain = drain or Drain()
     limiter = create_rate_limiter(settings, telemetry.metrics)
+    run_buffer = create_run_buffer(settings)
     if telemetry.metrics is not None:
         jwks = verifier.jwks
         telemetry.metrics.watch_jwks(lambda: (jwks.fetch_count, jwks.fetch_failures) if jwks else None)
@@ -132,6 +135,7 @@ def create_app(
         readiness=ReadinessProbe(launcher, chat_service.admission, schema=schema),
         intake=ChatIntake(drain, limiter, telemetry.metrics, error_code_of),
         telemetry=telemetry,
+        run_buffer=run_buffer,
         apis=apis,
         sandbox_level=containment.level,
     )
@@ -143,6 +147,7 @@ def create_app(
     async def close_resources() -> None:
         await verifier.aclose()
         await limiter.aclose()
+        await run_buffer.aclose()
         await engine.dispose()
         telemetry.tracing.shutdown()
         if configured_model is not None:
@@ -185,6 +190,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(chat.router)
+    app.include_router(chat_resume.router)
     app.include_router(tools.router)
     app.include_router(conversations.router)
     app.include_router(credentials.router)

@@ -10,10 +10,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
 
+from chatgate.auth.principal import Principal
 from chatgate.errors import ToolServerUnavailableError
 from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.lazy import LazyToolServer
-from chatgate.principal import Principal
 from chatgate.run_report import Timings, ms_since
 
 # Extra tool-server variables for one principal (API tools: that user's own credentials).

@@ -20,10 +20,11 @@ from agents.testing import ModelCall
 from apis import conftest as api_fixtures
 from apis.upstream import Upstream, new_key
 from apis.upstream import write_config as write_api_config
-from conftest import LiveApp, auth, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.metrics import scrape, value
 from support.models import answer, call_then_report, tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth
 from toolsets.project_config import write_config as write_toolset_config
 
 upstream = api_fixtures.upstream

@@ -1,16 +1,20 @@
-"""The app's long-lived collaborators, built once at start-up and held on `app.state`."""
+"""The app's long-lived collaborators, built once at start-up and held on `app.state`.
+
+Not to be confused with `chatgate.http_apis.parent.ApiService`, one of them (`Services.apis`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatgate.apis.service import ApiService
-from chatgate.auth import TokenVerifier
+from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings
+from chatgate.http_apis.parent import ApiService
 from chatgate.intake import ChatIntake
 from chatgate.readiness import ReadinessProbe
 from chatgate.sandbox.support import SandboxLevel
+from chatgate.streaming.run_buffer import RunBuffer
 from chatgate.telemetry import Telemetry
 
 
@@ -22,5 +26,7 @@ class Services:
     readiness: ReadinessProbe
     intake: ChatIntake
     telemetry: Telemetry
-    apis: ApiService | None = None
+    # Answers being streamed, for resuming them (`GET /api/agents/chat/{id}/stream`).
+    run_buffer: RunBuffer
+    apis: ApiService
     sandbox_level: SandboxLevel = "off"  # what tool servers get (`chatgate.sandbox.service`)

@@ -9,7 +9,7 @@ from typing import Protocol
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.types import Tool as MCPTool
 
-from chatgate.principal import Principal
+from chatgate.auth.principal import Principal
 
 
 class ToolServerError(RuntimeError):

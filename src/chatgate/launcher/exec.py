@@ -19,14 +19,14 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.client.stdio import get_default_environment
 from mcp.types import Tool as MCPTool
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment
 from chatgate.launcher.process import ToolProcess
 from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
-from chatgate.mcp_server.template_protocol import WARM_UP_USER
-from chatgate.principal import Principal
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class ExecLauncher:
         serves: registration ignores the identity, so every bound child lists exactly this.
         """
         if self._tools is None:
-            from chatgate.mcp_server.warmup import listed_tools  # noqa: PLC0415 - the server SDK
+            from chatgate.forkserver.warmup import listed_tools
 
             env = child_environment(self._settings, CATALOG_PRINCIPAL, request_id="catalog")
             self._tools = [MCPTool.model_validate(tool) for tool in await listed_tools(env)]

@@ -30,8 +30,8 @@ from agents.mcp import MCPServerStdio
 from mcp.types import CallToolResult
 from mcp.types import Tool as MCPTool
 
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerLostError
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 # What the model reads when the chat has already ended (an SDK run loop that outlives its request).
 _CLOSED = "the chat that owned this tool server has ended"

@@ -6,6 +6,8 @@ Order within one message:
 
     start, (start-step, [text-start, text-delta…, text-end], [tool-input-start, tool-input-available,
     tool-output-available | tool-output-error]…, finish-step)…, finish | error, then `data: [DONE]`.
+
+A resumed stream (`streaming/run_buffer.py`) of a run cut off ends with `abort` instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
 
-from chatgate.launcher.agents_server import TOOL_OK_KEY
+from chatgate.tool_outcomes import TOOL_OK_KEY
 
 Chunk = dict[str, Any]
 
@@ -66,6 +68,11 @@ class UiMessageStreamEncoder:
     def error(self, message: str) -> list[Chunk]:
         """The run failed: close what is open, then tell the client (no `finish` follows an error)."""
         return [*self._close_text(), {"type": "error", "errorText": message}]
+
+    def abort(self) -> list[Chunk]:
+        """The run was cut off (its client left): close the open text, then `abort`. Only readers
+        resuming the stream get these; the client that left gets nothing more."""
+        return [*self._close_text(), {"type": "abort"}]
 
     # -- internals ---------------------------------------------------------------------------------
 

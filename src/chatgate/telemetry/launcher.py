@@ -10,9 +10,9 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.types import Tool as MCPTool
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.errors import SaturatedError
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.telemetry import Telemetry
 
 

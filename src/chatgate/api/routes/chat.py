@@ -8,13 +8,14 @@ from functools import partial
 from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
-from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
+from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId, ServicesDep
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
 from chatgate.run_report import ChatResult
-from chatgate.streaming.response import Emit, UiMessageStreamResponse
+from chatgate.streaming.response import Emit, OpenPublisher, UiMessageStreamResponse
+from chatgate.streaming.run_buffer import run_key
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
 from chatgate.turn import Turn
 
@@ -38,6 +39,7 @@ async def chat(
     service: ChatServiceDep,
     request_id: RequestId,
     intake: ChatIntakeDep,
+    services: ServicesDep,
 ) -> ChatResponse | UiMessageStreamResponse:
     """Send a message to the agent, which works on the caller's own data through a fresh tool server."""
     message = body.input_text
@@ -59,7 +61,14 @@ async def chat(
     if streamed:
         abandon = partial(service.abandon_turn, turn)
         return _streamed(
-            request, admitted, run_turn, abandon, turn, service.settings.stream_keepalive_seconds
+            request,
+            admitted,
+            run_turn,
+            abandon,
+            turn,
+            service.settings.stream_keepalive_seconds,
+            # Published for `GET /chat/{id}/stream` (resume), by this and any other instance.
+            partial(services.run_buffer.start, run_key(principal.user_id, turn.claimed_conversation)),
         )
     try:
         result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), turn.timings)
@@ -89,6 +98,7 @@ def _streamed(
     abandon: Callable[[], Awaitable[None]],
     turn: Turn,
     keepalive_seconds: float,
+    open_publisher: OpenPublisher,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
         async def forward(event: StreamEvent) -> None:
@@ -106,6 +116,8 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
-    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=not_run)
+    response = UiMessageStreamResponse(
+        run, keepalive_seconds=keepalive_seconds, on_not_run=not_run, open_publisher=open_publisher
+    )
     response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response
