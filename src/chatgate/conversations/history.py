@@ -29,10 +29,11 @@ class ConversationSession(ShieldedSQLAlchemySession):
     normalised model output is repaired on read too: tool-call ids a provider reused are made
     distinct, lone surrogates become U+FFFD.
 
-    With `hold_writes`, the items the SDK adds during a run are kept in memory (and read back with
-    the stored ones) until `take_held` hands them over, to be written in the one transaction that
-    ends the run (`ConversationStore.finish`) instead of one transaction of four statements per SDK
-    call. Afterwards (an SDK run loop that outlives the request, say) writes go straight through.
+    With `hold_writes`, the items the SDK adds during a run after its input (written at once, so an
+    instance killed mid-run keeps what the user said) are kept in memory, read back with the stored
+    ones, until `take_held` hands them over to be written in the one transaction that ends the run
+    (`ConversationStore.finish`) instead of one transaction per SDK call. Afterwards (an SDK run loop
+    that outlives the request, say) writes go straight through.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         self._history_limit = history_limit
         # Serialized like the stored rows, so later changes to the SDK's item objects cannot leak in.
         self._held: list[str] | None = [] if hold_writes else None
+        self._input_written = False
         if owner is not None:
             # On PostgreSQL the history tables sit behind the conversations policy: every transaction
             # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
@@ -73,8 +75,11 @@ class ConversationSession(ShieldedSQLAlchemySession):
         return paired_tool_items(distinct_call_ids(without_lone_surrogates(items)))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        if self._held is None:
+        if self._held is None or not self._input_written:
+            # The run's input is written at once: an instance killed mid-run must not lose what the
+            # user said. Only the items after it are held.
             await super().add_items(items)
+            self._input_written = True
             return
         self._held.extend([await self._serialize_item(item) for item in items])
 
@@ -85,7 +90,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         keeps what the user said: it is put first unless the held items already carry it.
         """
         held, self._held = self._held or [], None
-        if user_message is not None and not any(
+        if user_message is not None and not self._input_written and not any(
             _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
             for item in map(json.loads, held)
         ):
