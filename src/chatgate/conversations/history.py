@@ -90,9 +90,13 @@ class ConversationSession(ShieldedSQLAlchemySession):
         keeps what the user said: it is put first unless the held items already carry it.
         """
         held, self._held = self._held or [], None
-        if user_message is not None and not self._input_written and not any(
-            _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
-            for item in map(json.loads, held)
+        if (
+            user_message is not None
+            and not self._input_written
+            and not any(
+                _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
+                for item in map(json.loads, held)
+            )
         ):
             held.insert(0, user_message_row(user_message))
         return held
