@@ -30,6 +30,7 @@ from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.message_index import MessageIndex, TurnIds
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.empty_answers import EmptyAnswerError
@@ -44,7 +45,16 @@ from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.environment import launch_additions
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.principal import Principal
-from chatgate.run_report import ChatResult, Timings, ToolClock, final_text, ms_since, tools_used, usage_of
+from chatgate.run_report import (
+    ChatResult,
+    Timings,
+    ToolClock,
+    failed_calls,
+    final_text,
+    ms_since,
+    tools_used,
+    usage_of,
+)
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry
 
@@ -85,6 +95,7 @@ class ChatService:
         timings: Timings,
         conversation_id: str | None = None,
         on_event: EventSink | None = None,
+        ids: TurnIds | None = None,
     ) -> ChatResult:
         """Answer `message` for `principal`: `open_turn`, then `run_turn`."""
         conversation_id = await self.open_turn(
@@ -97,6 +108,7 @@ class ChatService:
             timings=timings,
             conversation_id=conversation_id,
             on_event=on_event,
+            ids=ids,
         )
 
     async def open_turn(
@@ -129,11 +141,13 @@ class ChatService:
         timings: Timings,
         conversation_id: str,
         on_event: EventSink | None = None,
+        ids: TurnIds | None = None,
     ) -> ChatResult:
         """Run the agent on a claimed conversation; record the run and release the claim on every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
-        `timings` is filled in as phases complete, so a failed request still reports them.
+        `timings` is filled in as phases complete, so a failed request still reports them. The turn's
+        messages are stored under `ids` (fresh ones by default): the user's and the answer's.
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, DeadlineExceededError.
@@ -146,8 +160,12 @@ class ChatService:
             conversation_id, self.engine, history_limit=self.settings.conversation_history_limit, owner=owner
         )
         stored_before: int | None = None
+        ids = ids or TurnIds()
+        index = MessageIndex(self.engine)
+        mark: int | None = None
         try:
             stored_before = await session.stored_count()
+            mark = await index.mark(owner, conversation_id)
             result = await self._run_in_session(
                 principal, message, session, request_id, timings, on_event, progress
             )
@@ -177,6 +195,18 @@ class ChatService:
                 if outcome == INTERRUPTED and stored_before is not None:
                     # Cut off before the SDK stored the input (during launch, say): keep the message.
                     await _ignore_failure(session.ensure_user_message(message, since=stored_before))
+                if mark is not None:
+                    await _ignore_failure(
+                        index.record(
+                            owner,
+                            conversation_id,
+                            ids,
+                            since=mark,
+                            started_at=started_at,
+                            interrupted=outcome == INTERRUPTED,
+                            failed_calls=failed_calls(progress[-1] if progress else None),
+                        )
+                    )
                 await _ignore_failure(self.conversations.finish(owner, conversation_id, request_id, run))
         return ChatResult(
             conversation_id=conversation_id,
@@ -185,6 +215,7 @@ class ChatService:
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=timings,
+            message_id=ids.assistant,
         )
 
     async def _run_in_session(
@@ -258,9 +289,16 @@ class ChatService:
         return streamed
 
     async def abandon_turn(
-        self, principal: Principal, message: str, *, request_id: str, conversation_id: str
+        self,
+        principal: Principal,
+        message: str,
+        *,
+        request_id: str,
+        conversation_id: str,
+        ids: TurnIds | None = None,
     ) -> None:
-        """Release a claimed conversation whose run never started (the client left first)."""
+        """Release a claimed conversation whose run never started (the client left first); the user's
+        message is kept (under `ids.user`)."""
         session = ConversationSession(
             conversation_id, self.engine, history_limit=None, owner=principal.user_id
         )
@@ -271,7 +309,11 @@ class ChatService:
             outcome=INTERRUPTED,
         )
         with anyio.CancelScope(shield=True):
-            await _ignore_failure(session.ensure_user_message(message, since=None))
+            await _ignore_failure(
+                MessageIndex(self.engine).keep_user_message(
+                    session, principal.user_id, message, ids or TurnIds(), at=run.started_at
+                )
+            )
             await _ignore_failure(
                 self.conversations.finish(principal.user_id, conversation_id, request_id, run)
             )

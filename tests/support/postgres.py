@@ -18,7 +18,8 @@ def postgres_admin_url() -> str:
     return os.environ.get("CHATGATE_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 
 
-async def _execute(url: str, *statements: str) -> None:
+async def execute(url: str, *statements: str) -> None:
+    """Run `statements` on `url` with asyncpg (admin work: databases, roles, grants)."""
     import asyncpg
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -36,15 +37,15 @@ def fresh_postgres_database() -> Iterator[str]:
     no PostgreSQL is reachable unless `CHATGATE_REQUIRE_POSTGRES=1`."""
     base = postgres_admin_url()
     try:
-        asyncio.run(_execute(base, "SELECT 1"))
+        asyncio.run(execute(base, "SELECT 1"))
     except Exception as exc:
         reason = f"PostgreSQL not reachable: {type(exc).__name__}: {exc}"
         if os.environ.get("CHATGATE_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"CHATGATE_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
     name = f"chatgate_fresh_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute(base, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute(base, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -19,6 +19,7 @@ from chatgate.conversations.models import (
     SDK_SESSIONS_TABLE,
     TITLE_MAX_CHARS,
     Conversation,
+    ConversationMessage,
     ConversationRun,
 )
 from chatgate.storage.engine import owner_transaction
@@ -27,6 +28,7 @@ from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
+M = ConversationMessage.__table__  # type: ignore[attr-defined]
 _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
 
@@ -147,7 +149,7 @@ class ConversationStore:
             return _conversation(row._mapping), [_run(run._mapping) for run in runs]
 
     async def delete(self, owner: str, conversation_id: str) -> None:
-        """Delete the conversation, its runs and its messages.
+        """Delete the conversation, its runs, its messages and their ids.
 
         Raises:
             NotFoundError: no such conversation for this owner.
@@ -162,6 +164,9 @@ class ConversationStore:
                 raise ConversationBusyError()
             await connection.execute(
                 R.delete().where(R.c.conversation_id == conversation_id, R.c.owner == owner)
+            )
+            await connection.execute(
+                M.delete().where(M.c.conversation_id == conversation_id, M.c.owner == owner)
             )
             await connection.execute(C.delete().where(mine))
             await connection.execute(

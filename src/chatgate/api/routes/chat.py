@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
 from chatgate.run_report import ChatResult, Timings
@@ -48,6 +49,9 @@ async def chat(
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
     timings = Timings()
+    # The user's message keeps the client's id; the answer's id is announced first thing (stream) or
+    # returned (`message_id`), and both are stored with the thread.
+    ids = TurnIds(user=body.input_message_id or new_message_id())
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
         conversation_id = await service.open_turn(
@@ -63,10 +67,16 @@ async def chat(
         request_id=request_id,
         timings=timings,
         conversation_id=conversation_id,
+        ids=ids,
     )
     if streamed:
         abandon = partial(
-            service.abandon_turn, principal, message, request_id=request_id, conversation_id=conversation_id
+            service.abandon_turn,
+            principal,
+            message,
+            request_id=request_id,
+            conversation_id=conversation_id,
+            ids=ids,
         )
         return _streamed(
             request,
@@ -76,6 +86,7 @@ async def chat(
             timings,
             conversation_id,
             service.settings.stream_keepalive_seconds,
+            ids.assistant,
         )
     try:
         result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
@@ -83,6 +94,7 @@ async def chat(
         request.state.timings_ms = timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
+        message_id=result.message_id,
         response=result.response,
         agent_used=result.agent_used,
         tools_used=[ToolUseOut(name=use.name, ok=use.ok) for use in result.tools_used],
@@ -106,6 +118,7 @@ def _streamed(
     timings: Timings,
     conversation_id: str,
     keepalive_seconds: float,
+    message_id: str,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
         async def forward(event: StreamEvent) -> None:
@@ -123,6 +136,8 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
-    response = UiMessageStreamResponse(run, keepalive_seconds=keepalive_seconds, on_not_run=not_run)
+    response = UiMessageStreamResponse(
+        run, keepalive_seconds=keepalive_seconds, message_id=message_id, on_not_run=not_run
+    )
     response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
     return response
