@@ -192,6 +192,8 @@ class ChatService:
                 total_tokens=usage["total_tokens"],
             )
             with anyio.CancelScope(shield=True):
+                # A cut-off run's history writes may still be finishing: see them before checking.
+                await session.settled()
                 if outcome == INTERRUPTED and stored_before is not None:
                     # Cut off before the SDK stored the input (during launch, say): keep the message.
                     await _ignore_failure(session.ensure_user_message(message, since=stored_before))

@@ -178,7 +178,9 @@ def test_a_stopped_answer_is_marked_interrupted_under_its_streamed_id(app: LiveA
     assert wait_until(
         lambda: not httpx.get(detail, headers=auth(user), timeout=30).json()["running"], timeout=60
     )
-    user_message, stopped = thread(app, user, cid).json()["messages"]
+    messages = thread(app, user, cid).json()["messages"]
+    assert len(messages) == 2, messages
+    user_message, stopped = messages
     assert user_message["parts"] == [{"type": "text", "text": "who am I, slowly?"}]
     assert stopped["id"] == streamed_id and stopped["metadata"]["interrupted"] is True
     assert "never delivered" not in json.dumps(stopped)
