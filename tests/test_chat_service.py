@@ -18,9 +18,9 @@ from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.principal import Principal
-from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.migrate import upgrade_database
+from chatgate.turn import Turn
 from conftest import make_settings
 from support.models import Policy, answer, scripted_provider, tool_outputs
 from support.processes import tool_server_children
@@ -65,7 +65,7 @@ async def test_cancelled_request_still_tears_down_and_records(harness: Harness) 
 
     service = harness.service(waiting)
     task = asyncio.create_task(
-        service.chat(Principal("alice"), "hi", request_id="cancel", timings=Timings(), conversation_id="c1")
+        service.chat(Turn(Principal("alice"), "hi", request_id="cancel", conversation_id="c1"))
     )
     await asyncio.wait_for(started.wait(), timeout=60)
     assert len(tool_server_children()) == 1
@@ -100,7 +100,7 @@ async def test_a_consumer_that_stops_reading_stops_the_run(harness: Harness) -> 
 
     service = harness.service(policy)
     task = asyncio.create_task(
-        service.chat(Principal("alice"), "hi", request_id="slow", timings=Timings(), on_event=slow_client)
+        service.chat(Turn(Principal("alice"), "hi", request_id="slow"), on_event=slow_client)
     )
     await asyncio.wait_for(stuck.wait(), timeout=60)
     # Not a bound: time for a run loop that was not stopped to reach the model again (a negative check).

@@ -19,7 +19,7 @@ import jwt
 
 from chatgate.config import Settings
 from chatgate.dev_secret import DEV_ISSUER, load_or_create_dev_secret
-from chatgate.errors import AuthenticationError, AuthUnavailableError
+from chatgate.errors import AuthenticationError, AuthUnavailableError, MissingTokenError
 from chatgate.jwks import (
     JWKS_ALGORITHMS,
     JwksCache,
@@ -233,11 +233,12 @@ def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer …` header.
 
     Raises:
-        AuthenticationError: missing header (`missing_token`) or another scheme.
+        MissingTokenError: no header (`missing_token`).
+        AuthenticationError: another scheme.
     """
     if not authorization:
-        error = AuthenticationError(
-            "Send an Authorization: Bearer <token> header.", code="missing_token", reason="missing_token"
+        error: AuthenticationError = MissingTokenError(
+            "Send an Authorization: Bearer <token> header.", reason="missing_token"
         )
         log_refusal(error)
         raise error

@@ -1,44 +1,111 @@
-"""The service's exceptions: each carries the HTTP status and stable code it maps to.
+"""The error catalogue: every error the HTTP API answers with is one class here, carrying its status,
+its stable `error.code` and its `Retry-After` policy.
 
-    ChatgateError
-    ├── AuthenticationError        401  invalid_token / missing_token (with WWW-Authenticate)
-    ├── AuthUnavailableError       503  auth_unavailable (keys could not be fetched, or not yet refetched)
-    ├── NotFoundError              404  not_found
-    ├── ConflictError              409  conflict
-    ├── RequestTooLargeError       413  request_too_large
-    ├── InvalidRequestError        422  invalid_request
-    ├── ModelNotConfiguredError    503  model_not_configured
-    ├── ModelError                 502  model_error
-    ├── ToolServerUnavailableError 503  tool_server_unavailable
-    ├── SaturatedError             503  saturated (with Retry-After)
-    ├── RateLimitedError           429  rate_limited (with Retry-After)
-    ├── RateLimitUnavailableError  503  rate_limit_unavailable (Redis down, RATE_LIMIT_FAIL_CLOSED=true)
-    ├── DrainingError              503  draining (the instance is shutting down; with Retry-After)
-    ├── EncryptionUnavailableError 503  encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
-    ├── SchemaOutOfDateError       503  schema_out_of_date (the database needs `chatgate db upgrade`)
-    └── DeadlineExceededError      504  deadline_exceeded
+    ChatgateError                             500 internal_error (the base; what an unexpected failure shows)
+    ├── InternalError                         500 internal_error
+    ├── InvalidJsonError                      400 invalid_json
+    ├── BadRequestError                       400 bad_request (a body the framework could not parse)
+    ├── CorsOriginNotAllowedError             400 cors_origin_not_allowed
+    ├── CorsMethodNotAllowedError             400 cors_method_not_allowed
+    ├── CorsHeadersNotAllowedError            400 cors_headers_not_allowed
+    ├── CorsPrivateNetworkNotAllowedError     400 cors_private_network_not_allowed
+    ├── AuthenticationError                   401 invalid_token (WWW-Authenticate)
+    │   └── MissingTokenError                 401 missing_token (WWW-Authenticate)
+    ├── NotFoundError                         404 not_found
+    ├── MethodNotAllowedError                 405 method_not_allowed
+    ├── ConversationBusyError                 409 conversation_busy (Retry-After 2)
+    ├── RequestTooLargeError                  413 request_too_large
+    ├── InvalidRequestError                   422 invalid_request
+    ├── RateLimitedError                      429 rate_limited (Retry-After: the limiter's wait, at least 1)
+    ├── ModelError                            502 model_error
+    │   └── MaxTurnsExceededError             502 max_turns_exceeded
+    ├── ModelNotConfiguredError               503 model_not_configured
+    ├── ToolServerUnavailableError            503 tool_server_unavailable (Retry-After 1)
+    ├── SaturatedError                        503 saturated (Retry-After 1, or the admission wait)
+    ├── AuthUnavailableError                  503 auth_unavailable (Retry-After 5, or the refetch budget)
+    ├── DatabaseUnavailableError              503 database_unavailable (Retry-After 2)
+    ├── EncryptionUnavailableError            503 encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
+    ├── NotReadyError                         503 not_ready (Retry-After 5)
+    ├── DrainingError                         503 draining (Retry-After 1, or the drain's)
+    ├── RateLimitUnavailableError             503 rate_limit_unavailable (Retry-After 5)
+    ├── SchemaOutOfDateError                  503 schema_out_of_date (no Retry-After: operators fix it)
+    └── DeadlineExceededError                 504 deadline_exceeded
 
-Routes and services raise these; `chatgate.api.error_handlers` renders every one as
-`{"error": {"code": …, "message": …}}`. Messages are written for humans and never carry secrets,
-stack traces or upstream error text.
+Routes and services raise these; errors of lower layers (storage, the framework's own 404/405,
+request validation) are translated into them by `chatgate.api.error_handlers`, which renders every
+one as `{"error": {"code": …, "message": …}}`. Messages are written for humans and never carry
+secrets, stack traces or upstream error text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import ClassVar
 
 
 class ChatgateError(Exception):
-    """Base of every error that becomes an HTTP response."""
+    """Base of every error that becomes an HTTP response.
+
+    `retry_after` is the class's `Retry-After` policy in seconds (None: never sent); classes with a
+    policy accept `retry_after_seconds` to say how long this particular refusal lasts (at least 1).
+    """
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Something went wrong on our side."
+    retry_after: ClassVar[int | None] = None
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int | None = None) -> None:
+        self.message = message or self.default_message
+        self.headers: dict[str, str] = {}
+        if retry_after_seconds is not None and self.retry_after is None:
+            raise TypeError(f"{type(self).__name__} never sends Retry-After")
+        seconds = retry_after_seconds if retry_after_seconds is not None else self.retry_after
+        if seconds is not None:
+            self.headers["Retry-After"] = str(max(1, seconds))
+        super().__init__(self.message)
+
+
+class InternalError(ChatgateError):
+    """An unexpected failure: the response says nothing about it (the log says where)."""
 
     status_code = 500
     code = "internal_error"
-    default_message = "Something went wrong on our side."
 
-    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
-        self.message = message or self.default_message
-        self.headers = dict(headers or {})
-        super().__init__(self.message)
+
+class InvalidJsonError(ChatgateError):
+    status_code = 400
+    code = "invalid_json"
+    default_message = "The request body is not valid JSON."
+
+
+class BadRequestError(ChatgateError):
+    status_code = 400
+    code = "bad_request"
+    default_message = "There was an error parsing the body"
+
+
+class CorsOriginNotAllowedError(ChatgateError):
+    status_code = 400
+    code = "cors_origin_not_allowed"
+    default_message = "This origin may not call the API (CORS_ORIGINS)."
+
+
+class CorsMethodNotAllowedError(ChatgateError):
+    status_code = 400
+    code = "cors_method_not_allowed"
+    default_message = "CORS does not allow this method."
+
+
+class CorsHeadersNotAllowedError(ChatgateError):
+    status_code = 400
+    code = "cors_headers_not_allowed"
+    default_message = "CORS does not allow these request headers."
+
+
+class CorsPrivateNetworkNotAllowedError(ChatgateError):
+    status_code = 400
+    code = "cors_private_network_not_allowed"
+    default_message = "Private-network access is not allowed."
 
 
 class AuthenticationError(ChatgateError):
@@ -52,36 +119,23 @@ class AuthenticationError(ChatgateError):
     default_message = "The bearer token is missing, malformed, expired or not signed by a trusted key."
 
     def __init__(
-        self,
-        message: str | None = None,
-        *,
-        code: str | None = None,
-        reason: str = "malformed",
-        detail: str | None = None,
+        self, message: str | None = None, *, reason: str = "malformed", detail: str | None = None
     ) -> None:
-        if code is not None:
-            self.code = code
         self.reason = reason
         # For the log line only (say, the issuer the token named): never sent to the caller.
         self.detail = detail
         super().__init__(message)
         description = self.message.replace('"', "'")
         challenge = 'Bearer realm="chatgate"'
-        if self.code != "missing_token":
+        if self.code != MissingTokenError.code:
             challenge += f', error="invalid_token", error_description="{description}"'
         self.headers["WWW-Authenticate"] = challenge
 
 
-class AuthUnavailableError(ChatgateError):
-    """The token could not be checked: the issuer's keys are unreachable, or the token names a key
-    that a refetch may bring but the refetch budget allows only in `retry_after_seconds`."""
+class MissingTokenError(AuthenticationError):
+    """No credentials at all: the challenge names the scheme and nothing else (RFC 6750 §3)."""
 
-    status_code = 503
-    code = "auth_unavailable"
-    default_message = "The identity provider's signing keys could not be fetched; try again shortly."
-
-    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 5) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+    code = "missing_token"
 
 
 class NotFoundError(ChatgateError):
@@ -90,10 +144,19 @@ class NotFoundError(ChatgateError):
     default_message = "Not found."
 
 
-class ConflictError(ChatgateError):
+class MethodNotAllowedError(ChatgateError):
+    status_code = 405
+    code = "method_not_allowed"
+    default_message = "Method Not Allowed"
+
+
+class ConversationBusyError(ChatgateError):
+    """Another message to this conversation is still being answered."""
+
     status_code = 409
-    code = "conflict"
-    default_message = "The request conflicts with one in progress."
+    code = "conversation_busy"
+    default_message = "a message to this conversation is still being answered; wait for it to finish"
+    retry_after = 2
 
 
 class RequestTooLargeError(ChatgateError):
@@ -108,6 +171,32 @@ class InvalidRequestError(ChatgateError):
     default_message = "The request is invalid."
 
 
+class RateLimitedError(ChatgateError):
+    """`limit` says which per-user limit refused: `per_minute` or `concurrent`."""
+
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many chats; try again later."
+    retry_after = 1
+
+    def __init__(
+        self, message: str | None = None, *, limit: str, retry_after_seconds: int | None = None
+    ) -> None:
+        self.limit = limit
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+
+
+class ModelError(ChatgateError):
+    status_code = 502
+    code = "model_error"
+    default_message = "The model endpoint failed or could not be reached."
+
+
+class MaxTurnsExceededError(ModelError):
+    code = "max_turns_exceeded"
+    default_message = "The agent did not reach an answer within AGENT_MAX_TURNS turns."
+
+
 class ModelNotConfiguredError(ChatgateError):
     status_code = 503
     code = "model_not_configured"
@@ -117,34 +206,37 @@ class ModelNotConfiguredError(ChatgateError):
     )
 
 
-class ModelError(ChatgateError):
-    status_code = 502
-    code = "model_error"
-    default_message = "The model endpoint failed or could not be reached."
-
-
 class ToolServerUnavailableError(ChatgateError):
     status_code = 503
     code = "tool_server_unavailable"
     default_message = "The tool server could not be started; try again shortly."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "1"})
+    retry_after = 1
 
 
 class SaturatedError(ChatgateError):
     status_code = 503
     code = "saturated"
     default_message = "Too many conversations are running right now; try again shortly."
-
-    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
+    retry_after = 1
 
 
-class DeadlineExceededError(ChatgateError):
-    status_code = 504
-    code = "deadline_exceeded"
-    default_message = "The agent did not finish within the time limit."
+class AuthUnavailableError(ChatgateError):
+    """The token could not be checked: the issuer's keys are unreachable, or the token names a key
+    that a refetch may bring but the refetch budget allows only in `retry_after_seconds`."""
+
+    status_code = 503
+    code = "auth_unavailable"
+    default_message = "The identity provider's signing keys could not be fetched; try again shortly."
+    retry_after = 5
+
+
+class DatabaseUnavailableError(ChatgateError):
+    """The database failed (`chatgate.storage.DatabaseUnavailableError`, translated); nothing was changed."""
+
+    status_code = 503
+    code = "database_unavailable"
+    default_message = "the database could not complete the request; nothing was changed, try again"
+    retry_after = 2
 
 
 class EncryptionUnavailableError(ChatgateError):
@@ -154,6 +246,29 @@ class EncryptionUnavailableError(ChatgateError):
         "Per-user API credentials are unavailable: the operator has not configured a valid "
         "CHATGATE_ENCRYPTION_KEY."
     )
+
+
+class NotReadyError(ChatgateError):
+    """`/readyz`: this instance cannot launch a tool server right now."""
+
+    status_code = 503
+    code = "not_ready"
+    default_message = "A tool server could not be launched; see the service logs."
+    retry_after = 5
+
+
+class DrainingError(ChatgateError):
+    status_code = 503
+    code = "draining"
+    default_message = "This instance is shutting down; retry and another instance will answer."
+    retry_after = 1
+
+
+class RateLimitUnavailableError(ChatgateError):
+    status_code = 503
+    code = "rate_limit_unavailable"
+    default_message = "The rate limiter is unavailable; try again shortly."
+    retry_after = 5
 
 
 class SchemaOutOfDateError(ChatgateError):
@@ -168,31 +283,7 @@ class SchemaOutOfDateError(ChatgateError):
     )
 
 
-class RateLimitedError(ChatgateError):
-    """`limit` says which per-user limit refused: `per_minute` or `concurrent`."""
-
-    status_code = 429
-    code = "rate_limited"
-    default_message = "Too many chats; try again later."
-
-    def __init__(self, message: str | None = None, *, limit: str, retry_after_seconds: int = 1) -> None:
-        self.limit = limit
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
-
-
-class RateLimitUnavailableError(ChatgateError):
-    status_code = 503
-    code = "rate_limit_unavailable"
-    default_message = "The rate limiter is unavailable; try again shortly."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "5"})
-
-
-class DrainingError(ChatgateError):
-    status_code = 503
-    code = "draining"
-    default_message = "This instance is shutting down; retry and another instance will answer."
-
-    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 1) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+class DeadlineExceededError(ChatgateError):
+    status_code = 504
+    code = "deadline_exceeded"
+    default_message = "The agent did not finish within the time limit."

@@ -22,7 +22,7 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, conversations, credentials, health, metrics, tools
+from chatgate.api.routes import chat, chat_resume, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
 from chatgate.apis.service import ApiService
 from chatgate.auth import TokenVerifier
@@ -43,6 +43,7 @@ from chatgate.schema_gate import SchemaGate
 from chatgate.storage.engine import DatabaseConfigError, create_engine, is_postgres
 from chatgate.storage.identity import preload_signer
 from chatgate.storage.tables import load_table_specs
+from chatgate.streaming.run_buffer import create_run_buffer
 from chatgate.telemetry import Metrics, Telemetry
 from chatgate.telemetry.exposition import start_metrics_listener
 from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
@@ -119,6 +120,7 @@ def create_app(
     )
     drain = drain or Drain()
     limiter = create_rate_limiter(settings, telemetry.metrics)
+    run_buffer = create_run_buffer(settings)
     if telemetry.metrics is not None:
         jwks = verifier.jwks
         telemetry.metrics.watch_jwks(lambda: (jwks.fetch_count, jwks.fetch_failures) if jwks else None)
@@ -129,6 +131,7 @@ def create_app(
         readiness=ReadinessProbe(launcher, chat_service.admission, schema=schema),
         intake=ChatIntake(drain, limiter, telemetry.metrics, error_code_of),
         telemetry=telemetry,
+        run_buffer=run_buffer,
         apis=apis,
         sandbox_level=containment.level,
     )
@@ -140,6 +143,7 @@ def create_app(
     async def close_resources() -> None:
         await verifier.aclose()
         await limiter.aclose()
+        await run_buffer.aclose()
         await engine.dispose()
         telemetry.tracing.shutdown()
         if configured_model is not None:
@@ -182,6 +186,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(chat.router)
+    app.include_router(chat_resume.router)
     app.include_router(tools.router)
     app.include_router(conversations.router)
     app.include_router(credentials.router)

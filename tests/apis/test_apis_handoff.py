@@ -15,7 +15,7 @@ from chatgate.apis.credential_store import CredentialStore
 from chatgate.apis.crypto import CredentialCipher
 from chatgate.apis.service import ApiService
 from chatgate.config import Settings
-from chatgate.launcher.environment import child_environment, launch_additions
+from chatgate.launcher.environment import child_environment
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
 from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_database
@@ -23,14 +23,12 @@ from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_da
 
 def test_additions_cannot_overwrite_the_identity(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, CHATGATE_STATE_DIR=tmp_path)  # type: ignore[call-arg]
-    with launch_additions(
-        {child.ENV_USER_ID: "mallory", "OPENAI_API_KEY": "sk-x", child.ENV_API_USER_CREDENTIALS: "{}"}
-    ):
-        env = child_environment(settings, Principal("alice"), request_id="r1")
+    additions = {child.ENV_USER_ID: "mallory", "OPENAI_API_KEY": "sk-x", child.ENV_API_USER_CREDENTIALS: "{}"}
+    env = child_environment(settings, Principal("alice"), request_id="r1", extra_env=additions)
     assert env[child.ENV_USER_ID] == "alice"
     assert "OPENAI_API_KEY" not in env
     assert env[child.ENV_API_USER_CREDENTIALS] == "{}"
-    # Outside the block nothing is added.
+    # Without them nothing is added.
     assert child.ENV_API_USER_CREDENTIALS not in child_environment(
         settings, Principal("alice"), request_id="r2"
     )

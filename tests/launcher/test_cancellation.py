@@ -33,10 +33,10 @@ from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import Launcher
 from chatgate.principal import Principal
-from chatgate.run_report import Timings
 from chatgate.storage.engine import create_engine
 from chatgate.storage.errors import NotFoundError
 from chatgate.storage.migrate import upgrade_database
+from chatgate.turn import Turn
 from conftest import make_settings
 from support.launching import holds_within, make_launcher
 from support.models import call_then_report, scripted_provider
@@ -84,11 +84,7 @@ async def _chat(service: ChatService, conversation_id: str, *, streamed: bool) -
         return None
 
     await service.chat(
-        Principal(OWNER),
-        "hi",
-        request_id=f"req-{conversation_id}",
-        timings=Timings(),
-        conversation_id=conversation_id,
+        Turn(Principal(OWNER), "hi", request_id=f"req-{conversation_id}", conversation_id=conversation_id),
         on_event=ignore if streamed else None,
     )
 

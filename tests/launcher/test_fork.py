@@ -249,7 +249,6 @@ async def test_the_template_never_receives_a_requests_api_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chatgate.launcher import template_client
-    from chatgate.launcher.environment import launch_additions
 
     seen: list[dict[str, str]] = []
     original = template_client.TemplateProcess.start
@@ -261,9 +260,9 @@ async def test_the_template_never_receives_a_requests_api_secrets(
     monkeypatch.setattr(template_client.TemplateProcess, "start", spy)
     launcher = ForkLauncher(launcher_settings(tmp_path))  # not started: the first launch starts it
     try:
-        with launch_additions({"CHATGATE_API_SHOP_TOKEN": "alice-secret"}):
-            async with launcher.launch(Principal("alice"), request_id="t-secret") as server:
-                assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "alice"}
+        secrets = {"CHATGATE_API_SHOP_TOKEN": "alice-secret"}
+        async with launcher.launch(Principal("alice"), request_id="t-secret", extra_env=secrets) as server:
+            assert (await server.call_tool("whoami", {})).structured_content == {"user_id": "alice"}
     finally:
         await launcher.stop()
     assert seen

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,6 +58,10 @@ class WireReply:
     finish_reason: str | None = None
     # Streamed tool-call deltas without `index` (seen from some OpenAI-compatible servers).
     stream_index: bool = True
+    # A slow answer: streamed up to `hold_after_chars` of its text, then held until the event is set
+    # (a JSON answer is held whole). The server counts the requests it holds (`ScriptedOpenAI.held`).
+    hold: threading.Event | None = None
+    hold_after_chars: int = 0
 
 
 WireScript = Callable[[list[dict[str, Any]]], WireReply]
@@ -150,6 +155,7 @@ class ScriptedOpenAI:
         self.refusals: list[str] = []  # why requests were refused as malformed (`history_problem`)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.held = 0  # answers that reached their `hold` (and waited there)
         self.base_url = ""
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
 
@@ -173,9 +179,17 @@ class ScriptedOpenAI:
         if body.get("stream"):
             options = body.get("stream_options") or {}
             usage = USAGE if options.get("include_usage") is True else None
-            return StreamingResponse(_stream(reply, model, usage), media_type="text/event-stream")
+            return StreamingResponse(_stream(reply, model, usage, self._hold), media_type="text/event-stream")
+        await self._hold(reply)
         # ASCII-escaped like many Python servers, so a reply can carry a lone surrogate (`\ud83d`).
         return Response(json.dumps(_completion(reply, model)), media_type="application/json")
+
+    async def _hold(self, reply: WireReply) -> None:
+        if reply.hold is not None:
+            self.held += 1
+            # A threading.Event set by the test's thread: polled, since it cannot be awaited.
+            while not reply.hold.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
 
 
 def _calls(reply: WireReply) -> list[WireToolCall]:
@@ -216,7 +230,9 @@ def _completion(reply: WireReply, model: str) -> dict[str, Any]:
     }
 
 
-async def _stream(reply: WireReply, model: str, usage: dict[str, int] | None) -> Any:
+async def _stream(
+    reply: WireReply, model: str, usage: dict[str, int] | None, hold: Callable[[WireReply], Any]
+) -> Any:
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
 
     def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> str:
@@ -234,9 +250,13 @@ async def _stream(reply: WireReply, model: str, usage: dict[str, int] | None) ->
     yield chunk({"role": "assistant", "content": ""})
     if reply.extra:
         yield chunk(dict(reply.extra))
-    if reply.text:
-        for start in range(0, len(reply.text), 4):
-            yield chunk({"content": reply.text[start : start + 4]})
+    text = reply.text or ""
+    if reply.hold is not None:
+        yield chunk({"content": text[: reply.hold_after_chars]})
+        await hold(reply)
+        text = text[reply.hold_after_chars :]
+    for start in range(0, len(text), 4):
+        yield chunk({"content": text[start : start + 4]})
     for index, call in enumerate(_calls(reply)):
         payload = _tool_call_payload(index, call)
         opening = {key: value for key, value in payload.items() if key != "function"}

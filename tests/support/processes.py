@@ -15,11 +15,15 @@ _NOT_TOOL_SERVERS = {PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE}
 _TOOL_SERVER_MODULES = ("chatgate.mcp_server", "support.operator_mcp_server")
 
 
-def tool_server_children() -> list[psutil.Process]:
-    """Live (non-zombie) descendants of this process running a tool server: chatgate's, or an
-    operator MCP server the tests configured."""
+def tool_server_children(root: psutil.Process | None = None) -> list[psutil.Process]:
+    """Live (non-zombie) descendants of `root` (this process by default) running a tool server:
+    chatgate's, or an operator MCP server the tests configured."""
     found = []
-    for child in psutil.Process().children(recursive=True):
+    try:
+        descendants = (root or psutil.Process()).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    for child in descendants:
         try:
             if child.status() == psutil.STATUS_ZOMBIE or child.name() in _NOT_TOOL_SERVERS:
                 continue

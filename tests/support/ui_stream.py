@@ -23,6 +23,8 @@ REQUIRED: dict[str, set[str]] = {
     "tool-input-available": {"toolCallId", "toolName", "input", "dynamic"},
     "tool-output-available": {"toolCallId", "output", "dynamic"},
     "tool-output-error": {"toolCallId", "errorText", "dynamic"},
+    # A resumed stream of a run whose client left ends with `abort` (AI SDK 5 and later).
+    "abort": set(),
 }
 OPTIONAL: dict[str, set[str]] = {"start": {"messageId", "messageMetadata"}, "finish": {"messageMetadata"}}
 
@@ -61,8 +63,8 @@ def check_chunks(chunks: list[dict[str, Any]]) -> None:
     if not chunks or chunks[0]["type"] != "start":
         raise ProtocolError("first chunk must be start")
     last = chunks[-1]["type"]
-    if last not in ("finish", "error"):
-        raise ProtocolError(f"stream must end with finish or error, not {last}")
+    if last not in ("finish", "error", "abort"):
+        raise ProtocolError(f"stream must end with finish, error or abort, not {last}")
     open_text: str | None = None
     in_step = False
     tools: dict[str, str] = {}  # call id -> state

@@ -14,7 +14,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from chatgate.api.error_handlers import error_response
+from chatgate.api.error_handlers import render
+from chatgate.errors import (
+    ChatgateError,
+    CorsHeadersNotAllowedError,
+    CorsMethodNotAllowedError,
+    CorsOriginNotAllowedError,
+    CorsPrivateNetworkNotAllowedError,
+)
 
 ALLOWED_METHODS = ("GET", "PUT", "POST", "DELETE")
 ALLOWED_HEADERS = ("authorization", "content-type", "x-request-id", "accept")
@@ -43,18 +50,20 @@ class ChatgateCORSMiddleware(CORSMiddleware):
         response = super().preflight_response(request_headers)
         if response.status_code != 400:
             return response
-        code, message = self._refusal(request_headers)
-        headers = {name: value for name, value in response.headers.items() if name not in _BODY_HEADERS}
-        return error_response(400, code, message, headers)
+        refusal = self._refusal(request_headers)
+        refusal.headers.update(
+            (name, value) for name, value in response.headers.items() if name not in _BODY_HEADERS
+        )
+        return render(refusal)
 
-    def _refusal(self, request_headers: Headers) -> tuple[str, str]:
+    def _refusal(self, request_headers: Headers) -> ChatgateError:
         if not self.is_allowed_origin(origin=request_headers["origin"]):
-            return "cors_origin_not_allowed", "This origin may not call the API (CORS_ORIGINS)."
+            return CorsOriginNotAllowedError()
         if request_headers["access-control-request-method"] not in self.allow_methods:
-            return "cors_method_not_allowed", f"CORS allows only the methods {', '.join(ALLOWED_METHODS)}."
+            return CorsMethodNotAllowedError(f"CORS allows only the methods {', '.join(ALLOWED_METHODS)}.")
         requested = request_headers.get("access-control-request-headers") or ""
         names = [header.strip().lower() for header in requested.split(",") if header.strip()]
         if not self.allow_all_headers and any(name not in self.allow_headers for name in names):
             allowed = ", ".join(ALLOWED_HEADERS)
-            return "cors_headers_not_allowed", f"CORS allows only the request headers {allowed}."
-        return "cors_private_network_not_allowed", "Private-network access is not allowed."
+            return CorsHeadersNotAllowedError(f"CORS allows only the request headers {allowed}.")
+        return CorsPrivateNetworkNotAllowedError()

@@ -1,4 +1,9 @@
-"""One place that turns every failure into `{"error": {"code", "message"}}` with the right status."""
+"""One place that turns every failure into `{"error": {"code", "message"}}` with the right status.
+
+The status, code and `Retry-After` of each answer belong to its class in `chatgate.errors` (the
+catalogue); here errors of lower layers are looked up to their catalogue class (`error_for`) and
+every catalogue error is rendered the same way (`render`), by the handlers and the middleware alike.
+"""
 
 from __future__ import annotations
 
@@ -9,90 +14,83 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chatgate import errors
 from chatgate.api.disconnect import ClientDisconnectedError
-from chatgate.conversations.store import ConversationBusyError
 from chatgate.errors import ChatgateError
-from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
+from chatgate.storage import errors as storage
 
 logger = logging.getLogger(__name__)
 
-_CODE_BY_STATUS = {
-    400: "bad_request",
-    401: "invalid_token",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-    429: "rate_limited",
+CLIENT_CLOSED = "client_closed"
+
+# Storage errors carry curated messages (no SQL, no driver text): only the class is decided here.
+_STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
+    (storage.NotFoundError, errors.NotFoundError),
+    (storage.InvalidInputError, errors.InvalidRequestError),
+    (storage.DatabaseUnavailableError, errors.DatabaseUnavailableError),
+    (storage.StorageError, errors.InternalError),
+)
+# The framework's own refusals (an unparsable body, no route, wrong method, too large) by status;
+# any other `HTTPException` would be a bug of ours: answered 500 and logged.
+_FRAMEWORK: dict[int, type[ChatgateError]] = {
+    error.status_code: error
+    for error in (
+        errors.BadRequestError,
+        errors.NotFoundError,
+        errors.MethodNotAllowedError,
+        errors.RequestTooLargeError,
+    )
 }
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def render(error: ChatgateError) -> JSONResponse:
+    """`error` as its HTTP response: its status, `{"error": {"code", "message"}}` and its headers."""
+    return JSONResponse(
+        {"error": {"code": error.code, "message": error.message}},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
 
 
-async def _chatgate_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ChatgateError)
-    request.state.error_code = exc.code
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
-
-
-def _storage_status(exc: StorageError) -> tuple[int, str]:
-    # Storage errors carry curated messages (no SQL, no driver text); only the status is decided here.
-    if isinstance(exc, NotFoundError):
-        return 404, "not_found"
-    if isinstance(exc, ConversationBusyError):
-        return 409, "conversation_busy"
-    if isinstance(exc, InvalidInputError):
-        return 422, "invalid_request"
-    if isinstance(exc, DatabaseUnavailableError):
-        return 503, "database_unavailable"
-    return 500, "internal_error"
+def error_for(exc: BaseException) -> ChatgateError:
+    """The catalogue error `exc` answers with (`InternalError` for anything unexpected)."""
+    if isinstance(exc, ChatgateError):
+        return exc
+    if isinstance(exc, storage.StorageError):
+        return next(error(str(exc)) for kind, error in _STORAGE if isinstance(exc, kind))
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, StarletteHTTPException) and exc.status_code in _FRAMEWORK:
+        error = _FRAMEWORK[exc.status_code](exc.detail if isinstance(exc.detail, str) else None)
+        error.headers.update(exc.headers or {})
+        return error
+    return errors.InternalError()
 
 
 def error_code_of(exc: BaseException) -> str:
     """The `error.code` the response to `exc` carries (for metrics: one mapping, here)."""
-    if isinstance(exc, ChatgateError):
-        return exc.code
-    if isinstance(exc, StorageError):
-        return _storage_status(exc)[1]
-    if isinstance(exc, ClientDisconnectedError):
-        return "client_closed"
-    return "internal_error"
+    return CLIENT_CLOSED if isinstance(exc, ClientDisconnectedError) else error_for(exc).code
 
 
-async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StorageError)
-    status, code = _storage_status(exc)
-    request.state.error_code = code
-    headers = {"Retry-After": "2"} if status in (409, 503) else None
-    return error_response(status, code, str(exc), headers)
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+def _validation_error(exc: RequestValidationError) -> ChatgateError:
+    problems = exc.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return errors.InvalidJsonError()
     # Field locations and pydantic's messages only: the rejected values are the caller's data.
     details = []
-    for error in errors[:5]:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
-        details.append(f"{location}: {error.get('msg', 'invalid')}")
-    return error_response(422, "invalid_request", "; ".join(details) or "The request is invalid.")
+    for problem in problems[:5]:
+        location = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "body"
+        details.append(f"{location}: {problem.get('msg', 'invalid')}")
+    return errors.InvalidRequestError("; ".join(details) or None)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _CODE_BY_STATUS.get(exc.status_code, "error")
-    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    error = error_for(exc)
+    if isinstance(error, errors.InternalError) and not isinstance(exc, ChatgateError | storage.StorageError):
+        # A last resort: `RequestContextMiddleware` normally answers first (with the request id).
+        logger.error("unhandled error: %s", type(exc).__name__)
+    request.state.error_code = error.code
+    return render(error)
 
 
 async def _client_disconnected(_: Request, __: Exception) -> Response:
@@ -100,16 +98,14 @@ async def _client_disconnected(_: Request, __: Exception) -> Response:
     return Response(status_code=499)
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    # A last resort: `RequestContextMiddleware` normally answers first (with the request id).
-    logger.error("unhandled error: %s", type(exc).__name__)
-    return error_response(500, "internal_error", "Something went wrong on our side.")
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ChatgateError, _chatgate_error)
-    app.add_exception_handler(StorageError, _storage_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    handled: tuple[type[Exception], ...] = (
+        ChatgateError,
+        storage.StorageError,
+        RequestValidationError,
+        StarletteHTTPException,
+        Exception,
+    )
+    for kind in handled:
+        app.add_exception_handler(kind, _handle)
     app.add_exception_handler(ClientDisconnectedError, _client_disconnected)
-    app.add_exception_handler(Exception, _unexpected_error)

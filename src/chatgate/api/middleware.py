@@ -17,9 +17,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatgate.api.error_handlers import error_response
+from chatgate.api.error_handlers import render
 from chatgate.config import ConfigError
-from chatgate.errors import SchemaOutOfDateError
+from chatgate.errors import InternalError, RequestTooLargeError, SchemaOutOfDateError
 from chatgate.observability import request_id_var
 from chatgate.schema_gate import SchemaGate
 
@@ -61,9 +61,7 @@ class RequestContextMiddleware:
             # server's outermost handler. Type and place only: no traceback, no message text.
             logger.error("unhandled error: %s", describe(exc))
             if status is None:
-                await error_response(500, "internal_error", "Something went wrong on our side.")(
-                    scope, receive, send_with_id
-                )
+                await render(InternalError())(scope, receive, send_with_id)
         finally:
             fields: dict[str, Any] = {
                 "event": "request",
@@ -139,8 +137,8 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "request_too_large", f"The request body exceeds {self.max_bytes} bytes (MAX_REQUEST_BYTES)."
+        response = render(
+            RequestTooLargeError(f"The request body exceeds {self.max_bytes} bytes (MAX_REQUEST_BYTES).")
         )
         await response(scope, receive, send)
 
@@ -172,7 +170,7 @@ class SchemaGateMiddleware:
                 await self.gate.ensure_current()
             except SchemaOutOfDateError as exc:
                 scope.setdefault("state", {})["error_code"] = exc.code
-                await error_response(exc.status_code, exc.code, exc.message)(scope, receive, send)
+                await render(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -11,6 +11,7 @@ from chatgate.config import Settings
 from chatgate.intake import ChatIntake
 from chatgate.readiness import ReadinessProbe
 from chatgate.sandbox.support import SandboxLevel
+from chatgate.streaming.run_buffer import RunBuffer
 from chatgate.telemetry import Telemetry
 
 
@@ -22,5 +23,7 @@ class Services:
     readiness: ReadinessProbe
     intake: ChatIntake
     telemetry: Telemetry
+    # Answers being streamed, for resuming them (`GET /api/agents/chat/{id}/stream`).
+    run_buffer: RunBuffer
     apis: ApiService | None = None
     sandbox_level: SandboxLevel = "off"  # what tool servers get (`chatgate.sandbox.service`)

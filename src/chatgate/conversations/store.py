@@ -22,8 +22,9 @@ from chatgate.conversations.models import (
     ConversationMessage,
     ConversationRun,
 )
+from chatgate.errors import ConversationBusyError
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError, StorageError
+from chatgate.storage.errors import NotFoundError
 from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
@@ -31,13 +32,6 @@ R = ConversationRun.__table__  # type: ignore[attr-defined]
 M = ConversationMessage.__table__  # type: ignore[attr-defined]
 _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
-
-
-class ConversationBusyError(StorageError):
-    """Another message to this conversation is still being answered."""
-
-    def __init__(self) -> None:
-        super().__init__("a message to this conversation is still being answered; wait for it to finish")
 
 
 def title_from(message: str) -> str:

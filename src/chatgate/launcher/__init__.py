@@ -1,9 +1,9 @@
 """Launchers: one fresh, user-bound MCP tool server per request, behind one interface.
 
-`launch(principal, request_id=…)` is an async context manager yielding a connected Agents SDK MCP
-server; leaving it tears the process down, whatever happened inside (success, error, timeout,
-cancellation at any point of launch, run or teardown). Implementations: `exec` (a new interpreter
-per request) and `fork` (a child of a warm template process; Linux, the default there).
+`launch(principal, request_id=…, extra_env=…)` is an async context manager yielding a connected
+Agents SDK MCP server; leaving it tears the process down, whatever happened inside (success, error,
+timeout, cancellation at any point of launch, run or teardown). Implementations: `exec` (a new
+interpreter per request) and `fork` (a child of a warm template process; Linux, the default there).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -34,7 +35,11 @@ class Launcher(Protocol):
         """Release shared machinery (called once at app shutdown)."""
 
     def launch(
-        self, principal: Principal, *, request_id: str
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
     ) -> AbstractAsyncContextManager[AgentsMCPServer]:
-        """A connected server bound to `principal`, torn down when the context exits."""
+        """A connected server bound to `principal`, torn down when the context exits.
+
+        `extra_env` adds API variables (`CHATGATE_API_…`: the operator's service secrets and this
+        user's own API credentials) to this server's environment only; any other name is dropped.
+        """
         ...

@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 
 from chatgate.config import Settings
 from chatgate.mcp_server import settings as child
 from chatgate.principal import Principal
 from chatgate.storage.identity import cached_signer
-
-# Per-launch additions (API tool secrets: the operator's service secrets and the caller's own API
-# credentials), set by the chat service around one launch of one user's tool server.
-_launch_additions: ContextVar[Mapping[str, str] | None] = ContextVar(
-    "chatgate_launch_additions", default=None
-)
 
 # glibc gives each new thread its own malloc arena, reserving 64 MiB of address space apiece: under
 # a tool server's address-space limit (MCP_CHILD_MEMORY_MB) ~16 threads exhaust 1 GiB. Two arenas
@@ -35,8 +27,11 @@ _IDENTITY_SLACK_SECONDS = 60
 _INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
-def child_environment(settings: Settings, principal: Principal, *, request_id: str) -> dict[str, str]:
-    """The complete environment of a tool server bound to `principal`."""
+def child_environment(
+    settings: Settings, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The complete environment of a tool server bound to `principal`, with the API variables of
+    `extra_env` (this launch's API tool secrets: the operator's and the caller's own credentials)."""
     env = {name: os.environ[name] for name in _INTERPRETER_VARIABLES if name in os.environ}
     env.update(
         {
@@ -71,16 +66,6 @@ def child_environment(settings: Settings, principal: Principal, *, request_id: s
         if settings.apis_catalog_path.is_file():
             env[child.ENV_APIS_CATALOG] = str(settings.apis_catalog_path)
     # Only API variables may be added this way: nothing added can overwrite the identity.
-    additions = _launch_additions.get() or {}
+    additions = extra_env or {}
     env.update({name: value for name, value in additions.items() if name.startswith(child.API_ENV_PREFIX)})
     return env
-
-
-@contextmanager
-def launch_additions(values: Mapping[str, str]) -> Iterator[None]:
-    """Within this block, `child_environment` also carries `values` (for this task's launch only)."""
-    token = _launch_additions.set(dict(values))
-    try:
-        yield
-    finally:
-        _launch_additions.reset(token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
@@ -46,10 +46,14 @@ class ExecLauncher:
         return None
 
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         settings = self._settings
         # What the MCP SDK's stdio client would pass (PATH, HOME, …) plus the allowlisted child environment.
-        env = get_default_environment() | child_environment(settings, principal, request_id=request_id)
+        env = get_default_environment() | child_environment(
+            settings, principal, request_id=request_id, extra_env=extra_env
+        )
         try:
             process = ToolProcess.spawn(
                 [sys.executable, "-u", "-m", CHILD_MODULE], env=env, cwd=settings.state_dir.resolve()

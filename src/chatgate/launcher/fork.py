@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
@@ -31,7 +31,7 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from chatgate.config import Settings
 from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
-from chatgate.launcher.environment import child_environment, launch_additions
+from chatgate.launcher.environment import child_environment
 from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
 from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
 from chatgate.mcp_server.template_protocol import WARM_UP_USER
@@ -80,9 +80,11 @@ class ForkLauncher:
             await anyio.to_thread.run_sync(template.terminate)
 
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         settings = self._settings
-        env = child_environment(settings, principal, request_id=request_id)
+        env = child_environment(settings, principal, request_id=request_id, extra_env=extra_env)
         try:
             with anyio.fail_after(settings.mcp_connect_timeout_seconds):
                 template = await self._ensure_template()
@@ -128,10 +130,9 @@ class ForkLauncher:
                 # Reap it (it may still be exiting) and remove its socket directory, off the loop.
                 await anyio.to_thread.run_sync(dead.reap)
                 dead.release()
-            # The request that happens to (re)start the template may carry its user's API secrets
-            # (`launch_additions`): the template's environment must not.
-            with launch_additions({}):
-                base_env = child_environment(self._settings, TEMPLATE_PRINCIPAL, request_id="template")
+            # No `extra_env`: the request that happens to (re)start the template carries its user's
+            # API secrets, and the template's environment must not.
+            base_env = child_environment(self._settings, TEMPLATE_PRINCIPAL, request_id="template")
             template = await TemplateProcess.start(
                 base_env=base_env,
                 cwd=self._settings.state_dir.resolve(),

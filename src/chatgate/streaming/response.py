@@ -1,9 +1,10 @@
 """An ASGI response that streams one agent run as Server-Sent Events, and stops it on disconnect.
 
-Three tasks in one task group, in the request's own task: the run (producing chunks), the sender
-(writing them, with keep-alive comments while a tool is slow), and a watcher for `http.disconnect`.
-When the client goes away the group is cancelled; the launcher's shielded teardown still reaps the
-tool server. No async generator holds a cancel scope across a `yield`, so cancellation is exact.
+The run produces chunks while `SseResponse` writes them (keep-alive comments while a tool is slow)
+and watches for the client leaving; then the run is cancelled, and the launcher's shielded teardown
+still reaps the tool server. Every chunk sent is also published to the run's `RunPublisher` (when
+given), so other requests can resume the answer; a run cut off (the client left) ends there with an
+`abort` chunk.
 """
 
 from __future__ import annotations
@@ -12,31 +13,24 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from starlette.responses import Response
+from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import Receive, Scope, Send
 
-from chatgate.errors import ChatgateError
-from chatgate.streaming.ui_message_stream import (
-    DONE_LINE,
-    KEEPALIVE_LINE,
-    SSE_HEADERS,
-    Chunk,
-    UiMessageStreamEncoder,
-    sse,
-)
+from chatgate.errors import ChatgateError, InternalError
+from chatgate.streaming.run_buffer import RunPublisher
+from chatgate.streaming.sse_response import SseResponse
+from chatgate.streaming.ui_message_stream import DONE_LINE, Chunk, UiMessageStreamEncoder, sse
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[Chunk], Awaitable[None]]
 StreamRun = Callable[[UiMessageStreamEncoder, Emit], Awaitable[None]]
-INTERNAL_ERROR_TEXT = "Something went wrong on our side."
+OpenPublisher = Callable[[], Awaitable[RunPublisher]]
+INTERNAL_ERROR_TEXT = InternalError.default_message
 
 
-class UiMessageStreamResponse(Response):
+class UiMessageStreamResponse(SseResponse):
     """Streams `run(encoder, emit)` as the AI SDK UI message stream."""
-
-    media_type = "text/event-stream"
 
     def __init__(
         self,
@@ -45,59 +39,60 @@ class UiMessageStreamResponse(Response):
         keepalive_seconds: float = 15.0,
         message_id: str | None = None,
         on_not_run: Callable[[], Awaitable[None]] | None = None,
+        open_publisher: OpenPublisher | None = None,
     ) -> None:
-        # Not Response.__init__: it would add a Content-Length for an empty body.
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
-        self.raw_headers += [(name.encode(), value.encode()) for name, value in SSE_HEADERS.items()]
+        super().__init__(keepalive_seconds=keepalive_seconds)
         self._run = run
-        self._keepalive_seconds = keepalive_seconds
         self._encoder = UiMessageStreamEncoder(message_id)
         # Called (shielded) when the client left before `run` was even entered: whatever was
         # prepared for the run (a claimed conversation) must still be released.
         self._on_not_run = on_not_run
+        self._open_publisher = open_publisher
         self._run_entered = False
-        self.disconnected = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            )
-            await self._serve(receive, send)
+            await super().__call__(scope, receive, send)
         finally:
             if not self._run_entered and self._on_not_run is not None:
                 with anyio.CancelScope(shield=True):
                     await self._on_not_run()
 
-    async def _serve(self, receive: Receive, send: Send) -> None:
-        sender, lines = anyio.create_memory_object_stream[str](max_buffer_size=256)
-        async with anyio.create_task_group() as group:
-
-            async def produce() -> None:
-                async with sender:
-                    await self._produce(sender)
-
-            async def watch() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        self.disconnected = True
-                        group.cancel_scope.cancel()
-                        return
-
-            group.start_soon(produce)
-            group.start_soon(watch)
-            await self._write(lines, send)
-            group.cancel_scope.cancel()  # the run is over: stop watching for a disconnect
-
     async def _produce(self, lines: MemoryObjectSendStream[str]) -> None:
-        async def emit(chunk: Chunk) -> None:
-            await lines.send(sse(chunk))
-
-        for chunk in self._encoder.start():
+        started = self._encoder.start()
+        for chunk in started:
             lines.send_nowait(sse(chunk))  # the buffer is empty: no checkpoint before the run is entered
+        publisher: RunPublisher | None = None
+        ended = False
+        try:
+            if self._open_publisher is not None:
+                # Shielded: a publisher half opened would offer readers a run that never ends.
+                with anyio.CancelScope(shield=True):
+                    publisher = await self._open_publisher()
+                    for chunk in started:
+                        await publisher.publish(chunk)
+
+            async def emit(chunk: Chunk) -> None:
+                if publisher is not None:
+                    await publisher.publish(chunk)
+                await lines.send(sse(chunk))
+
+            async with anyio.create_task_group() as beside:
+                if publisher is not None:
+                    beside.start_soon(publisher.pump)
+                ended = await self._run_and_end(emit)
+                beside.cancel_scope.cancel()
+            await lines.send(DONE_LINE)
+        finally:
+            if publisher is not None:
+                with anyio.CancelScope(shield=True):
+                    if not ended:  # cut off: readers see what was open closed, then `abort`
+                        for chunk in self._encoder.abort():
+                            await publisher.publish(chunk)
+                    await publisher.finish()
+
+    async def _run_and_end(self, emit: Emit) -> bool:
+        """Run, then emit the terminal chunks (`finish`, or `error`); True once they are out."""
         try:
             self._run_entered = True
             await self._run(self._encoder, emit)
@@ -110,17 +105,4 @@ class UiMessageStreamResponse(Response):
             chunks = self._encoder.finish()
         for chunk in chunks:
             await emit(chunk)
-        await lines.send(DONE_LINE)
-
-    async def _write(self, lines: MemoryObjectReceiveStream[str], send: Send) -> None:
-        async with lines:
-            while True:
-                with anyio.move_on_after(self._keepalive_seconds) as waited:
-                    try:
-                        line = await lines.receive()
-                    except anyio.EndOfStream:
-                        break
-                if waited.cancelled_caught:
-                    line = KEEPALIVE_LINE
-                await send({"type": "http.response.body", "body": line.encode(), "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True

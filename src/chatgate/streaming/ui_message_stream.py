@@ -8,7 +8,8 @@ Order within one message:
     tool-output-available | tool-output-error]…, finish-step)…, finish | error, then `data: [DONE]`.
 
 Tool chunks carry `dynamic: true` (in every AI SDK version since 5.0); `start` announces the answer's
-message id, under which the answer is stored (`conversations.message_index`).
+message id, under which the answer is stored (`conversations.message_index`). A resumed stream
+(`streaming/run_buffer.py`) of a run cut off ends with `abort` instead.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class UiMessageStreamEncoder:
     def error(self, message: str) -> list[Chunk]:
         """The run failed: close what is open, then tell the client (no `finish` follows an error)."""
         return [*self._close_text(), {"type": "error", "errorText": message}]
+
+    def abort(self) -> list[Chunk]:
+        """The run was cut off (its client left): close the open text, then `abort`. Only readers
+        resuming the stream get these; the client that left gets nothing more."""
+        return [*self._close_text(), {"type": "abort"}]
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
@@ -30,9 +30,11 @@ class ObservedLauncher:
         await self.inner.stop()
 
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         metrics, tracing = self._telemetry.metrics, self._telemetry.tracing
-        session = self.inner.launch(principal, request_id=request_id)
+        session = self.inner.launch(principal, request_id=request_id, extra_env=extra_env)
         with tracing.span("chatgate.launch", {"chatgate.launcher": self.name}):
             try:
                 server = await session.__aenter__()

@@ -8,15 +8,17 @@ from functools import partial
 from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
-from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId
+from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId, ServicesDep
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
 from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
-from chatgate.run_report import ChatResult, Timings
-from chatgate.streaming.response import Emit, UiMessageStreamResponse
+from chatgate.run_report import ChatResult
+from chatgate.streaming.response import Emit, OpenPublisher, UiMessageStreamResponse
+from chatgate.streaming.run_buffer import run_key
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
+from chatgate.turn import Turn
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -38,6 +40,7 @@ async def chat(
     service: ChatServiceDep,
     request_id: RequestId,
     intake: ChatIntakeDep,
+    services: ServicesDep,
 ) -> ChatResponse | UiMessageStreamResponse:
     """Send a message to the agent, which works on the caller's own data through a fresh tool server."""
     message = body.input_text
@@ -48,50 +51,33 @@ async def chat(
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
-    timings = Timings()
     # The user's message keeps the client's id; the answer's id is announced first thing (stream) or
     # returned (`message_id`), and both are stored with the thread.
     ids = TurnIds(user=body.input_message_id or new_message_id())
+    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
-        conversation_id = await service.open_turn(
-            principal, message, request_id=request_id, conversation_id=body.conversation
-        )
+        await service.open_turn(turn)
     except BaseException as exc:
         await admitted.refused(exc)
         raise
-    run_turn = partial(
-        service.run_turn,
-        principal,
-        message,
-        request_id=request_id,
-        timings=timings,
-        conversation_id=conversation_id,
-        ids=ids,
-    )
+    run_turn = partial(service.run_turn, turn)
     if streamed:
-        abandon = partial(
-            service.abandon_turn,
-            principal,
-            message,
-            request_id=request_id,
-            conversation_id=conversation_id,
-            ids=ids,
-        )
+        abandon = partial(service.abandon_turn, turn)
         return _streamed(
             request,
             admitted,
             run_turn,
             abandon,
-            timings,
-            conversation_id,
+            turn,
             service.settings.stream_keepalive_seconds,
-            ids.assistant,
+            # Published for `GET /chat/{id}/stream` (resume), by this and any other instance.
+            partial(services.run_buffer.start, run_key(principal.user_id, turn.claimed_conversation)),
         )
     try:
-        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), timings)
+        result = await admitted.run(partial(cancel_on_disconnect, request, run_turn), turn.timings)
     finally:
-        request.state.timings_ms = timings.as_dict()
+        request.state.timings_ms = turn.timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
         message_id=result.message_id,
@@ -115,10 +101,9 @@ def _streamed(
     admitted: AdmittedChat,
     run_turn: Callable[..., Awaitable[ChatResult]],
     abandon: Callable[[], Awaitable[None]],
-    timings: Timings,
-    conversation_id: str,
+    turn: Turn,
     keepalive_seconds: float,
-    message_id: str,
+    open_publisher: OpenPublisher,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
         async def forward(event: StreamEvent) -> None:
@@ -126,9 +111,9 @@ def _streamed(
                 await emit(chunk)
 
         try:
-            await admitted.run(partial(run_turn, on_event=forward), timings)
+            await admitted.run(partial(run_turn, on_event=forward), turn.timings)
         finally:
-            request.state.timings_ms = timings.as_dict()
+            request.state.timings_ms = turn.timings.as_dict()
 
     async def not_run() -> None:
         try:
@@ -137,7 +122,11 @@ def _streamed(
             await admitted.abandoned()
 
     response = UiMessageStreamResponse(
-        run, keepalive_seconds=keepalive_seconds, message_id=message_id, on_not_run=not_run
+        run,
+        keepalive_seconds=keepalive_seconds,
+        message_id=turn.ids.assistant,
+        on_not_run=not_run,
+        open_publisher=open_publisher,
     )
-    response.raw_headers.append((b"x-conversation-id", conversation_id.encode()))
+    response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response

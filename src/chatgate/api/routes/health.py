@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from chatgate.api.deps import ServicesDep
-from chatgate.api.error_handlers import error_response
+from chatgate.api.error_handlers import render
 from chatgate.drain import RETRY_AFTER_SECONDS
-from chatgate.errors import SchemaOutOfDateError
+from chatgate.errors import DrainingError, NotReadyError, SchemaOutOfDateError
 
 router = APIRouter(tags=["health"])
 
@@ -28,15 +28,13 @@ async def readyz(services: ServicesDep) -> JSONResponse | dict[str, str]:
     `sandbox` is the containment its tool servers get: `full`, `partial` or `off` (`MCP_SANDBOX`).
     """
     if services.intake.drain.draining:
-        return error_response(
-            503, "draining", "This instance is shutting down.", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return render(
+            DrainingError("This instance is shutting down.", retry_after_seconds=RETRY_AFTER_SECONDS)
         )
     try:
         ready = await services.readiness.check()
     except SchemaOutOfDateError as exc:
-        return error_response(503, exc.code, exc.message)
+        return render(exc)
     if ready:
         return {"status": "ready", "launcher": services.chat.launcher.name, "sandbox": services.sandbox_level}
-    return error_response(
-        503, "not_ready", "A tool server could not be launched; see the service logs.", {"Retry-After": "5"}
-    )
+    return render(NotReadyError())

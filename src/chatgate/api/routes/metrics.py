@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chatgate.api.deps import ServicesDep
-from chatgate.errors import AuthenticationError, NotFoundError
+from chatgate.errors import AuthenticationError, MissingTokenError, NotFoundError
 from chatgate.telemetry.exposition import token_matches
 
 router = APIRouter(tags=["operations"])
@@ -30,8 +30,6 @@ async def metrics(
     if settings.metrics_token is not None and not token_matches(
         authorization, settings.metrics_token.get_secret_value()
     ):
-        code = "missing_token" if not authorization else None
-        raise AuthenticationError(
-            "Send Authorization: Bearer <METRICS_TOKEN>.", code=code, reason="metrics_token"
-        )
+        refusal = AuthenticationError if authorization else MissingTokenError
+        raise refusal("Send Authorization: Bearer <METRICS_TOKEN>.", reason="metrics_token")
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

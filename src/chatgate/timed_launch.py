@@ -1,0 +1,58 @@
+"""One tool server for one unit of work, with its launch and teardown timed and start failures
+translated into the catalogue (`ToolServerUnavailableError`, 503)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+
+from agents.mcp import MCPServer as AgentsMCPServer
+
+from chatgate.errors import ToolServerUnavailableError
+from chatgate.launcher import Launcher, ToolServerError
+from chatgate.principal import Principal
+from chatgate.run_report import Timings, ms_since
+
+# Extra tool-server variables for one principal (API tools: that user's own credentials).
+LaunchEnvironment = Callable[[Principal], Awaitable[Mapping[str, str]]]
+
+
+@asynccontextmanager
+async def timed_launch(
+    launcher: Launcher,
+    principal: Principal,
+    *,
+    request_id: str,
+    timings: Timings,
+    environment: LaunchEnvironment | None = None,
+) -> AsyncIterator[AgentsMCPServer]:
+    """`launcher.launch(...)` for `principal`, with `environment(principal)` as its extra environment.
+
+    Sets `timings.launch` (ms from reading the environment to a connected server, also when the
+    launch fails) and `timings.teardown` (ms to tear the server down).
+
+    Raises:
+        ToolServerUnavailableError: the tool server could not be started. A `ToolServerError` raised
+            once the server is up (the caller's work, the teardown) passes through untranslated.
+    """
+    started = time.perf_counter()
+    server: AgentsMCPServer | None = None
+    teardown_started: float | None = None
+    try:
+        extra_env = await environment(principal) if environment is not None else {}
+        async with launcher.launch(principal, request_id=request_id, extra_env=extra_env) as server:
+            timings.launch = ms_since(started)
+            try:
+                yield server
+            finally:
+                teardown_started = time.perf_counter()
+    except ToolServerError as exc:
+        if server is None:
+            raise ToolServerUnavailableError() from exc
+        raise
+    finally:
+        if server is None:
+            timings.launch = ms_since(started)
+        elif teardown_started is not None:
+            timings.teardown = ms_since(teardown_started)

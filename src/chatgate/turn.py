@@ -1,0 +1,84 @@
+"""One chat turn as one object: who asks what in which conversation, and what happened.
+
+route ── Turn(principal, message, request_id, conversation_id=from the body)
+  └─ ChatService.open_turn(turn)   claims the conversation: sets `conversation_id`
+  └─ ChatService.run_turn(turn)    fills `timings` (as phases complete) and `result` (as the run
+                                   starts), records the run, returns a `ChatResult`
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from agents.result import RunResultBase
+
+from chatgate.conversations.message_index import TurnIds
+from chatgate.conversations.models import ConversationRun
+from chatgate.principal import Principal
+from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
+from chatgate.storage.models import utc_now
+
+# How a recorded run ended, besides a catalogue error's code.
+COMPLETED = "completed"
+INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Turn:
+    """One message to the agent and its answer.
+
+    `conversation_id` is the client's (None: a new conversation) until `open_turn` claims one.
+    `timings` are milliseconds, filled in as phases complete, so a failed turn still reports them.
+    `result` is the SDK's run as soon as it starts: its usage so far stays readable if it is cut off.
+    `ids` are the message ids the turn is stored under: the client's for the user message, and the
+    answer's (announced in the stream's `start` chunk, returned as `message_id`).
+    """
+
+    principal: Principal
+    message: str
+    request_id: str
+    conversation_id: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    result: RunResultBase | None = None
+    ids: TurnIds = field(default_factory=TurnIds)
+
+    @property
+    def claimed_conversation(self) -> str:
+        """The conversation `open_turn` claimed for this turn."""
+        if self.conversation_id is None:
+            raise RuntimeError("the turn's conversation is not claimed yet (open_turn first)")
+        return self.conversation_id
+
+    def run_record(self, outcome: str, started_at: datetime.datetime | None = None) -> ConversationRun:
+        """This turn's conversation-run row; `outcome` is `completed`, `interrupted` or an error code."""
+        usage = usage_of(self.result)
+        timings = self.timings
+        return ConversationRun(
+            conversation_id=self.claimed_conversation,
+            owner=self.principal.user_id,
+            request_id=self.request_id,
+            started_at=started_at or utc_now(),
+            finished_at=utc_now(),
+            outcome=outcome,
+            launch_ms=timings.launch,
+            model_ms=timings.model,
+            tools_ms=timings.tools,
+            teardown_ms=timings.teardown,
+            requests=usage["requests"],
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            total_tokens=usage["total_tokens"],
+        )
+
+    def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:
+        """What the caller is told about the finished run `result`."""
+        return ChatResult(
+            conversation_id=self.claimed_conversation,
+            response=final_text(result),
+            agent_used=result.last_agent.name if result.last_agent else default_agent,
+            tools_used=tools_used(result),
+            usage=usage_of(result),
+            timings=self.timings,
+            message_id=self.ids.assistant,
+        )
