@@ -15,11 +15,11 @@ from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.client._memory import InMemoryTransport
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.mcp_server.server import StrictMCPServer, build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
-from chatgate.principal import Principal
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 SHARED_USER = "bench-shared-server"
 

@@ -28,8 +28,8 @@ from typing import Any
 import psutil
 
 from bench.stats import percentile
+from chatgate.auth.principal import Principal
 from chatgate.mcp_servers import McpServerConfig, OperatorMcpServers
-from chatgate.principal import Principal
 
 RESULTS = Path(__file__).parent / "results"
 MIB = 1024 * 1024

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from chatgate.mcp_server.template_protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
+from chatgate.forkserver.protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
 
 # Descendants that idle between requests: the fork template and its unbound spares.
 IDLE_MACHINERY = frozenset({PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE})

@@ -55,14 +55,14 @@ API_BUCKETS: dict[str, Matcher] = {
     "chatgate launcher (fork: template client, pipes)": _in("chatgate/launcher/"),
     "FastAPI / Starlette (routing, middleware, responses)": _in("fastapi/", "starlette/"),
     "uvicorn (HTTP protocol)": _in("uvicorn/protocols/"),
-    "auth (JWT verification)": _in("chatgate/auth.py", "jwt/"),
+    "auth (JWT verification)": _in("chatgate/auth/verify.py", "jwt/"),
     "pydantic (validation, serialization)": _in("pydantic/", "pydantic_core/"),
     "logging": _in("logging/"),
 }
 
 CHILD_BUCKETS: dict[str, Matcher] = {
     "bind + serve start (chatgate forked child, lifecycle)": _in(
-        "chatgate/mcp_server/forked.py", "chatgate/mcp_server/lifecycle.py"
+        "chatgate/forkserver/forked.py", "chatgate/mcp_server/lifecycle.py"
     ),
     "MCP server (session, JSON-RPC, tool dispatch)": _in("mcp/"),
     "chatgate tool server (strict server, tools, context)": _in("chatgate/mcp_server/"),

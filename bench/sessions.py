@@ -22,10 +22,10 @@ from typing import Any
 import psutil
 
 from bench.baseline import SharedInProcessLauncher
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.launcher import Launcher
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.principal import Principal
 
 MIB = 1024 * 1024
 WARM_UP_SESSIONS = 3

@@ -34,7 +34,7 @@ import uvicorn
 
 from bench.soak_report import WEIGHTS, Footprint, Outcome, Report, print_report, stream_code, summarise
 from bench.soak_servers import SLOW_API_NAME, SlowApi, SoakIssuer, SoakModel
-from chatgate.mcp_server.template_protocol import PROCESS_NAME_TEMPLATE, PROCESS_NAME_TOOL_SERVER
+from chatgate.forkserver.protocol import PROCESS_NAME_TEMPLATE, PROCESS_NAME_TOOL_SERVER
 
 RESULTS = Path(__file__).parent / "results"
 # The chat deadline of the server under test: a model call planned to time out sleeps past it. Generous

@@ -1,76 +1,34 @@
-"""Shared fixtures: settings, tokens, a live app on a free port, a scripted OpenAI-compatible server.
+"""Shared fixtures: a token maker, a live app on a free port, a scripted OpenAI-compatible server.
 
 No test reaches a real model: `_refuse_real_models` fails any OpenAI client pointed off loopback, and
-the process environment is scrubbed of model and auth variables before anything reads it.
+the process environment is scrubbed of model and auth variables before anything reads it. The helpers
+these fixtures use, and tests import, live in `tests/support/` (`settings`, `tokens`, `live_app`).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-import jwt
 import openai
 import pytest
 
-from chatgate.config import Settings
-from chatgate.main import create_app
-from support.models import SwitchableModel
+from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, start_live_app
 from support.openai_wire import ScriptedOpenAI
 from support.processes import tool_server_children, wait_until
 from support.servers import ThreadedServer
+from support.settings import SCRUBBED_ENV
+from support.tokens import mint
 
-TEST_JWT_SECRET = "chatgate-test-secret-" + "s" * 40
-
-_SCRUBBED_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_API",
-    "AGENT_MODEL",
-    "JWT_SECRET",
-    "JWKS_URL",
-    "BETTER_AUTH_URL",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "DATABASE_URL",
-    "FILES_ROOT",
-    "BASE_DATA_PATH",
-    "CHATGATE_STATE_DIR",
-    "CHATGATE_CONFIG",
-    "CHATGATE_ENCRYPTION_KEY",
-    "MCP_LAUNCHER",
-    "CHATGATE_ENV",
-    "MAX_CONCURRENT_SESSIONS",
-    "CORS_ORIGINS",
-    "OPENAI_TRACING",
-    "REDIS_URL",
-    "RATE_LIMIT_CHATS_PER_MINUTE",
-    "MAX_CONCURRENT_CHATS_PER_USER",
-    "RATE_LIMIT_FAIL_CLOSED",
-    "METRICS_ENABLED",
-    "METRICS_PORT",
-    "METRICS_TOKEN",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "SHUTDOWN_GRACE_SECONDS",
-)
-# Tests send many chats per user quickly: the per-user limits are raised far out of the way unless a
-# test sets them (tests/test_rate_limits.py does).
-RAISED_LIMITS = {"RATE_LIMIT_CHATS_PER_MINUTE": 100_000, "MAX_CONCURRENT_CHATS_PER_USER": 10_000}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _refuse_real_models() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
-        for name in _SCRUBBED_ENV:
+        for name in SCRUBBED_ENV:
             patch.delenv(name, raising=False)
         original = openai.AsyncOpenAI.__init__
 
@@ -85,60 +43,10 @@ def _refuse_real_models() -> Iterator[None]:
         yield
 
 
-def make_settings(state_dir: Path, **env: Any) -> Settings:
-    """Settings for a test: its own state directory, the test secret, no `.env` file."""
-    values: dict[str, Any] = {"CHATGATE_STATE_DIR": state_dir, "JWT_SECRET": TEST_JWT_SECRET, **RAISED_LIMITS}
-    values.update(env)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def mint(user: str | None = "alice", *, secret: str = TEST_JWT_SECRET, ttl: int = 3600, **claims: Any) -> str:
-    now = int(time.time())
-    payload: dict[str, Any] = {"iat": now, "exp": now + ttl, **claims}
-    if user is not None:
-        payload.setdefault("sub", user)
-    return jwt.encode(payload, secret, algorithm="HS256")
-
-
 @pytest.fixture
 def token() -> Callable[..., str]:
     """`token("bob", email=…)`: a valid HS256 token for the test secret."""
     return mint
-
-
-def auth(user: str = "alice", **claims: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(user, **claims)}"}
-
-
-@dataclass
-class LiveApp:
-    url: str
-    model: SwitchableModel
-    settings: Settings
-
-
-def stream_chat(
-    app: LiveApp, message: str = "hi", *, user: str = "alice"
-) -> AbstractContextManager[httpx.Response]:
-    """`with stream_chat(app, …) as response:` — a streamed chat, read as it arrives."""
-    return httpx.stream(
-        "POST",
-        f"{app.url}/api/agents/chat",
-        json={"message": message, "stream": True},
-        headers=auth(user),
-        timeout=60,
-    )
-
-
-def start_live_app(state_dir: Path, **env: Any) -> tuple[ThreadedServer, LiveApp]:
-    model = SwitchableModel()
-    settings = make_settings(state_dir, **env)
-    server = ThreadedServer(create_app(settings, model_provider=model))
-    return server, LiveApp(url=server.url, model=model, settings=settings)
-
-
-# Every end-to-end test runs against each launcher: isolation, cleanup and errors must be identical.
-LIVE_APP_LAUNCHERS = ["exec", "fork"] if sys.platform.startswith("linux") else ["exec"]
 
 
 @pytest.fixture(scope="module", params=LIVE_APP_LAUNCHERS)

@@ -14,12 +14,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from chatgate.auth import TokenVerifier, VerifierConfig, bearer_token
+from chatgate.auth.jwks import JwksCache
+from chatgate.auth.verify import TokenVerifier, VerifierConfig, bearer_token
 from chatgate.errors import AuthenticationError, AuthUnavailableError
-from chatgate.jwks import JwksCache
-from conftest import TEST_JWT_SECRET, make_settings, mint, start_live_app
 from support.jwks_server import JwksServer, new_key
+from support.live_app import start_live_app
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import TEST_JWT_SECRET, mint
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "https://auth.example.test"
@@ -220,7 +222,7 @@ def test_bearer_header_parsing(header: str | None, code: str) -> None:
 
 
 def test_dev_mode_generates_secret_once(tmp_path: Path) -> None:
-    from chatgate.auth import verifier_config
+    from chatgate.auth.verify import verifier_config
 
     settings = make_settings(tmp_path, JWT_SECRET=None)
     first = verifier_config(settings)
@@ -418,7 +420,7 @@ class _Records(logging.Handler):
 @pytest.fixture
 def auth_log() -> Iterator[list[logging.LogRecord]]:
     handler = _Records()
-    logger = logging.getLogger("chatgate.auth")
+    logger = logging.getLogger("chatgate.auth.verify")
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)

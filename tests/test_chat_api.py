@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import LiveApp, auth, mint
+from support.live_app import LiveApp
 from support.models import answer, call_then_report
+from support.tokens import auth, mint
 
 USER_ID_LIKE = re.compile(r"(user|owner|account|principal|subject|sub$|uid)", re.IGNORECASE)
 
@@ -256,7 +257,7 @@ def test_unexpected_failure_is_500_in_the_error_shape_with_request_id(live_app: 
 
 
 def test_cors_headers_reach_errors_and_expose_our_headers(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from conftest import start_live_app
+    from support.live_app import start_live_app
 
     server, app = start_live_app(tmp_path_factory.mktemp("cors"), CORS_ORIGINS="https://app.example.test")
     with server:

@@ -13,17 +13,17 @@ from agents.stream_events import StreamEvent
 from agents.testing import assistant_message, function_call
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
 from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.principal import Principal
 from chatgate.storage.engine import create_engine
 from chatgate.storage.migrate import upgrade_database
 from chatgate.turn import Turn
-from conftest import make_settings
 from support.models import Policy, answer, scripted_provider, tool_outputs
 from support.processes import tool_server_children
+from support.settings import make_settings
 
 
 class Harness:

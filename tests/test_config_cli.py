@@ -14,9 +14,10 @@ import httpx
 import jwt
 import pytest
 
+from chatgate.auth.dev_secret import DEV_ISSUER
 from chatgate.cli import main
-from chatgate.config import ConfigError, Settings
-from chatgate.dev_secret import DEV_ISSUER
+from chatgate.config import Settings
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from support.servers import free_port
 
@@ -172,7 +173,7 @@ def test_env_example_loads_as_the_defaults(tmp_path: Path, monkeypatch: pytest.M
 def test_dev_secret_is_agreed_under_concurrent_first_use(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from chatgate.dev_secret import load_or_create_dev_secret
+    from chatgate.auth.dev_secret import load_or_create_dev_secret
 
     with ThreadPoolExecutor(8) as pool:
         secrets = set(pool.map(lambda _: load_or_create_dev_secret(tmp_path), range(32)))

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
-from conftest import LiveApp, auth, start_live_app, stream_chat
+from support.live_app import LiveApp, start_live_app, stream_chat
 from support.models import tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth
 
 HISTORY_LIMIT = 6
 

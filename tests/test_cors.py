@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import LiveApp, start_live_app
+from support.live_app import LiveApp, start_live_app
 
 ORIGIN = "https://app.example.test"
 

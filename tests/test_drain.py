@@ -18,10 +18,11 @@ import httpx
 import psutil
 import pytest
 
-from conftest import _SCRUBBED_ENV, RAISED_LIMITS, TEST_JWT_SECRET, auth
 from support.gated_model import GatedOpenAI
 from support.processes import wait_until
 from support.servers import ThreadedServer, free_port
+from support.settings import RAISED_LIMITS, SCRUBBED_ENV
+from support.tokens import TEST_JWT_SECRET, auth
 
 START_TIMEOUT = 60.0
 
@@ -51,7 +52,7 @@ class Served:
 
 def serve(tmp_path: Path, model: GatedOpenAI, grace_seconds: float) -> Served:
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
+    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
     env.update({key: str(value) for key, value in RAISED_LIMITS.items()})
     env.update(
         CHATGATE_STATE_DIR=str(tmp_path),

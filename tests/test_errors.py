@@ -81,7 +81,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     install_error_handlers(app)
     by_code = {kind.code: kind for kind in CATALOGUE}
     lower_layers: dict[str, Exception] = {
-        "storage_not_found": storage.NotFoundError("conversation"),
+        "storage_not_found": storage.RowNotFoundError("conversation"),
         "storage_invalid": storage.InvalidInputError("bad collection name"),
         "storage_down": storage.DatabaseUnavailableError(),
         "unexpected": RuntimeError("secret detail sk-123"),

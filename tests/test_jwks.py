@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from chatgate.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
+from chatgate.auth.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
 from support.jwks_server import JwksServer
 from support.servers import ThreadedServer
 
@@ -158,7 +158,7 @@ async def test_fetch_failures_log_url_and_status_without_secrets(
 ) -> None:
     _, url = issuer
     handler = _Records()
-    logger = logging.getLogger("chatgate.jwks")
+    logger = logging.getLogger("chatgate.auth.jwks")
     logger.addHandler(handler)
     jwks = JwksCache(
         url.replace("http://", "http://reader:hunter2@") + "/no-such-path?token=s3cret", clock=clock

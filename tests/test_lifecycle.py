@@ -22,9 +22,11 @@ import openai
 import pytest
 
 from chatgate.launcher.session import PipeMCPServer
-from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, make_settings, start_live_app, stream_chat
+from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, start_live_app, stream_chat
 from support.models import answer, call_then_report, tool_outputs, until_set
 from support.processes import open_fd_count, tool_server_children, wait_until
+from support.settings import make_settings
+from support.tokens import auth
 from support.ui_stream import parse_sse
 
 # Only catch hangs: a busy machine is slow, never this slow.
@@ -238,7 +240,7 @@ def _kill_at(point: str, monkeypatch: pytest.MonkeyPatch) -> None:
         original_call = PipeMCPServer.call_tool
 
         async def call_tool(self: PipeMCPServer, *args: Any, **kwargs: Any) -> Any:
-            import asyncio  # noqa: PLC0415
+            import asyncio
 
             # The kill lands once the request is on its way: the call is in flight when the server dies.
             asyncio.get_running_loop().call_soon(_kill, self.pid)

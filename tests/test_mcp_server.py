@@ -15,14 +15,14 @@ import psutil
 import pytest
 from mcp import Client
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.launcher.environment import child_environment
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings, IdentityMissingError
-from chatgate.principal import Principal
-from conftest import make_settings
 from support.processes import tool_server_children, wait_until
+from support.settings import make_settings
 
 
 def child_settings(user: str = "alice", **claims: str) -> ChildSettings:
@@ -139,7 +139,7 @@ def test_child_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
         import asyncio, sys
         from chatgate.config import Settings
         from chatgate.launcher.exec import ExecLauncher
-        from chatgate.principal import Principal
+        from chatgate.auth.principal import Principal
 
         async def main():
             settings = Settings(_env_file=None, CHATGATE_STATE_DIR={str(tmp_path)!r})

@@ -10,12 +10,13 @@ import openai
 import pytest
 from agents.testing import ModelCall
 
-from conftest import LiveApp, auth, mint, start_live_app, stream_chat
 from support.jwks_server import JwksServer
+from support.live_app import LiveApp, start_live_app, stream_chat
 from support.metrics import parse, scrape, value
 from support.models import answer, call_then_report
 from support.openai_wire import ScriptedOpenAI, WireReply
 from support.servers import ThreadedServer, free_port
+from support.tokens import auth, mint
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +204,7 @@ def test_jwks_fetches_and_outages_are_counted(tmp_path: Path) -> None:
 
 def test_model_endpoint_errors_are_counted_by_kind(tmp_path: Path, scripted_openai: ScriptedOpenAI) -> None:
     from chatgate.main import create_app
-    from conftest import make_settings
+    from support.settings import make_settings
 
     scripted_openai.script = lambda _messages: WireReply(status=503)
     settings = make_settings(

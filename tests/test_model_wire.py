@@ -19,7 +19,6 @@ from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.main import create_app
 from chatgate.storage.engine import create_engine
-from conftest import auth, make_settings
 from support.openai_wire import (
     ScriptedOpenAI,
     WireReply,
@@ -28,6 +27,8 @@ from support.openai_wire import (
     tool_results_since_last_user,
 )
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import auth
 from support.ui_stream import check_chunks, parse_sse
 
 MODES = ["json", "stream"]

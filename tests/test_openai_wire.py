@@ -12,13 +12,14 @@ import pytest
 from agents import Runner
 
 from chatgate.agents import build_agent, model_provider_from_settings, run_config
+from chatgate.auth.principal import Principal
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.main import create_app
-from chatgate.principal import Principal
-from conftest import auth, make_settings
 from support.openai_wire import ScriptedOpenAI, WireReply, call_tool_then_echo
 from support.processes import tool_server_children, wait_until
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import auth
 
 MODEL_KEY = "sk-test-model-key-for-the-scripted-server"
 

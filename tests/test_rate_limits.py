@@ -18,11 +18,12 @@ from chatgate.limits import user_key
 from chatgate.limits.in_process import InProcessRateLimiter
 from chatgate.limits.redis_window import RedisRateLimiter
 from chatgate.telemetry import Metrics
-from conftest import LiveApp, auth, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.metrics import scrape, value
 from support.models import answer, until_set
 from support.redis import require_redis
 from support.servers import free_port
+from support.tokens import auth
 
 
 def new_key() -> str:

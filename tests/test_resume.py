@@ -15,12 +15,13 @@ import httpx
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
-from conftest import LiveApp, auth, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.redis import require_redis
 from support.servers import free_port
 from support.sse_reader import StreamReader
+from support.tokens import auth
 from support.ui_stream import check_chunks, parse_sse
 
 # Short keep-alives: an idle stream still delivers something, so a reader that leaves notices soon.

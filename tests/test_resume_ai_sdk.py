@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveApp, mint, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.sse_reader import StreamReader
+from support.tokens import mint
 from test_resume import look_up_then_wait, start_stream
 from test_streaming_ai_sdk import FLAVORS, NODE_DIR, node_client  # noqa: F401 - `node_client` is a fixture
 

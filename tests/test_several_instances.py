@@ -23,14 +23,15 @@ import httpx
 import psutil
 import pytest
 
-from conftest import _SCRUBBED_ENV, TEST_JWT_SECRET, auth
 from support.openai_wire import ScriptedOpenAI, WireReply, last_tool_result
 from support.postgres import fresh_postgres_database
 from support.processes import tool_server_children, wait_until
 from support.redis import require_redis
 from support.round_robin import RoundRobinProxy
 from support.servers import ThreadedServer, free_port
+from support.settings import SCRUBBED_ENV
 from support.sse_reader import StreamReader
+from support.tokens import TEST_JWT_SECRET, auth
 from support.ui_stream import check_chunks, parse_sse
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -114,7 +115,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     model = ScriptedOpenAI()
     model.script = script(gate)
     with fresh_postgres_database() as database_url, ThreadedServer(model.app) as model_server:
-        env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
+        env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
         env.update(
             DATABASE_URL=database_url,
             CHATGATE_AUTO_MIGRATE="true",

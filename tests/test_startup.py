@@ -17,12 +17,13 @@ from chatgate.cli import main
 from chatgate.config import get_settings
 from chatgate.storage import current_revision, upgrade_database
 from chatgate.storage.migrate import head_revision
-from conftest import TEST_JWT_SECRET, auth, start_live_app
+from support.live_app import start_live_app
 from support.models import answer
 from support.openai_wire import ScriptedOpenAI, WireReply
 from support.postgres import fresh_postgres_database
 from support.processes import wait_until
 from support.serving import run_to_exit, serve_env, serving
+from support.tokens import TEST_JWT_SECRET, auth
 
 # --- item 1: every SQLite database is migrated; PostgreSQL below head says so ------------------
 

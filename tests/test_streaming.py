@@ -13,9 +13,10 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app, stream_chat
+from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, start_live_app, stream_chat
 from support.models import answer, tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth
 from support.ui_stream import check_chunks, parse_sse
 
 KEEPALIVE = 0.2
@@ -174,8 +175,9 @@ async def test_client_gone_before_the_stream_starts_releases_the_conversation(tm
     """Raw ASGI: the client disconnects right after sending its body. The claim is released, the run
     recorded as interrupted, the message kept, and the next message is not refused as busy."""
     from chatgate.main import create_app
-    from conftest import make_settings, mint
     from support.models import SwitchableModel
+    from support.settings import make_settings
+    from support.tokens import mint
 
     model = SwitchableModel()
     model.policy = answer("unheard")

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LiveApp, auth, mint, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs, turn_outputs
+from support.tokens import auth, mint
 
 NODE_DIR = Path(__file__).parent / "node"
 FLAVORS = ["ai5", "ai6", "ai7"]  # npm aliases of `ai` 5, 6 and 7 (tests/node/package.json)

@@ -9,18 +9,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from chatgate.telemetry import tracing as tracing_module
 from chatgate.telemetry.tracing import REQUEST_ID_ATTRIBUTE, Tracing, traces_endpoint
-from conftest import make_settings, mint
 from support.models import SwitchableModel, call_then_report
 from support.processes import wait_until
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import mint
 
 pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
-from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,10 @@ from chatgate.agent_config import (
     render_instructions,
     runtime_tool_prefixes,
 )
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.empty_answers import RefuseEmptyAnswers
 from chatgate.model_wire.transport import NormalisingClient
-from chatgate.principal import Principal
 from chatgate.tool_config import check_sections, load_tool_config
 
 AGENT_NAME = DEFAULT_AGENT_NAME
@@ -145,7 +145,7 @@ def agent_team_from_settings(settings: Settings) -> AgentTeam:
     """
     if settings.config_file is None:
         return default_team()
-    from chatgate.tool_catalog import served_tool_names  # noqa: PLC0415 - needs the server SDK
+    from chatgate.tool_catalog import served_tool_names  # needs the server SDK
 
     config = load_tool_config(settings.config_file)
     check_sections(config)

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.message_index import MessageIndex
@@ -46,7 +47,6 @@ from chatgate.errors import (
 from chatgate.launcher import Launcher, ToolServerError
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
-from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, ms_since
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry

@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from chatgate.config import ConfigError, Settings, get_settings
-from chatgate.dev_secret import DEV_ISSUER, load_or_create_dev_secret, mint_token
+from chatgate.auth.dev_secret import DEV_ISSUER, load_or_create_dev_secret, mint_token
+from chatgate.config import Settings, get_settings
+from chatgate.config_errors import ConfigError
 from chatgate.storage.cli import add_db_commands
 
 DEV_USER = "dev-user"

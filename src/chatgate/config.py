@@ -1,7 +1,7 @@
 """Settings of the API process: one class, read from the environment and `.env`.
 
-The MCP child has its own, smaller settings (`chatgate.mcp_server.settings`) read only from the
-environment its parent passes; nothing here is visible to it unless the launcher copies it over.
+A tool server has its own, smaller settings (`chatgate.mcp_server.settings`), read only from the
+environment the launcher builds for it (`chatgate.launcher.environment`), never from this class.
 """
 
 from __future__ import annotations
@@ -15,20 +15,11 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chatgate.config_errors import ConfigError, describe_settings_errors
 from chatgate.files.limits import FileLimits
+from chatgate.spawn import SandboxMode
 
 MIN_HS256_SECRET_BYTES = 32
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be served; raised at start-up, never per request.
-
-    Its message is one line naming the setting and the fix: `chatgate serve` (and `uvicorn
-    chatgate.main:app`) print it to stderr and exit with status 2, never with a traceback.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))  # one line, whatever the source said
 
 
 class Settings(BaseSettings):
@@ -95,9 +86,8 @@ class Settings(BaseSettings):
         default=600.0, gt=0, le=86400, validation_alias="MCP_CHILD_LIFETIME_SECONDS"
     )
     mcp_fork_spares: int = Field(default=2, ge=0, le=64, validation_alias="MCP_FORK_SPARES")
-    # Kernel containment of every bound tool server (`chatgate.sandbox`): `auto` applies what the kernel
-    # supports, `required` refuses to launch without all of it, `off` applies none.
-    mcp_sandbox: Literal["auto", "required", "off"] = Field(default="auto", validation_alias="MCP_SANDBOX")
+    # Kernel containment of every tool server: `auto`, `required` or `off` (`chatgate.spawn.SandboxMode`).
+    mcp_sandbox: SandboxMode = Field(default="auto", validation_alias="MCP_SANDBOX")
     max_concurrent_sessions: int = Field(
         default=32, ge=1, le=4096, validation_alias="MAX_CONCURRENT_SESSIONS"
     )
@@ -156,13 +146,6 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=5, ge=1, le=1000, validation_alias="DATABASE_POOL_SIZE")
     database_max_overflow: int = Field(default=5, ge=0, le=1000, validation_alias="DATABASE_MAX_OVERFLOW")
 
-    @field_validator("mcp_launcher", mode="before")
-    @classmethod
-    def _blank_launcher_is_default(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
     @field_validator("mcp_sandbox", mode="before")
     @classmethod
     def _blank_sandbox_is_auto(cls, value: object) -> object:
@@ -178,6 +161,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
+        "mcp_launcher",
         "jwks_url",
         "better_auth_url",
         "openai_base_url",
@@ -199,7 +183,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        # `.env.example` ships these keys empty; an empty value means "not configured".
+        # `.env.example` ships these keys empty; an empty value means "not configured" (or the default).
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -229,8 +213,6 @@ class Settings(BaseSettings):
             if self.jwt_audience is None:
                 self.jwt_audience = origin
         return self
-
-    # Derived values -------------------------------------------------------------------------
 
     @property
     def auth_configured(self) -> bool:
@@ -306,7 +288,7 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; a FastAPI dependency that tests override.
+    """The process's settings, read from the environment and `.env` on the first call, then cached.
 
     Raises:
         ConfigError: a variable (environment or `.env`) has a value that cannot be used.
@@ -315,16 +297,3 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(describe_settings_errors(exc)) from None
-
-
-def describe_settings_errors(exc: ValidationError) -> str:
-    """One line naming each bad variable and what it needs; never the value (it may be a secret)."""
-    problems = []
-    for error in exc.errors()[:5]:
-        name = ".".join(str(part) for part in error.get("loc", ())) or "settings"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{name}: {message}")
-    return (
-        f"invalid setting {'; '.join(problems)} (fix it in the environment or .env; "
-        ".env.example documents every variable)"
-    )

@@ -51,7 +51,7 @@ class RefuseEmptyAnswers(Model):
     async def get_response(
         self,
         system_instructions: str | None,
-        input: str | list[TResponseInputItem],  # noqa: A002 - the SDK's parameter name
+        input: str | list[TResponseInputItem],  # the SDK's parameter name
         model_settings: ModelSettings,
         tools: list[Any],
         output_schema: Any,
@@ -69,7 +69,7 @@ class RefuseEmptyAnswers(Model):
     async def stream_response(
         self,
         system_instructions: str | None,
-        input: str | list[TResponseInputItem],  # noqa: A002 - the SDK's parameter name
+        input: str | list[TResponseInputItem],  # the SDK's parameter name
         model_settings: ModelSettings,
         tools: list[Any],
         output_schema: Any,

@@ -18,10 +18,10 @@ from typing import TypeVar
 
 import anyio
 
+from chatgate.auth.principal import Principal
 from chatgate.drain import Drain, TrackedChat
 from chatgate.errors import ChatgateError, DrainingError, RateLimitedError
 from chatgate.limits import Permit, RateLimiter, user_key
-from chatgate.principal import Principal
 from chatgate.run_report import Timings
 from chatgate.telemetry import Metrics
 

@@ -24,13 +24,14 @@ from chatgate.api.middleware import (
 )
 from chatgate.api.routes import chat, chat_resume, conversations, credentials, health, metrics, tools
 from chatgate.api.services import Services
-from chatgate.apis.service import ApiService
-from chatgate.auth import TokenVerifier
+from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
-from chatgate.config import ConfigError, Settings, get_settings
+from chatgate.config import Settings, get_settings
+from chatgate.config_errors import ConfigError
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
+from chatgate.http_apis.parent import ApiService
 from chatgate.intake import ChatIntake
 from chatgate.launcher import create_launcher
 from chatgate.limits import create_rate_limiter
@@ -113,7 +114,7 @@ def create_app(
         conversations=ConversationStore(
             engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
         ),
-        launch_environment=apis.child_environment,
+        launch_environment=apis.api_environment,
         agents=agents,
         operator_mcp=operator_mcp,
         telemetry=telemetry,

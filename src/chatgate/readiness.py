@@ -12,8 +12,8 @@ import time
 import uuid
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.schema_gate import SchemaGate
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from agents import Agent, RunContextWrapper, RunHooks, Tool
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.result import RunResultBase
 
-from chatgate.launcher.agents_server import TOOL_OK_KEY
 from chatgate.telemetry import Telemetry, ToolCallTrace
+from chatgate.tool_outcomes import TOOL_OK_KEY
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.errors import SchemaOutOfDateError
 from chatgate.storage.migrate import current_revision, head_revision, upgrade_database
 

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
 
+from chatgate.auth.principal import Principal
 from chatgate.errors import ToolServerUnavailableError
 from chatgate.launcher import Launcher, ToolServerError
-from chatgate.principal import Principal
 from chatgate.run_report import Timings, ms_since
 
 # Extra tool-server variables for one principal (API tools: that user's own credentials).

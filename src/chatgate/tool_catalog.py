@@ -8,8 +8,8 @@ declared tables and toolsets are imported and checked before the service takes a
 from __future__ import annotations
 
 from chatgate.config import Settings
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
-from chatgate.mcp_server.template_protocol import WARM_UP_USER
 
 
 def served_tool_names(settings: Settings) -> list[str]:
@@ -19,7 +19,7 @@ def served_tool_names(settings: Settings) -> list[str]:
         ToolConfigError: the configuration, a declared table or a toolset is invalid.
     """
     # Imported here: a deployment without CHATGATE_CONFIG never needs the server SDK in this process.
-    from chatgate.mcp_server.server import build_server  # noqa: PLC0415
+    from chatgate.mcp_server.server import build_server
 
     catalog = settings.apis_catalog_path
     child = ChildSettings(

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from agents.result import RunResultBase
 
+from chatgate.auth.principal import Principal
 from chatgate.conversations.message_index import TurnIds
 from chatgate.conversations.models import ConversationRun
-from chatgate.principal import Principal
 from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 

@@ -16,8 +16,8 @@ from typing import Any
 from mcp import Client
 
 from apis.upstream import Upstream
-from chatgate.apis.catalog import ApiCatalog, write_catalog
-from chatgate.apis.documents import compile_catalog
+from chatgate.http_apis.catalog import ApiCatalog, write_catalog
+from chatgate.http_apis.openapi_documents import compile_catalog
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 

@@ -128,7 +128,7 @@ def test_bodies_that_cannot_be_sent_are_not_exposed_and_say_so(
             "/echo/fine": {"post": operation("fine", requestBody=_body("application/json", PET))},
         }
     )
-    with caplog.at_level(logging.WARNING, logger="chatgate.apis"):
+    with caplog.at_level(logging.WARNING, logger="chatgate.http_apis"):
         catalog = compile_document(upstream, tmp_path, doc)
     assert [op.operation_id for op in catalog.apis[0].operations] == ["fine"]
     assert (

@@ -11,18 +11,18 @@ import anyio
 import pytest
 
 from apis.upstream import Recorder, Upstream, api_config
-from chatgate.apis import guard
-from chatgate.apis.client import ApiClient
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.documents import load_document
-from chatgate.apis.errors import (
+from chatgate.http_apis import guard
+from chatgate.http_apis.client import ApiClient
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import (
     ApiCallError,
     RequestRefusedError,
     UpstreamStatusError,
     UpstreamUnavailableError,
 )
-from chatgate.apis.openapi import build_operations
-from chatgate.apis.operations import OperationSpec
+from chatgate.http_apis.openapi import build_operations
+from chatgate.http_apis.openapi_documents import load_document
+from chatgate.http_apis.operations import OperationSpec
 from support.servers import free_port
 
 SECRET = "s3cr3t-service-token"

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from apis.upstream import new_key, postgres_database
-from chatgate.apis.credential_store import TABLE_NAME, ApiCredential, CredentialStore
-from chatgate.apis.crypto import CredentialCipher, DecryptionError, EncryptionKeyError
+from chatgate.http_apis.credential_store import TABLE_NAME, ApiCredential, CredentialStore
+from chatgate.http_apis.crypto import CredentialCipher, DecryptionError, EncryptionKeyError
 from chatgate.storage import create_engine, grant_app_role, owner_transaction, upgrade_database
 
 TOKEN = "alice-personal-token-0123456789"

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from apis.small_api import compile_document, document, echo_tools, echoed, operation, text_of
 from apis.upstream import Recorder, Upstream
-from chatgate.apis.schemas import to_json_schema
+from chatgate.http_apis.schemas import to_json_schema
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:

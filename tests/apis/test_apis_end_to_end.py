@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from apis.upstream import Recorder, Upstream, new_key, write_config
-from conftest import LiveApp, auth, start_live_app
+from support.live_app import LiveApp, start_live_app
 from support.models import call_then_report
+from support.tokens import auth
 
 SERVICE_SECRET = "svc-e2e-secret"
 

@@ -8,9 +8,9 @@ import httpcore
 import pytest
 
 from apis.upstream import Upstream, api_config
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.errors import RequestRefusedError
-from chatgate.apis.guard import (
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import RequestRefusedError
+from chatgate.http_apis.guard import (
     PinnedNetworkBackend,
     address_allowed,
     check_url,

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from apis.upstream import Upstream, new_key, write_config
-from chatgate.apis.catalog import ApiCatalog, CompiledApi
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.credential_store import CredentialStore
-from chatgate.apis.crypto import CredentialCipher
-from chatgate.apis.service import ApiService
+from chatgate import spawn as child
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
+from chatgate.http_apis.catalog import ApiCatalog, CompiledApi
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.credential_store import CredentialStore
+from chatgate.http_apis.crypto import CredentialCipher
+from chatgate.http_apis.parent import ApiService
 from chatgate.launcher.environment import child_environment
-from chatgate.mcp_server import settings as child
-from chatgate.principal import Principal
 from chatgate.storage import DatabaseUnavailableError, create_engine, upgrade_database
 
 
@@ -62,8 +62,8 @@ async def test_child_environment_carries_only_the_callers_credentials(
         service = ApiService.from_settings(settings, engine)
         await service.connect(Principal("alice"), "mine", "alice-token")
         await service.connect(Principal("bob"), "mine", "bob-token")
-        alice = await service.child_environment(Principal("alice"))
-        carol = await service.child_environment(Principal("carol"))
+        alice = await service.api_environment(Principal("alice"))
+        carol = await service.api_environment(Principal("carol"))
     finally:
         await engine.dispose()
     assert json.loads(alice[child.ENV_API_USER_CREDENTIALS]) == {"mine": "alice-token"}
@@ -92,7 +92,7 @@ async def tableless(tmp_path: Path) -> AsyncIterator[ApiService]:
 
 
 async def test_an_unreachable_store_does_not_fail_the_launch(tableless: ApiService) -> None:
-    env = await tableless.child_environment(Principal("alice"))
+    env = await tableless.api_environment(Principal("alice"))
     assert child.ENV_API_USER_CREDENTIALS not in env  # the tool then says credentials are unavailable
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from apis.small_api import compile_document, document, echo_tools, echoed, operation
 from apis.upstream import Recorder, Upstream
-from chatgate.apis.documents import compile_catalog
-from chatgate.apis.naming import name_operations
+from chatgate.http_apis.naming import name_operations
+from chatgate.http_apis.openapi_documents import compile_catalog
 from chatgate.tool_config import ToolConfigError
 
 ID_PARAM = {"name": "petId", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -77,7 +77,7 @@ def test_an_api_that_yields_no_tools_says_so(
 ) -> None:
     body = {"required": True, "content": {"application/octet-stream": {}}}
     doc = document({"/echo/upload": {"post": operation("upload", requestBody=body)}})
-    with caplog.at_level(logging.WARNING, logger="chatgate.apis"):
+    with caplog.at_level(logging.WARNING, logger="chatgate.http_apis"):
         assert _names(upstream, tmp_path, doc) == []
     assert "api t yields no tools" in caplog.text
 

@@ -12,10 +12,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from apis.upstream import Upstream, api_config, build_upstream
-from chatgate.apis.catalog import ApiCatalog
-from chatgate.apis.config import load_api_configs
-from chatgate.apis.documents import compile_catalog, load_document
-from chatgate.apis.openapi import build_operations
+from chatgate.http_apis.catalog import ApiCatalog
+from chatgate.http_apis.config import load_api_configs
+from chatgate.http_apis.openapi import build_operations
+from chatgate.http_apis.openapi_documents import compile_catalog, load_document
 from chatgate.tool_config import ToolConfigError
 from support.servers import free_port
 

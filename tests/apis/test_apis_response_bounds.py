@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from apis.upstream import Upstream, api_config
-from chatgate.apis.client import ApiClient
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.documents import load_document
-from chatgate.apis.errors import UpstreamStatusError, UpstreamUnavailableError
-from chatgate.apis.openapi import build_operations
-from chatgate.apis.redaction import redact_and_cut, secret_forms
+from chatgate.http_apis.client import ApiClient
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import UpstreamStatusError, UpstreamUnavailableError
+from chatgate.http_apis.openapi import build_operations
+from chatgate.http_apis.openapi_documents import load_document
+from chatgate.http_apis.redaction import redact_and_cut, secret_forms
 
 # Neither its first character nor any three in a row occur in the padding, the upstream's filler
 # text, the truncation marker or an error message, whatever their case.

@@ -9,7 +9,7 @@ import pytest
 
 from apis.small_api import compile_document, document, echo_tools, echoed, operation, text_of
 from apis.upstream import Recorder, Upstream
-from chatgate.apis.styles import encode, header_value, path_value, query_pairs
+from chatgate.http_apis.styles import encode, header_value, path_value, query_pairs
 
 PRIMITIVE = "blue"
 ARRAY = ["blue", "black", "brown"]

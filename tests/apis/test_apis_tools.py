@@ -12,8 +12,8 @@ import pytest
 from mcp import Client
 
 from apis.upstream import Recorder, Upstream
-from chatgate.apis.catalog import write_catalog
-from chatgate.apis.documents import compile_catalog
+from chatgate.http_apis.catalog import write_catalog
+from chatgate.http_apis.openapi_documents import compile_catalog
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from chatgate.apis.config import ApiConfig
+from chatgate.http_apis.config import ApiConfig
 from support.postgres import postgres_admin_url
 
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,43 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.storage import create_engine, upgrade_database
-from support.postgres import postgres_admin_url
+from support.postgres import PostgresRun, execute, postgres_admin_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@dataclass(frozen=True)
-class PostgresRun:
-    admin_url: str  # superuser, on this run's database: migrations, fixtures, cleanup
-    app_url: str  # the application role: what the tools connect as
-    app_role: str
-    database: str
-
-
-def _postgres_base_url() -> str:
-    return postgres_admin_url()
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin_execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_run() -> Iterator[PostgresRun]:
-    base = _postgres_base_url()
+    base = postgres_admin_url()
     try:
-        asyncio.run(_admin_execute(base, "SELECT 1"))
+        asyncio.run(execute(base, "SELECT 1"))
     except Exception as exc:
         reason = (
             f"PostgreSQL not reachable at {make_url(base).render_as_string()}: {type(exc).__name__}: {exc}"
@@ -74,7 +46,7 @@ def postgres_run() -> Iterator[PostgresRun]:
     suffix = uuid.uuid4().hex[:12]
     database, role = f"chatgate_test_{suffix}", f"chatgate_app_{suffix}"
     asyncio.run(
-        _admin_execute(
+        execute(
             base,
             f'CREATE DATABASE "{database}"',
             f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT',
@@ -93,7 +65,7 @@ def postgres_run() -> Iterator[PostgresRun]:
         yield PostgresRun(admin_url=admin_url, app_url=app_url, app_role=role, database=database)
     finally:
         asyncio.run(
-            _admin_execute(
+            execute(
                 base, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{role}"'
             )
         )

@@ -15,7 +15,7 @@ from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationBusyError, ConversationStore, title_from
 from chatgate.storage.engine import create_engine, owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 
 STALE = datetime.timedelta(minutes=5)
 
@@ -57,11 +57,11 @@ async def test_another_owner_cannot_claim_read_or_delete(engine: AsyncEngine, al
     cid = uuid.uuid4().hex
     await store.claim(alice, cid, "req", "mine")
     await store.finish(alice, cid, "req", run_record(cid, alice))
-    with pytest.raises(NotFoundError):
+    with pytest.raises(RowNotFoundError):
         await store.claim(bob, cid, "req-b", "theirs?")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(RowNotFoundError):
         await store.get(bob, cid)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(RowNotFoundError):
         await store.delete(bob, cid)
     items, total = await store.page(bob, limit=10, offset=0)
     assert total == 0 and items == []
@@ -165,7 +165,7 @@ async def test_stale_claims_do_not_block_delete_or_show_as_running(engine: Async
     items, _ = await store.page(alice, limit=10, offset=0)
     assert [item["running"] for item in items if item["id"] == cid] == [False]
     await store.delete(alice, cid)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(RowNotFoundError):
         await store.get(alice, cid)
 
 

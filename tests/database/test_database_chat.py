@@ -12,8 +12,9 @@ import httpx
 from agents.testing import ModelCall, assistant_message, function_call
 
 from chatgate.storage import upgrade_database
-from conftest import auth, start_live_app
+from support.live_app import start_live_app
 from support.models import tool_outputs
+from support.tokens import auth
 
 
 def _tasks_policy(call: ModelCall) -> Any:

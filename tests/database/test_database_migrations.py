@@ -17,7 +17,7 @@ from chatgate.conversations.message_index import MessageIndex, TurnIds
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import MIGRATIONS_DIR, head_revision
 from chatgate.storage.models import utc_now
 from support.postgres import execute, fresh_postgres_database, postgres_admin_url
@@ -137,7 +137,7 @@ async def _thread_of_a_new_conversation(url: str) -> None:
             "alice", "c1", TurnIds(user="u1"), since=0, started_at=utc_now(), interrupted=False
         )
         assert [message.id for message in await index.thread("alice", "c1")] == ["u1"]
-        with pytest.raises(NotFoundError):
+        with pytest.raises(RowNotFoundError):
             await index.thread("bob", "c1")
     finally:
         await engine.dispose()

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.principal import Principal
 
 
 def _value(result: Any) -> Any:

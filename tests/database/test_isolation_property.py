@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from chatgate.mcp_server.tools import records as record_tools
 from chatgate.storage import TableStore, create_engine
 from chatgate.storage.documents import merge_patch
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.tables import builtin_tasks
 
 USERS = 3
@@ -87,7 +87,7 @@ def _ctx(engine: Any, owner: str) -> Any:
     resources = ToolResources(settings=ChildSettings(identity=BoundIdentity(owner)), database=engine)
 
     class _Ctx:
-        class request_context:  # noqa: N801 - mimics the attribute path of mcp's Context
+        class request_context:  # mimics the attribute path of mcp's Context
             lifespan_context = resources
 
     return _Ctx()
@@ -135,7 +135,7 @@ async def _apply(engine: Any, users: list[str], model: Model, op: tuple[Any, ...
             await (record_tools.records_delete(ctx, id=key) if kind == "record" else tasks.delete(key))
             assert mine
             del model.rows[key]
-    except (ToolError, NotFoundError) as exc:
+    except (ToolError, RowNotFoundError) as exc:
         # The only refusal allowed here is "not found", and only for rows that are not the caller's.
         assert not mine, f"{verb} of own {kind} failed: {exc}"
         assert str(exc) in ("record not found", "task not found"), str(exc)

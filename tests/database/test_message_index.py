@@ -15,7 +15,7 @@ from chatgate.conversations.message_index import MessageIndex, TurnIds
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.identity import load_signer
 from chatgate.storage.models import utc_now
 
@@ -77,7 +77,7 @@ async def test_message_ids_sit_behind_the_conversations_policy(
     cid = uuid.uuid4().hex
     await ConversationStore(engine, stale_after=STALE).claim(alice, cid, "req", "private")
     await _turn(engine, alice, cid, TurnIds(user="u1", assistant="a1"))
-    with pytest.raises(NotFoundError):
+    with pytest.raises(RowNotFoundError):
         await MessageIndex(engine).thread(bob, cid)
     async with owner_transaction(engine, bob) as connection:
         assert await connection.scalar(sa.text("SELECT count(*) FROM conversation_messages")) == 0

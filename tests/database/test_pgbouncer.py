@@ -34,7 +34,7 @@ from database.test_row_level_security import (  # noqa: F401
 from support.pgbouncer import PgBouncer, pgbouncer_binary, start_pgbouncer
 
 if TYPE_CHECKING:
-    from database.conftest import PostgresRun
+    from support.postgres import PostgresRun
 
 pytestmark = pytest.mark.postgres
 

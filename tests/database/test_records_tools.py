@@ -345,7 +345,7 @@ async def test_unreachable_database_is_a_curated_error(caplog: pytest.LogCapture
     resources = ToolResources(settings=ChildSettings(identity=BoundIdentity("alice")), database=engine)
 
     class Ctx:
-        class request_context:  # noqa: N801 - the attribute path of mcp's Context
+        class request_context:  # the attribute path of mcp's Context
             lifespan_context = resources
 
     try:

@@ -20,7 +20,7 @@ from chatgate.storage.identity import load_signer
 from chatgate.storage.tables import builtin_tasks
 
 if TYPE_CHECKING:
-    from database.conftest import PostgresRun
+    from support.postgres import PostgresRun
 
 pytestmark = pytest.mark.postgres
 

@@ -19,10 +19,12 @@ from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, upgrade_database
-from conftest import LiveApp, auth, start_live_app, stream_chat
-from database.conftest import BACKENDS, PostgresRun, new_user
+from database.conftest import BACKENDS, new_user
+from support.live_app import LiveApp, start_live_app, stream_chat
 from support.models import answer, turn_outputs, until_set
+from support.postgres import PostgresRun
 from support.processes import tool_server_children, wait_until
+from support.tokens import auth
 from support.ui_stream import parse_sse
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from conftest import LiveApp, auth
+from support.live_app import LiveApp
 from support.models import call_then_report
+from support.tokens import auth
 
 ALICE_TEXT = "ALICE-ONLY: Berlin trip in May, hotel Adlon"
 BOB_TEXT = "BOB-ONLY: Berlin conference badge 7731"

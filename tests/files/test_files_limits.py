@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.files import FileLimits, FileSpace, LimitExceeded, StorageUnavailable
 from chatgate.launcher.environment import child_environment
 from chatgate.mcp_server.settings import ChildSettings
-from chatgate.principal import Principal
 
 
 def test_file_size_cap_keeps_the_old_content(space: FileSpace, home: Path) -> None:

@@ -12,7 +12,7 @@ from chatgate.files import (
     FileLimits,
     FileSpace,
     NotEmpty,
-    NotFound,
+    PathNotFound,
     PathRefused,
     WrongKind,
 )
@@ -132,7 +132,7 @@ def test_list(space: FileSpace) -> None:
     assert "truncated" in space.list(".", recursive=True, limit=2)
     with pytest.raises(WrongKind, match="b.txt is a file"):
         space.list("b.txt")
-    with pytest.raises(NotFound, match="nope was not found"):
+    with pytest.raises(PathNotFound, match="nope was not found"):
         space.list("nope")
 
 
@@ -162,7 +162,7 @@ def test_delete(space: FileSpace) -> None:
         space.delete("docs")
     assert space.delete("docs/a.txt") == {"deleted": "docs/a.txt", "type": "file"}
     assert space.delete("docs") == {"deleted": "docs", "type": "folder"}
-    with pytest.raises(NotFound):
+    with pytest.raises(PathNotFound):
         space.delete("docs")
     for root_path in (".", "", "/", "./"):
         with pytest.raises(PathRefused):
@@ -181,7 +181,7 @@ def test_move(space: FileSpace) -> None:
         space.move("archive", "archive/2026/archive")
     with pytest.raises(PathRefused, match="inside itself"):
         space.move("archive", "archive")
-    with pytest.raises(NotFound):
+    with pytest.raises(PathNotFound):
         space.move("missing.md", "x.md")
     space.move("archive", "old/archive")
     assert space.read("old/archive/2026/final.md")["content"] == "text"

@@ -12,6 +12,7 @@ from mcp import Client
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.files import FileSpace
 from chatgate.launcher.exec import ExecLauncher
@@ -19,7 +20,6 @@ from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.mcp_server.tools import files as tools
-from chatgate.principal import Principal
 
 FILE_TOOLS = {"files_list", "files_read", "files_write", "files_delete", "files_move", "files_search"}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 import psutil
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.principal import Principal
 
 
 async def main(kind: str, state_dir: Path) -> None:

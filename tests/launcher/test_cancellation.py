@@ -28,19 +28,19 @@ import pytest
 from agents.stream_events import StreamEvent
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
 from chatgate.conversations.history import prepare_engine
 from chatgate.conversations.store import ConversationStore
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.storage.engine import create_engine
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import upgrade_database
 from chatgate.turn import Turn
-from conftest import make_settings
 from support.launching import holds_within, make_launcher
 from support.models import call_then_report, scripted_provider
 from support.processes import tool_server_children
+from support.settings import make_settings
 
 SEED = int(os.environ.get("CHATGATE_TEST_SEED", "20261123"))
 CUTS = {"exec": 10, "fork": 24}
@@ -92,7 +92,7 @@ async def _chat(service: ChatService, conversation_id: str, *, streamed: bool) -
 async def _claimed(store: ConversationStore, conversation_id: str) -> bool:
     try:
         conversation, _runs = await store.get(OWNER, conversation_id)
-    except NotFoundError:
+    except RowNotFoundError:
         return False  # cancelled before the claim was even made
     return bool(conversation["running"])
 

@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 import pytest
 
+from chatgate.auth.principal import Principal
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.storage.migrate import upgrade_database
 from support.launching import eventually, launcher_settings, make_launcher
 from support.processes import tool_server_children

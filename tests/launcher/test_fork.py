@@ -14,10 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from chatgate.auth.principal import Principal
+from chatgate.forkserver import protocol
 from chatgate.launcher import ToolServerStartError, create_launcher
 from chatgate.launcher.exec import ExecLauncher
-from chatgate.mcp_server import template_protocol as protocol
-from chatgate.principal import Principal
 from support.launching import (
     eventually,
     is_gone,

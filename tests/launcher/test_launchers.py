@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from chatgate.auth.principal import Principal
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from support.launching import (
     eventually,
     is_gone,

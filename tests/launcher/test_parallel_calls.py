@@ -16,8 +16,9 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from conftest import LIVE_APP_LAUNCHERS, LiveApp, auth, start_live_app
+from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, start_live_app
 from support.models import tool_outputs
+from support.tokens import auth
 
 CEILING = 120.0
 BUSY_TEXT = "busy"  # in the refusal the model reads (see chatgate.mcp_server.concurrency)

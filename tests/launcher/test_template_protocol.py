@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatgate.mcp_server import template_protocol as protocol
+from chatgate.forkserver import protocol
 
 
 def test_a_frame_round_trips_and_reports_its_size() -> None:

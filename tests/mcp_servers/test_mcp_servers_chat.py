@@ -22,10 +22,11 @@ import httpx
 import openai
 import pytest
 
-from conftest import TEST_JWT_SECRET, LiveApp, auth, start_live_app, stream_chat
+from support.live_app import LiveApp, start_live_app, stream_chat
 from support.models import answer, call_then_report, tool_outputs, until_set
 from support.operator_mcp import notes_server_entry, toml_string, write_notes_config
 from support.processes import tool_server_children, wait_until
+from support.tokens import TEST_JWT_SECRET, auth
 
 # What a server may find in its environment besides its entry's own `env`: the MCP SDK's defaults,
 # locale, time zone and temp variables, and what the interpreter itself may add (PEP 538).

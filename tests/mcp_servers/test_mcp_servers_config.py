@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
 from chatgate.mcp_servers import load_mcp_server_configs
 from chatgate.mcp_servers.config import McpServerConfig
 from chatgate.tool_config import ToolConfigError
-from conftest import make_settings
 from support.operator_mcp import write_notes_config
+from support.settings import make_settings
 
 
 def load(text: str, base_dir: Path | None = None, credential_apis: tuple[str, ...] = ("github",)) -> Any:

@@ -10,40 +10,19 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from chatgate.storage import grant_app_role, grant_tools_role, upgrade_database
-from support.postgres import postgres_admin_url
-
-
-@dataclass(frozen=True)
-class ContainedPostgres:
-    admin_url: str  # superuser on this run's database
-    app_url: str  # the service's role
-    tools_url: str  # the tool servers' own role
-    tools_role: str
-
-
-async def _execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn, timeout=5)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
+from support.postgres import ContainedPostgres, execute, postgres_admin_url
 
 
 @pytest.fixture(scope="session")
 def contained_postgres() -> Iterator[ContainedPostgres]:
     base = postgres_admin_url()
     try:
-        asyncio.run(_execute(base, "SELECT 1"))
+        asyncio.run(execute(base, "SELECT 1"))
     except Exception as exc:
         reason = f"PostgreSQL not reachable: {type(exc).__name__}"
         if os.environ.get("CHATGATE_REQUIRE_POSTGRES") == "1":
@@ -53,7 +32,7 @@ def contained_postgres() -> Iterator[ContainedPostgres]:
     database, app, tools = f"chatgate_sbx_{suffix}", f"chatgate_app_{suffix}", f"chatgate_tools_{suffix}"
     roles = "LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT"
     asyncio.run(
-        _execute(
+        execute(
             base,
             f'CREATE DATABASE "{database}"',
             f'CREATE ROLE "{app}" {roles}',
@@ -73,7 +52,7 @@ def contained_postgres() -> Iterator[ContainedPostgres]:
         yield ContainedPostgres(admin_url=admin_url, app_url=app_url, tools_url=tools_url, tools_role=tools)
     finally:
         asyncio.run(
-            _execute(
+            execute(
                 base,
                 f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
                 f'DROP ROLE IF EXISTS "{app}"',

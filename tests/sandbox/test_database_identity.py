@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import RecordStore, create_engine, grant_tools_role
 from chatgate.storage.identity import IdentitySigner, load_signer
-
-from .conftest import ContainedPostgres, _execute
+from support.postgres import ContainedPostgres, execute
 
 pytestmark = pytest.mark.postgres
 
@@ -104,7 +103,7 @@ async def test_grant_tools_role_refuses_a_role_that_reaches_more(
 ) -> None:
     member = f"chatgate_member_{uuid.uuid4().hex[:8]}"
     app_role = str(sa.engine.make_url(contained_postgres.app_url).username)
-    await _execute(
+    await execute(
         contained_postgres.admin_url,
         f'CREATE ROLE "{member}" LOGIN NOBYPASSRLS INHERIT',
         f'GRANT "{app_role}" TO "{member}"',
@@ -113,7 +112,7 @@ async def test_grant_tools_role_refuses_a_role_that_reaches_more(
         with pytest.raises(ValueError, match="can still reach .*chatgate_identity_key"):
             await grant_tools_role(contained_postgres.admin_url, member)
     finally:
-        await _execute(contained_postgres.admin_url, f'DROP OWNED BY "{member}"', f'DROP ROLE "{member}"')
+        await execute(contained_postgres.admin_url, f'DROP OWNED BY "{member}"', f'DROP ROLE "{member}"')
 
 
 def test_grant_tools_role_command(contained_postgres: ContainedPostgres) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from chatgate.mcp_server import template_protocol as protocol
+from chatgate.forkserver import protocol
 from support.launching import launcher_settings, spares_settled, template_children
 
 pytestmark = pytest.mark.skipif(

@@ -25,16 +25,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from chatgate.auth.dev_secret import DEV_SECRET_FILE
+from chatgate.auth.principal import Principal
 from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.store import ConversationStore
-from chatgate.dev_secret import DEV_SECRET_FILE
 from chatgate.files.encoding import space_dir_name
-from chatgate.principal import Principal
 from chatgate.storage import RecordStore, create_engine, owner_transaction, upgrade_database
 from chatgate.storage.identity import load_signer, preload_signer
 from support.launching import LAUNCHERS, launcher_settings, live_descendants, make_launcher, session_pid
-
-from .conftest import ContainedPostgres
+from support.postgres import ContainedPostgres
 
 HOOKS = Path(__file__).parent / "child_hooks"
 CONTROLS = {"own_dir_write", "pg_own_records_control"}

@@ -16,15 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatgate.apis.catalog import ApiCatalog, CompiledApi, write_catalog
-from chatgate.apis.config import ApiConfig
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
+from chatgate.http_apis.catalog import ApiCatalog, CompiledApi, write_catalog
+from chatgate.http_apis.config import ApiConfig
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.sandbox import KernelSupport, SandboxError, contain, kernel_support
 from chatgate.sandbox import service as service_module
 from chatgate.sandbox.plan import make_plan
 from chatgate.sandbox.service import assess
-from conftest import make_settings, start_live_app
+from support.live_app import start_live_app
+from support.settings import make_settings
 
 contain_module = sys.modules["chatgate.sandbox.contain"]  # the attribute of that name is the function
 FULL = KernelSupport(linux=True, landlock_abi=7, seccomp=True)

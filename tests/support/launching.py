@@ -67,7 +67,7 @@ async def holds_within(predicate: Callable[[], bool], within: float) -> bool:
     event to wait on; `within` is a ceiling that only catches a hang, never a measure of speed.
     """
     deadline = time.monotonic() + within
-    while not predicate():  # noqa: ASYNC110 - no event exists for a process exit
+    while not predicate():  # no event exists for a process exit
         if time.monotonic() > deadline:
             return False
         await anyio.sleep(0.01)

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -14,12 +15,32 @@ from sqlalchemy.engine import make_url
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+@dataclass(frozen=True)
+class PostgresRun:
+    """The database suite's PostgreSQL run (`tests/database/conftest.py` `postgres_run`)."""
+
+    admin_url: str  # superuser, on this run's database: migrations, fixtures, cleanup
+    app_url: str  # the application role: what the tools connect as
+    app_role: str
+    database: str
+
+
+@dataclass(frozen=True)
+class ContainedPostgres:
+    """The containment suite's PostgreSQL run (`tests/sandbox/conftest.py` `contained_postgres`)."""
+
+    admin_url: str  # superuser on this run's database
+    app_url: str  # the service's role
+    tools_url: str  # the tool servers' own role
+    tools_role: str
+
+
 def postgres_admin_url() -> str:
     return os.environ.get("CHATGATE_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 
 
 async def execute(url: str, *statements: str) -> None:
-    """Run `statements` on `url` with asyncpg (admin work: databases, roles, grants)."""
+    """Run `statements` in order on one connection to `url` (a SQLAlchemy URL, any driver)."""
     import asyncpg
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -7,12 +7,13 @@ import time
 
 import psutil
 
-from chatgate.mcp_server.template_protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
+from chatgate.forkserver.protocol import PROCESS_NAME_SPARE, PROCESS_NAME_TEMPLATE
 
 # The fork launcher's template and its idle, unbound spares are machinery, not tool servers.
 _NOT_TOOL_SERVERS = {PROCESS_NAME_TEMPLATE, PROCESS_NAME_SPARE}
-# Chatgate's own tool server, and the operator MCP server the tests configure (spawned per chat too).
-_TOOL_SERVER_MODULES = ("chatgate.mcp_server", "support.operator_mcp_server")
+# Chatgate's own tool server (exec'd, or forked: a forked one keeps the template's command line), and
+# the operator MCP server the tests configure (spawned per chat too).
+_TOOL_SERVER_MODULES = ("chatgate.mcp_server", "chatgate.forkserver", "support.operator_mcp_server")
 
 
 def tool_server_children(root: psutil.Process | None = None) -> list[psutil.Process]:

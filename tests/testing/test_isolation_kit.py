@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chatgate.testing import ChatgateApp, assert_isolated
-from conftest import LIVE_APP_LAUNCHERS
+from support.live_app import LIVE_APP_LAUNCHERS
 from support.operator_mcp import TESTS_DIR
 
 CONTACTS = """

@@ -25,6 +25,7 @@ from chatgate.testing import (
     answer,
     tool_call,
 )
+from support.tokens import mint
 
 PLUGIN_FIXTURES = {
     "_chatgate_jwt_secret",
@@ -62,7 +63,7 @@ def test_tokens_from_token_for_are_accepted_and_others_are_not(
     url = f"{chatgate_app.url}/api/agents/tools"
     good = httpx.get(url, headers={"Authorization": f"Bearer {token_for('ada')}"}, timeout=60)
     assert good.status_code == 200
-    forged = conftest.mint("ada")  # signed with the suite's own secret, not this app's
+    forged = mint("ada")  # signed with the suite's own secret, not this app's
     assert httpx.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=60).status_code == 401
 
 

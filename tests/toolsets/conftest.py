@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from apis import conftest as api_fixtures
 from chatgate.storage import create_engine
 from database import conftest as database_fixtures
-from database.conftest import PostgresRun
+from support.postgres import PostgresRun
 from toolsets.project_config import NOTES_TABLE
 
 # The database suite's backends (SQLite, and PostgreSQL as the application role) and its upstream API.

@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from chatgate.auth.principal import Principal
 from chatgate.main import create_app
-from chatgate.principal import Principal
-from conftest import auth, make_settings
 from support.launching import launcher_settings, make_launcher
 from support.openai_wire import ScriptedOpenAI, WireReply, call_tool_then_echo
 from support.servers import ThreadedServer
+from support.settings import make_settings
+from support.tokens import auth
 from toolsets.project_config import write_config
 
 AGENTS = """

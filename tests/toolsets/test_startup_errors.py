@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.main import create_app
-from conftest import make_settings
+from support.settings import make_settings
 from toolsets.project_config import write_config
 
 

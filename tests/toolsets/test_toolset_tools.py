@@ -17,8 +17,8 @@ from mcp.types import CallToolResult
 
 from apis.upstream import Recorder, Upstream
 from apis.upstream import write_config as write_api_config
-from chatgate.apis.catalog import write_catalog
-from chatgate.apis.documents import compile_catalog
+from chatgate.http_apis.catalog import write_catalog
+from chatgate.http_apis.openapi_documents import compile_catalog
 from chatgate.mcp_server.server import build_server
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.storage import create_engine

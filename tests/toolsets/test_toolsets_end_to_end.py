@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from conftest import auth, start_live_app
+from support.live_app import start_live_app
 from support.models import call_then_report
+from support.tokens import auth
 from toolsets.project_config import write_config
 
 

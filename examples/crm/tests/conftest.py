@@ -15,10 +15,10 @@ import pytest
 # The project's own package, for the tests themselves (chatgate finds it through [[toolsets]] path).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatgate.testing import ChatgateApp  # noqa: E402
-from chatgate.testing.server import BackgroundServer  # noqa: E402
-from crm.schema import create_tables  # noqa: E402
-from tests.crm_testing import billing_app, config_for_tests  # noqa: E402
+from chatgate.testing import ChatgateApp
+from chatgate.testing.server import BackgroundServer
+from crm.schema import create_tables
+from tests.crm_testing import billing_app, config_for_tests
 
 
 @pytest.fixture(scope="module")

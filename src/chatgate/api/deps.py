@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from chatgate.api.services import Services
-from chatgate.auth import bearer_token
+from chatgate.auth.principal import Principal
+from chatgate.auth.verify import bearer_token
 from chatgate.chat import ChatService
 from chatgate.errors import AuthenticationError, AuthUnavailableError
 from chatgate.intake import ChatIntake
 from chatgate.observability import request_id_var
-from chatgate.principal import Principal
 
 
 def get_services(request: Request) -> Services:

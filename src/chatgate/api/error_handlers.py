@@ -25,7 +25,7 @@ CLIENT_CLOSED = "client_closed"
 
 # Storage errors carry curated messages (no SQL, no driver text): only the class is decided here.
 _STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
-    (storage.NotFoundError, errors.NotFoundError),
+    (storage.RowNotFoundError, errors.NotFoundError),
     (storage.InvalidInputError, errors.InvalidRequestError),
     (storage.DatabaseUnavailableError, errors.DatabaseUnavailableError),
     (storage.StorageError, errors.InternalError),

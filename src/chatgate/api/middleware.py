@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatgate.api.error_handlers import render
-from chatgate.config import ConfigError
+from chatgate.config_errors import ConfigError
 from chatgate.errors import InternalError, RequestTooLargeError, SchemaOutOfDateError
 from chatgate.observability import request_id_var
 from chatgate.schema_gate import SchemaGate

@@ -57,7 +57,7 @@ class ChatRequest(RequestBody):
     id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN)
     messages: list[UIMessageIn] | None = None
     trigger: str | None = None
-    messageId: str | None = None  # noqa: N815 - the AI SDK's field name
+    messageId: str | None = None  # the AI SDK's field name
 
     @model_validator(mode="after")
     def _one_input(self) -> ChatRequest:

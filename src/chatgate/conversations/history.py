@@ -164,7 +164,12 @@ def paired_tool_items(items: list[TResponseInputItem]) -> list[TResponseInputIte
 
 
 def transcript(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
-    """The conversation as clients show it: messages and tool calls in order."""
+    """The conversation as clients show it: messages and tool calls in order.
+
+    Each entry is `{"type": "message", "role": str, "text": str}`, `{"type": "tool_call", "call_id":
+    str, "name": str, "arguments": JSON value (or the raw text)}` or `{"type": "tool_result",
+    "call_id": str, "output": str}`.
+    """
     shown: list[dict[str, Any]] = []
     for item in items:
         kind = _get(item, "type")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, Conversation, ConversationMessage
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
@@ -149,12 +149,12 @@ class MessageIndex:
         """The conversation's messages in order, each with its items.
 
         Raises:
-            NotFoundError: no such conversation for this owner (another owner's looks the same).
+            RowNotFoundError: no such conversation for this owner (another owner's looks the same).
         """
         async with owner_transaction(self._engine, owner) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             if not await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
-                raise NotFoundError("conversation")
+                raise RowNotFoundError("conversation")
             rows = await _items(connection, conversation_id, after=0)
             marks = await connection.execute(
                 sa.select(M).where(M.c.conversation_id == conversation_id, M.c.owner == owner)

@@ -24,7 +24,7 @@ from chatgate.conversations.models import (
 )
 from chatgate.errors import ConversationBusyError
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
@@ -53,7 +53,7 @@ class ConversationStore:
             True when the conversation was created by this call.
 
         Raises:
-            NotFoundError: the id belongs to another owner.
+            chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
             ConversationBusyError: a run is in progress.
         """
         now = utc_now()
@@ -85,7 +85,7 @@ class ConversationStore:
                 # owner's id (not found, exactly as if it did not exist).
                 if await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
                     raise ConversationBusyError() from None
-                raise NotFoundError("conversation") from None
+                raise RowNotFoundError("conversation") from None
             return True
 
     def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
@@ -107,7 +107,10 @@ class ConversationStore:
             await connection.execute(R.insert().values(**run.model_dump()))
 
     async def page(self, owner: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """The owner's conversations, most recently active first, and how many there are."""
+        """The owner's conversations, most recently active first, and how many there are.
+
+        Each is `{"id": str, "title": str | None, "created_at", "updated_at": datetime, "running": bool}`.
+        """
         async with owner_transaction(self._engine, owner) as connection:
             total = await connection.scalar(
                 sa.select(sa.func.count()).select_from(C).where(C.c.owner == owner)
@@ -124,8 +127,13 @@ class ConversationStore:
     async def get(self, owner: str, conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The conversation and its runs, oldest run first.
 
+        The conversation is shaped as in `page`; each run is `{"request_id": str, "started_at",
+        "finished_at": datetime | None, "outcome": str | None, "timings_ms": {"launch", "model", "tools",
+        "teardown": int | None}, "usage": {"requests", "input_tokens", "output_tokens",
+        "total_tokens": int}}`.
+
         Raises:
-            NotFoundError: no such conversation for this owner.
+            chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
         """
         async with owner_transaction(self._engine, owner) as connection:
             row = (
@@ -134,7 +142,7 @@ class ConversationStore:
                 )
             ).first()
             if row is None:
-                raise NotFoundError("conversation")
+                raise RowNotFoundError("conversation")
             runs = await connection.execute(
                 sa.select(R)
                 .where(R.c.conversation_id == conversation_id, R.c.owner == owner)
@@ -146,14 +154,14 @@ class ConversationStore:
         """Delete the conversation, its runs, its messages and their ids.
 
         Raises:
-            NotFoundError: no such conversation for this owner.
+            chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
             ConversationBusyError: a run is in progress.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             free = (await connection.execute(sa.select(self._free(utc_now())).where(mine))).first()
             if free is None:
-                raise NotFoundError("conversation")
+                raise RowNotFoundError("conversation")
             if not free[0]:
                 raise ConversationBusyError()
             await connection.execute(

@@ -8,7 +8,7 @@ Errors (`errors`), all carrying a message safe to show the model (relative paths
 
     FileSpaceError
     ├── PathRefused        the path itself is not acceptable (absolute, `..`, NUL, too long, reserved)
-    ├── NotFound
+    ├── PathNotFound
     ├── AlreadyExists
     ├── WrongKind          a folder where a file was expected, or the other way round
     ├── NotEmpty
@@ -22,7 +22,7 @@ from chatgate.files.errors import (
     FileSpaceError,
     LimitExceeded,
     NotEmpty,
-    NotFound,
+    PathNotFound,
     PathRefused,
     StorageUnavailable,
     UnsafeEntry,
@@ -38,7 +38,7 @@ __all__ = [
     "FileSpaceError",
     "LimitExceeded",
     "NotEmpty",
-    "NotFound",
+    "PathNotFound",
     "PathRefused",
     "StorageUnavailable",
     "UnsafeEntry",

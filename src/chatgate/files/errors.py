@@ -18,7 +18,7 @@ class PathRefused(FileSpaceError):
     """The path is not acceptable (absolute, `..`, control characters, too long, reserved)."""
 
 
-class NotFound(FileSpaceError):
+class PathNotFound(FileSpaceError):
     """Nothing exists at the path."""
 
 
@@ -53,7 +53,7 @@ def from_os_error(exc: OSError, display: str) -> FileSpaceError:
     """
     code = exc.errno
     if code == errno.ENOENT:
-        return NotFound(f"{display} was not found")
+        return PathNotFound(f"{display} was not found")
     if code == errno.EEXIST:
         return AlreadyExists(f"{display} already exists")
     if code == errno.ENOTEMPTY:

@@ -38,10 +38,6 @@ class RelPath:
         return "/".join(self.parts) or "."
 
     @property
-    def is_root(self) -> bool:
-        return not self.parts
-
-    @property
     def parent(self) -> RelPath:
         return RelPath(self.parts[:-1])
 

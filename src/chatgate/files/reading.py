@@ -17,7 +17,11 @@ INVALID_UTF8_NOTE = "bytes that are not valid UTF-8 were replaced with U+FFFD"
 
 
 def read_bytes(fd: int, size: int, offset: int, limit: int | None, cap: int) -> dict[str, Any]:
-    """Bytes `offset`..`offset+limit` (at most `cap`), moved to whole UTF-8 characters."""
+    """Bytes `offset`..`offset+limit` (at most `cap`), moved to whole UTF-8 characters.
+
+    Returns `{"content": str, "unit": "bytes", "offset": int (where content starts), "size": int (the
+    file's bytes), "invalid_utf8"?: str, "truncated"?: str (how to read on)}`.
+    """
     data = os.pread(fd, min(limit or cap, cap), offset)
     start = offset + (skip := skip_utf8_continuations(data) if offset else 0)
     data = data[skip:]
@@ -34,7 +38,11 @@ def read_bytes(fd: int, size: int, offset: int, limit: int | None, cap: int) -> 
 
 
 def read_lines(fd: int, size: int, offset: int, limit: int | None, cap: int) -> dict[str, Any]:
-    """Lines `offset`..`offset+limit` (0-based, at most `cap` bytes in total)."""
+    """Lines `offset`..`offset+limit` (0-based, at most `cap` bytes in total).
+
+    Returns `{"content": str, "unit": "lines", "offset": int, "lines": int (lines returned), "size":
+    int (the file's bytes), "note"?: str, "invalid_utf8"?: str, "truncated"?: str (how to read on)}`.
+    """
     with open(os.dup(fd), "rb", closefd=True) as reader:  # noqa: PTH123 - an fd, not a path
         line_no = position = 0
         while line_no < offset:

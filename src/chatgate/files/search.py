@@ -88,7 +88,15 @@ def search_tree(
     limit: int | None,
     limits: FileLimits,
 ) -> dict[str, Any]:
-    """Search below the folder open at `folder_fd` (which is `folder`)."""
+    """Search below the folder open at `folder_fd` (which is `folder`).
+
+    Returns `{"query": str, "path": str, "matches": [{"path": str, "type": str} (a name match) |
+    {"path": str, "line": int (1-based), "text": str} (a line match)], "truncated"?: str}`.
+
+    Raises:
+        chatgate.files.errors.FileSpaceError: an empty, too long or control-character query, or an
+            unknown `kind` or `scope`.
+    """
     if not isinstance(query, str) or not query.strip() or len(query) > SEARCH_MAX_QUERY_CHARS:
         raise FileSpaceError(f"the query must be 1 to {SEARCH_MAX_QUERY_CHARS} characters")
     if any(unicodedata.category(char) == "Cc" for char in query):

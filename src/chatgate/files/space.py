@@ -15,7 +15,6 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +22,7 @@ from chatgate.files.encoding import space_dir_name
 from chatgate.files.errors import (
     AlreadyExists,
     FileSpaceError,
-    LimitExceeded,
-    NotFound,
+    PathNotFound,
     PathRefused,
     StorageUnavailable,
     translated,
@@ -33,28 +31,26 @@ from chatgate.files.limits import (
     LIST_DEFAULT_ENTRIES,
     LIST_MAX_ENTRIES,
     MAX_DEPTH,
-    WALK_MAX_DEPTH,
     FileLimits,
 )
-from chatgate.files.limits import human_bytes as human
-from chatgate.files.paths import ROOT, RelPath, parse_path
+from chatgate.files.paths import RelPath, parse_path
+from chatgate.files.quota import check_quota, check_size, usage
 from chatgate.files.reading import read_bytes, read_lines
 from chatgate.files.search import SearchScope, search_tree
 from chatgate.files.text import BINARY_SAMPLE_BYTES, looks_binary, media_type
 from chatgate.files.walk import (
-    DIR_FLAGS,
     FILE_MODE,
     LOCK_NAME,
-    TreeEntry,
     closing_fd,
+    describe_entry,
     existing_folders,
     fsync_dir,
-    kind_of,
     lstat_at,
     open_dir,
     open_file,
     open_space,
     require_plain_file,
+    tree_height,
     walk_tree,
 )
 from chatgate.files.writing import replace_atomically, sweep_temp_files
@@ -77,7 +73,11 @@ class FileSpace:
     # Reading ---------------------------------------------------------------------------------
 
     def list(self, path: str = ".", *, recursive: bool = False, limit: int | None = None) -> dict[str, Any]:
-        """The entries of a folder (with `recursive`, of its whole tree), sorted, at most `limit`."""
+        """The entries of a folder (with `recursive`, of its whole tree), sorted, at most `limit`.
+
+        Returns `{"path": str, "entries": [{"name": str (relative to path), "type": "file" | "folder"
+        | ..., "size": int (bytes, files only), "modified": str (ISO 8601 UTC)}], "truncated"?: str}`.
+        """
         rel = parse_path(path, allow_root=True)
         cap = max(1, min(limit or LIST_DEFAULT_ENTRIES, LIST_MAX_ENTRIES))
         entries: list[dict[str, Any]] = []
@@ -92,7 +92,7 @@ class FileSpace:
                             f"(up to {LIST_MAX_ENTRIES})"
                         )
                         break
-                    entries.append(_describe(entry, rel))
+                    entries.append(describe_entry(entry, rel))
             finally:
                 os.close(folder_fd)
         return result
@@ -103,6 +103,10 @@ class FileSpace:
         """The text of a file from `offset` (lines or bytes), at most `limit` and the read cap.
 
         Binary files are described (size, media type, first bytes), not returned.
+
+        Returns `{"path": str, **read_lines or read_bytes}` (see `chatgate.files.reading`), or for a
+        binary file `{"path", "binary": True, "size": int, "media_type": str, "first_bytes_hex": str,
+        "note": str}`.
         """
         rel = parse_path(path)
         if offset < 0 or (limit is not None and limit < 1):
@@ -137,7 +141,10 @@ class FileSpace:
         scope: SearchScope = "all",
         limit: int | None = None,
     ) -> dict[str, Any]:
-        """Names and text lines below `path` matching `query`; bounded in results and bytes scanned."""
+        """Names and text lines below `path` matching `query`; bounded in results and bytes scanned.
+
+        Returns what `chatgate.files.search.search_tree` returns.
+        """
         rel = parse_path(path, allow_root=True)
         with self._opened() as space_fd, translated(rel.display):
             folder_fd = open_dir(space_fd, rel)
@@ -151,7 +158,7 @@ class FileSpace:
     def usage(self) -> dict[str, int]:
         """Bytes and entries (files and folders) in the space, against the quota."""
         with self._opened() as space_fd:
-            used_bytes, used_entries = _usage(space_fd, sweep=False)
+            used_bytes, used_entries = usage(space_fd, sweep=False)
         return {
             "bytes": used_bytes,
             "entries": used_entries,
@@ -164,6 +171,8 @@ class FileSpace:
     def write(self, path: str, content: str, *, mode: WriteMode = "create") -> dict[str, Any]:
         """Write text to a file atomically, creating missing folders.
 
+        Returns `{"path": str, "size": int (bytes after the write), "created": bool}`.
+
         `create` refuses an existing file; `overwrite` replaces or creates; `append` adds or creates.
         Size and quota are checked before anything is written; on any failure the old content stays.
         """
@@ -174,7 +183,7 @@ class FileSpace:
             data = content.encode("utf-8")
         except UnicodeEncodeError:
             raise FileSpaceError("the content is not valid unicode text; nothing was written") from None
-        self._check_size(rel, len(data))
+        check_size(self.limits, rel, len(data))
         with self._locked() as space_fd, translated(rel.display):
             missing = len(rel.parent.parts) - existing_folders(space_fd, rel.parent)
             found = None
@@ -187,8 +196,8 @@ class FileSpace:
                     raise AlreadyExists(f"{rel.display} already exists; use mode overwrite or append")
             old_size = found.st_size if found is not None else 0
             new_size = old_size + len(data) if mode == "append" else len(data)
-            self._check_size(rel, new_size)
-            self._check_quota(space_fd, rel, new_size - old_size, missing + (found is None))
+            check_size(self.limits, rel, new_size)
+            check_quota(self.limits, space_fd, rel, new_size - old_size, missing + (found is None))
             with closing_fd(open_dir(space_fd, rel.parent, create=True)) as parent_fd:
                 if mode == "append" and found is not None:
                     old_fd, _ = open_file(parent_fd, rel)
@@ -199,7 +208,10 @@ class FileSpace:
         return {"path": rel.display, "size": new_size, "created": found is None}
 
     def delete(self, path: str) -> dict[str, Any]:
-        """Delete a file or an empty folder; never the root of the space."""
+        """Delete a file or an empty folder; never the root of the space.
+
+        Returns `{"deleted": str (the path), "type": "file" | "folder"}`.
+        """
         rel = parse_path(path)
         with (
             self._locked() as space_fd,
@@ -208,7 +220,7 @@ class FileSpace:
         ):
             found = lstat_at(parent_fd, rel.name)
             if found is None:
-                raise NotFound(f"{rel.display} was not found")
+                raise PathNotFound(f"{rel.display} was not found")
             if stat.S_ISDIR(found.st_mode):
                 sweep_temp_files(parent_fd, rel.name)
                 os.rmdir(rel.name, dir_fd=parent_fd)
@@ -221,7 +233,10 @@ class FileSpace:
         return {"deleted": rel.display, "type": kind}
 
     def move(self, source: str, destination: str) -> dict[str, Any]:
-        """Move or rename a file or folder within the space; never over an existing entry."""
+        """Move or rename a file or folder within the space; never over an existing entry.
+
+        Returns `{"moved": str (the source path), "to": str (the destination path)}`.
+        """
         src, dst = parse_path(source), parse_path(destination)
         if dst.is_within(src):
             raise PathRefused(f"cannot move {src.display} to {dst.display}: that is inside itself")
@@ -232,15 +247,15 @@ class FileSpace:
         ):
             found = lstat_at(src_parent, src.name)
             if found is None:
-                raise NotFound(f"{src.display} was not found")
+                raise PathNotFound(f"{src.display} was not found")
             if stat.S_ISDIR(found.st_mode):
-                if len(dst.parts) + _tree_height(src_parent, src) > MAX_DEPTH:
+                if len(dst.parts) + tree_height(src_parent, src) > MAX_DEPTH:
                     raise PathRefused(f"moving {src.display} there would nest folders over {MAX_DEPTH} deep")
             else:
                 require_plain_file(found, src)
             with translated(dst.display):
                 missing = len(dst.parent.parts) - existing_folders(space_fd, dst.parent)
-                self._check_quota(space_fd, dst, 0, missing)
+                check_quota(self.limits, space_fd, dst, 0, missing)
                 with closing_fd(open_dir(space_fd, dst.parent, create=True)) as dst_parent:
                     if lstat_at(dst_parent, dst.name) is not None:
                         raise AlreadyExists(f"{dst.display} already exists")
@@ -279,57 +294,3 @@ class FileSpace:
     def _open_file(self, space_fd: int, rel: RelPath) -> tuple[int, os.stat_result]:
         with closing_fd(open_dir(space_fd, rel.parent)) as parent_fd:
             return open_file(parent_fd, rel)
-
-    def _check_size(self, rel: RelPath, size: int) -> None:
-        if size > self.limits.max_file_bytes:
-            raise LimitExceeded(
-                f"{rel.display} would be {human(size)}, over the {human(self.limits.max_file_bytes)} limit "
-                "per file; nothing was written"
-            )
-
-    def _check_quota(self, space_fd: int, rel: RelPath, added_bytes: int, added_entries: int) -> None:
-        """Refuse growth past the quota; shrinking or same-size changes always pass."""
-        if added_bytes <= 0 and added_entries <= 0:
-            return
-        used_bytes, used_entries = _usage(space_fd, sweep=True)
-        quota = self.limits
-        if added_bytes > 0 and used_bytes + added_bytes > quota.quota_bytes:
-            raise LimitExceeded(
-                f"{rel.display} would bring your files to {human(used_bytes + added_bytes)}, over your "
-                f"{human(quota.quota_bytes)} quota; nothing was written (delete something first)"
-            )
-        if added_entries > 0 and used_entries + added_entries > quota.quota_files:
-            raise LimitExceeded(
-                f"{rel.display} would make {used_entries + added_entries} files and folders, over your "
-                f"limit of {quota.quota_files}; nothing was written (delete something first)"
-            )
-
-
-def _describe(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
-    kind = kind_of(entry.stat)
-    described: dict[str, Any] = {"name": "/".join(entry.path.parts[len(listed.parts) :]), "type": kind}
-    if kind == "file":
-        described["size"] = entry.stat.st_size
-    if kind in ("file", "folder"):
-        described["modified"] = _timestamp(entry.stat.st_mtime)
-    return described
-
-
-def _timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _usage(space_fd: int, *, sweep: bool) -> tuple[int, int]:
-    used_bytes = used_entries = 0
-    for entry in walk_tree(space_fd, ROOT, max_depth=WALK_MAX_DEPTH, sweep_temp=sweep):
-        used_entries += 1
-        if stat.S_ISREG(entry.stat.st_mode):
-            used_bytes += entry.stat.st_size
-    return used_bytes, used_entries
-
-
-def _tree_height(parent_fd: int, folder: RelPath) -> int:
-    """How many levels of entries lie below `folder` (0 when it is empty)."""
-    with closing_fd(os.open(folder.name, DIR_FLAGS, dir_fd=parent_fd)) as folder_fd:
-        entries = walk_tree(folder_fd, folder, max_depth=WALK_MAX_DEPTH)
-        return max((entry.depth for entry in entries), default=0)

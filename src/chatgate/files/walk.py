@@ -14,9 +14,12 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from chatgate.files.errors import FileSpaceError, NotFound, UnsafeEntry, WrongKind, from_os_error
+from chatgate.files.errors import FileSpaceError, PathNotFound, UnsafeEntry, WrongKind, from_os_error
+from chatgate.files.limits import WALK_MAX_DEPTH
 from chatgate.files.paths import RESERVED_PREFIX, RelPath, is_reserved
 
 logger = logging.getLogger(__name__)
@@ -80,7 +83,7 @@ def describe_failure(dir_fd: int, name: str, path: RelPath, exc: OSError) -> Fil
     Only for the message: the refusal itself already happened in the kernel.
     """
     if isinstance(exc, FileNotFoundError):
-        return NotFound(f"{path.display} was not found")
+        return PathNotFound(f"{path.display} was not found")
     found = lstat_at(dir_fd, name)
     if found is not None and stat.S_ISLNK(found.st_mode):
         return UnsafeEntry(f"{path.display} is a symbolic link, which this file space never follows")
@@ -156,7 +159,7 @@ def open_file(dir_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
     """Open the regular file `path.name` in `dir_fd` for reading; the caller closes the descriptor."""
     before = lstat_at(dir_fd, path.name)
     if before is None:
-        raise NotFound(f"{path.display} was not found")
+        raise PathNotFound(f"{path.display} was not found")
     require_plain_file(before, path)  # refuse FIFOs and devices before open() can touch them
     try:
         fd = os.open(path.name, FILE_FLAGS, dir_fd=dir_fd)
@@ -205,7 +208,7 @@ def walk_tree(
     """
     stack: list[tuple[int, RelPath, Iterator[str], int]] = []
     try:
-        stack.append((os.dup(dir_fd), start, iter(sorted(os.listdir(dir_fd))), 1))  # noqa: PTH208
+        stack.append((os.dup(dir_fd), start, iter(sorted(os.listdir(dir_fd))), 1))
         while stack:
             fd, folder, names, depth = stack[-1]
             name = next(names, None)
@@ -246,3 +249,26 @@ def closing_fd(fd: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def tree_height(parent_fd: int, folder: RelPath) -> int:
+    """How many levels of entries lie below `folder` (0 when it is empty)."""
+    with closing_fd(os.open(folder.name, DIR_FLAGS, dir_fd=parent_fd)) as folder_fd:
+        entries = walk_tree(folder_fd, folder, max_depth=WALK_MAX_DEPTH)
+        return max((entry.depth for entry in entries), default=0)
+
+
+def describe_entry(entry: TreeEntry, listed: RelPath) -> dict[str, Any]:
+    """`entry` as a listing shows it: `{"name": str (relative to `listed`), "type": str, "size"?: int
+    (bytes, files only), "modified"?: str (ISO 8601 UTC)}`."""
+    kind = kind_of(entry.stat)
+    described: dict[str, Any] = {"name": "/".join(entry.path.parts[len(listed.parts) :]), "type": kind}
+    if kind == "file":
+        described["size"] = entry.stat.st_size
+    if kind in ("file", "folder"):
+        described["modified"] = _timestamp(entry.stat.st_mtime)
+    return described
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

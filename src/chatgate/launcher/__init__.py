@@ -20,7 +20,7 @@ __all__ = ["Launcher", "ToolServerError", "ToolServerLostError", "ToolServerStar
 def create_launcher(settings: Settings) -> Launcher:
     """The launcher `MCP_LAUNCHER` selects (`fork` on Linux when unset; `exec` where fork cannot run)."""
     if settings.resolved_mcp_launcher == "fork" and sys.platform.startswith("linux"):
-        from chatgate.launcher.fork import ForkLauncher  # noqa: PLC0415 - Linux-only machinery
+        from chatgate.launcher.fork import ForkLauncher  # Linux-only machinery
 
         return ForkLauncher(settings)
     return ExecLauncher(settings)

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from agents.mcp import MCPServer as AgentsMCPServer
 
-from chatgate.principal import Principal
+from chatgate.auth.principal import Principal
 
 
 class ToolServerError(RuntimeError):

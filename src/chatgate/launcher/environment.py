@@ -10,9 +10,9 @@ import json
 import os
 from collections.abc import Mapping
 
+from chatgate import spawn as child
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.mcp_server import settings as child
-from chatgate.principal import Principal
 from chatgate.storage.identity import cached_signer
 
 # glibc gives each new thread its own malloc arena, reserving 64 MiB of address space apiece: under
@@ -23,16 +23,14 @@ MALLOC_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 # A tool server's database identity outlives its longest possible life by this much, and no more.
 _IDENTITY_SLACK_SECONDS = 60
 
-# Inherited from the parent only because the interpreter needs them to start and find its packages.
-_INTERPRETER_VARIABLES = ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR")
-
 
 def child_environment(
     settings: Settings, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The complete environment of a tool server bound to `principal`, with the API variables of
     `extra_env` (this launch's API tool secrets: the operator's and the caller's own credentials)."""
-    env = {name: os.environ[name] for name in _INTERPRETER_VARIABLES if name in os.environ}
+    limits = settings.files_limits
+    env = {name: os.environ[name] for name in child.INTERPRETER_VARIABLES if name in os.environ}
     env.update(
         {
             child.ENV_USER_ID: principal.user_id,
@@ -43,10 +41,10 @@ def child_environment(
             child.ENV_FILES_ROOT: str(settings.resolved_files_root),
             child.ENV_DATABASE_URL: settings.resolved_database_tools_url,
             child.ENV_SANDBOX: settings.mcp_sandbox,
-            child.ENV_FILES_MAX_FILE_BYTES: str(settings.files_max_file_bytes),
-            child.ENV_FILES_QUOTA_BYTES: str(settings.files_quota_bytes),
-            child.ENV_FILES_QUOTA_FILES: str(settings.files_quota_files),
-            child.ENV_FILES_MAX_READ_BYTES: str(settings.files_max_read_bytes),
+            child.ENV_FILES_MAX_FILE_BYTES: str(limits.max_file_bytes),
+            child.ENV_FILES_QUOTA_BYTES: str(limits.quota_bytes),
+            child.ENV_FILES_QUOTA_FILES: str(limits.quota_files),
+            child.ENV_FILES_MAX_READ_BYTES: str(limits.max_read_bytes),
             # Children never write .pyc files into the install tree or buffer stdout.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",

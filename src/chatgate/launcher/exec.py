@@ -18,13 +18,13 @@ from contextlib import asynccontextmanager
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.client.stdio import get_default_environment
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment
 from chatgate.launcher.process import ToolProcess
 from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
-from chatgate.principal import Principal
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 logger = logging.getLogger(__name__)
 

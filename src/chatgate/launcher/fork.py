@@ -1,7 +1,7 @@
 """The fork launcher: single-use tool servers forked from a warm template process.
 
 The exec launcher pays an interpreter start and the SDK imports for every request (about a second
-of CPU). Here one template process pays them once (`chatgate.mcp_server.template`): it imports and
+of CPU). Here one template process pays them once (`chatgate.forkserver.template`): it imports and
 warms everything, builds the tool server unbound, and keeps spare children forked. A request sends
 its child environment — the same allowlist the exec launcher builds — over a private, authenticated
 channel; a spare binds it and runs the same `serve_stdio`, so what a tool sees is identical. Per
@@ -28,14 +28,14 @@ from contextlib import asynccontextmanager
 import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
 
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment
 from chatgate.launcher.session import PipeMCPServer, close_session, connect_within
 from chatgate.launcher.template_client import TemplateProcess, TemplateUnavailableError
-from chatgate.mcp_server.template_protocol import WARM_UP_USER
-from chatgate.principal import Principal
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 logger = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ class ToolProcess:
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         try:
-            popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+            popen = subprocess.Popen(  # our own interpreter and module, no shell
                 list(args), stdin=stdin_r, stdout=stdout_w, env=dict(env), cwd=cwd, start_new_session=True
             )
         except BaseException:

@@ -21,7 +21,6 @@ reads (`curated_tool_failure`).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -32,10 +31,11 @@ from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.types import Tool as MCPTool
 
-from chatgate.launcher.agents_server import leaf_exception
 from chatgate.launcher.base import ToolServerLostError, ToolServerStartError
 from chatgate.launcher.pipes import pipe_transport
 from chatgate.launcher.process import STOP_GRACE_SECONDS, ToolProcess
+from chatgate.launcher.sdk_private import seed_tools_cache
+from chatgate.tool_outcomes import leaf_exception
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +71,7 @@ class PipeMCPServer(MCPServerStdio):
     async def connect(self) -> None:
         await super().connect()  # type: ignore[no-untyped-call]
         if self._preloaded_tools is not None:
-            # Seed the SDK's own cache (what `cache_tools_list=True` fills after the first listing), so
-            # client-side behavior, including its required-argument check, matches the exec path.
-            self._tools_list = copy.deepcopy(self._preloaded_tools)
-            self._cache_dirty = False
-            # The MCP client re-lists tools on a session's first call to learn output schemas; give it
-            # the same schemas (private in mcp 2.x; without it the only cost is that round trip).
-            schemas = getattr(self.session, "_tool_output_schemas", None)
-            if isinstance(schemas, dict):
-                schemas.update({tool.name: tool.output_schema for tool in self._preloaded_tools})
+            seed_tools_cache(self, self._preloaded_tools)
 
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[MCPTool]:
         """The server's tools; a server that cannot list them is gone (`ToolServerLostError`)."""

@@ -1,6 +1,6 @@
 """The API side of the fork template: start it, ask it for children, notice when it dies.
 
-The template runs `python -m chatgate.mcp_server.template` in its own session, with an environment
+The template runs `python -m chatgate.forkserver.template` in its own session, with an environment
 holding only what an interpreter needs (its children inherit nothing else), and its socket in a
 fresh 0700 directory. A start frame (the channel token and the shared tool configuration) goes to
 its stdin, which then stays open: the template treats EOF there as "the API process is gone" (it
@@ -24,16 +24,17 @@ from typing import Any
 import anyio
 from mcp.types import Tool as MCPTool
 
+from chatgate.forkserver import protocol
 from chatgate.launcher.environment import MALLOC_ENVIRONMENT
 from chatgate.launcher.pipes import ChildPipes
 from chatgate.launcher.process import ToolProcess
-from chatgate.mcp_server import template_protocol as protocol
+from chatgate.spawn import INTERPRETER_VARIABLES
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_MODULE = "chatgate.mcp_server.template"
+TEMPLATE_MODULE = "chatgate.forkserver.template"
 # Only what the interpreter needs to start and find packages: children are forks of this process.
-_TEMPLATE_ENV_VARIABLES = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME")
+_TEMPLATE_ENV_VARIABLES = ("PATH", "HOME", *INTERPRETER_VARIABLES)
 STOP_GRACE_SECONDS = 2.0
 
 
@@ -64,9 +65,6 @@ class TemplateProcess:
     def alive(self) -> bool:
         """False once it has exited, or is exiting: its stdout closed or its socket refused us."""
         return not self._dying and self.process.poll() is None
-
-    def mark_dying(self) -> None:
-        self._dying = True
 
     @classmethod
     async def start(
@@ -219,9 +217,3 @@ async def _complete_frame(stream: Any, buffer: bytearray) -> dict[str, Any]:
     while (framed := protocol.split_frame(buffer)) is None:
         buffer += await stream.receive(4096)
     return framed[0]
-
-
-def channel_is_private(path: Path) -> bool:
-    """True when only this uid can reach the socket at `path` (its directory is 0700 and ours)."""
-    stat = path.parent.stat()
-    return stat.st_uid == os.geteuid() and stat.st_mode & 0o077 == 0

@@ -22,7 +22,7 @@ def main() -> None:
     try:
         settings = ChildSettings.from_environ(os.environ)
     except IdentityMissingError as exc:
-        logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only, no traceback needed
+        logger.error("refusing to serve: %s", exc)  # message only, no traceback needed
         hard_exit(2)
         return
     logging.getLogger().setLevel(settings.log_level.upper())

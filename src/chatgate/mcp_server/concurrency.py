@@ -40,7 +40,7 @@ class CallGate:
         """Hold one running slot for the block.
 
         Raises:
-            ToolError: `BUSY_MESSAGE`, when the queue is full already.
+            mcp.server.mcpserver.exceptions.ToolError: `BUSY_MESSAGE`, when the queue is full already.
         """
         try:
             self._slots.acquire_nowait()

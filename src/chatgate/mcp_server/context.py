@@ -12,8 +12,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
+from chatgate.http_apis.client import ApiClient
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.storage.engine import TOOL_SERVER_MAX_OVERFLOW, TOOL_SERVER_POOL_SIZE, create_engine
 

@@ -15,9 +15,9 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
-from chatgate.apis.catalog import read_catalog
-from chatgate.apis.client import ApiClient
 from chatgate.files import FileSpace
+from chatgate.http_apis.catalog import read_catalog
+from chatgate.http_apis.client import ApiClient
 from chatgate.mcp_server.concurrency import BUSY_MESSAGE, CallGate, is_exhaustion
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError

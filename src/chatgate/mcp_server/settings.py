@@ -1,7 +1,8 @@
 """Settings of the per-request MCP child, read only from the environment its parent passes.
 
 The parent builds this environment as an allowlist (`chatgate.launcher.environment`): the bound
-identity plus tool configuration. Model keys and JWT secrets are never in it, so nothing here reads them.
+identity plus tool configuration, under the names of the spawn contract (`chatgate.spawn`).
+Model keys and JWT secrets are never in it, so nothing here reads them.
 """
 
 from __future__ import annotations
@@ -10,40 +11,30 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from chatgate.files.limits import FileLimits
-
-# Environment names shared by parent and child: the contract of the spawn.
-ENV_USER_ID = "CHATGATE_USER_ID"
-ENV_USER_CLAIMS = "CHATGATE_USER_CLAIMS"
-ENV_REQUEST_ID = "CHATGATE_REQUEST_ID"
-ENV_PARENT_PID = "CHATGATE_PARENT_PID"
-ENV_LOG_LEVEL = "CHATGATE_CHILD_LOG_LEVEL"
-ENV_FILES_ROOT = "FILES_ROOT"
-ENV_DATABASE_URL = "DATABASE_URL"
-ENV_CONFIG_FILE = "CHATGATE_CONFIG"
-# Containment (`chatgate.sandbox`): the mode, and on PostgreSQL the signed identity the tool server
-# presents to row-level security (minted per launch by the API process; see `chatgate.storage.identity`).
-ENV_SANDBOX = "CHATGATE_SANDBOX"
-ENV_DATABASE_IDENTITY = "CHATGATE_DATABASE_IDENTITY"
-# API tools: the compiled catalog, the operator's service secrets and the bound user's own
-# credentials (JSON objects keyed by API name). Only variables with this prefix may be added per launch.
-API_ENV_PREFIX = "CHATGATE_API"
-ENV_APIS_CATALOG = "CHATGATE_APIS_CATALOG"
-ENV_API_SERVICE_SECRETS = "CHATGATE_API_SERVICE_SECRETS"
-ENV_API_USER_CREDENTIALS = "CHATGATE_API_USER_CREDENTIALS"
-ENV_FILES_MAX_FILE_BYTES = "FILES_MAX_FILE_BYTES"
-ENV_FILES_QUOTA_BYTES = "FILES_QUOTA_BYTES"
-ENV_FILES_QUOTA_FILES = "FILES_QUOTA_FILES"
-ENV_FILES_MAX_READ_BYTES = "FILES_MAX_READ_BYTES"
-
-# How a tool server is contained by the kernel (`chatgate.sandbox`): the `MCP_SANDBOX` setting.
-SandboxMode = Literal["auto", "required", "off"]
-
-# Claims the parent may pass to the child for `whoami`; everything else in the token stays behind.
-PASSED_CLAIMS = ("email", "name")
-MAX_USER_ID_CHARS = 1024
+from chatgate.spawn import (
+    ENV_API_SERVICE_SECRETS,
+    ENV_API_USER_CREDENTIALS,
+    ENV_APIS_CATALOG,
+    ENV_CONFIG_FILE,
+    ENV_DATABASE_IDENTITY,
+    ENV_DATABASE_URL,
+    ENV_FILES_MAX_FILE_BYTES,
+    ENV_FILES_MAX_READ_BYTES,
+    ENV_FILES_QUOTA_BYTES,
+    ENV_FILES_QUOTA_FILES,
+    ENV_FILES_ROOT,
+    ENV_LOG_LEVEL,
+    ENV_PARENT_PID,
+    ENV_REQUEST_ID,
+    ENV_SANDBOX,
+    ENV_USER_CLAIMS,
+    ENV_USER_ID,
+    MAX_USER_ID_CHARS,
+    PASSED_CLAIMS,
+    SandboxMode,
+)
 
 
 class IdentityMissingError(RuntimeError):

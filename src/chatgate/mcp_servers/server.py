@@ -23,10 +23,10 @@ from agents.mcp import ToolFilter, ToolFilterContext
 from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
-from chatgate.launcher.agents_server import curated_tool_failure, record_tool_outcome
 from chatgate.launcher.process import ToolProcess
 from chatgate.launcher.session import PipeMCPServer
 from chatgate.mcp_servers.config import McpServerConfig
+from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 logger = logging.getLogger(__name__)
 

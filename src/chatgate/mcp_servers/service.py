@@ -24,12 +24,12 @@ from pathlib import Path
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.client.stdio import get_default_environment
 
+from chatgate.auth.principal import Principal
 from chatgate.launcher import ToolServerStartError
 from chatgate.launcher.process import ToolProcess
 from chatgate.launcher.session import close_session, connect_within
 from chatgate.mcp_servers.config import McpServerConfig, load_mcp_server_configs
 from chatgate.mcp_servers.server import OperatorMCPServer
-from chatgate.principal import Principal
 from chatgate.tool_config import load_tool_config
 
 logger = logging.getLogger(__name__)

@@ -152,6 +152,8 @@ class _GatheredCall:
         return isinstance(function, dict) and bool(function.get("name")) and "name" in self.function
 
     def raw(self) -> dict[str, Any]:
+        """The gathered call as one tool-call delta: its own fields (`index`, `id`, `type`) and
+        `{"function": {"name": str, "arguments": str}}`, the argument fragments joined."""
         text = "".join(self.text)
         arguments = text if text or self.value is None else self.value
         return {**self.fields, "function": {**self.function, "arguments": arguments}}

@@ -26,9 +26,9 @@ Layout: `support` (what the kernel offers, the level), `plan` (what to allow, co
 
 from __future__ import annotations
 
-from chatgate.mcp_server.settings import SandboxMode
 from chatgate.sandbox.contain import Containment, SandboxError, contain, plan_for, prepare
 from chatgate.sandbox.support import KernelSupport, SandboxLevel, kernel_support
+from chatgate.spawn import SandboxMode
 
 __all__ = [
     "Containment",

@@ -27,17 +27,45 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from chatgate.files.encoding import space_dir_name
-from chatgate.mcp_server.settings import ChildSettings, SandboxMode
 from chatgate.sandbox import landlock, privileges, seccomp
 from chatgate.sandbox.plan import SandboxPlan, make_plan
 from chatgate.sandbox.support import SandboxLevel, kernel_support
+from chatgate.spawn import SandboxMode
 
 logger = logging.getLogger("chatgate.sandbox")
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+
+
+class BoundUser(Protocol):
+    """The user a tool server serves (`chatgate.mcp_server.settings.BoundIdentity`)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+
+class ContainedSettings(Protocol):
+    """What containment reads of a tool server's settings (`chatgate.mcp_server.settings.ChildSettings`).
+
+    A protocol, so the sandbox does not import the tool server that imports it.
+    """
+
+    @property
+    def identity(self) -> BoundUser: ...
+    @property
+    def sandbox_mode(self) -> SandboxMode: ...
+    @property
+    def files_root(self) -> Path | None: ...
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def config_file(self) -> Path | None: ...
+    @property
+    def apis_catalog(self) -> Path | None: ...
 
 
 class SandboxError(RuntimeError):
@@ -59,7 +87,7 @@ class Containment:
         return "partial" if self.missing else "full"
 
 
-def prepare(settings: ChildSettings) -> None:
+def prepare(settings: ContainedSettings) -> None:
     """Do the identity-free work ahead of time (the fork template, before it forks any child).
 
     Probes the kernel, works out the plan and compiles the seccomp filter; children inherit the
@@ -76,7 +104,7 @@ def prepare(settings: ChildSettings) -> None:
         _landlock_rules(plan)
 
 
-def plan_for(settings: ChildSettings) -> SandboxPlan:
+def plan_for(settings: ContainedSettings) -> SandboxPlan:
     """The plan for tool servers with `settings`' configuration (cached per configuration)."""
     # Keyed by strings: cheap to hash in a freshly forked child.
     return _cached_plan(
@@ -109,7 +137,7 @@ def _cached_plan(
     )
 
 
-def contain(settings: ChildSettings) -> Containment:
+def contain(settings: ContainedSettings) -> Containment:
     """Contain the calling process for `settings.identity`; see the module docstring.
 
     Raises:

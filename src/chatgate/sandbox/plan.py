@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from chatgate.apis.catalog import read_catalog
+from chatgate.http_apis.catalog import read_catalog
 from chatgate.sandbox.landlock import path_kind
 from chatgate.tool_config import ToolConfigError, load_tool_config
 

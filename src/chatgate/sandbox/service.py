@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from chatgate.config import ConfigError, Settings
+from chatgate.config import Settings
+from chatgate.config_errors import ConfigError
 from chatgate.sandbox.support import SandboxLevel, kernel_support
 
 logger = logging.getLogger("chatgate.sandbox")

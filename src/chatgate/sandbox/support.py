@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from chatgate.mcp_server.settings import SandboxMode
+from chatgate.spawn import SandboxMode
 
 SandboxLevel = Literal["full", "partial", "off"]
 

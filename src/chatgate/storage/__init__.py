@@ -4,7 +4,12 @@ Nothing here knows about MCP; tools translate these services' `StorageError`s in
 """
 
 from chatgate.storage.engine import DatabaseConfigError, create_engine, normalize_url, owner_transaction
-from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError, StorageError
+from chatgate.storage.errors import (
+    DatabaseUnavailableError,
+    InvalidInputError,
+    RowNotFoundError,
+    StorageError,
+)
 from chatgate.storage.migrate import (
     current_revision,
     grant_app_role,
@@ -20,7 +25,7 @@ __all__ = [
     "DatabaseConfigError",
     "DatabaseUnavailableError",
     "InvalidInputError",
-    "NotFoundError",
+    "RowNotFoundError",
     "RecordStore",
     "StorageError",
     "TableSpec",

@@ -2,7 +2,7 @@
 
     StorageError
     ├── InvalidInputError   the request is malformed (bad name, bad id, oversize document, …)
-    ├── NotFoundError       no such row *for this owner* (another owner's row looks exactly the same)
+    ├── RowNotFoundError       no such row *for this owner* (another owner's row looks exactly the same)
     └── DatabaseUnavailableError   the database failed; driver text stays in the logs
 
 Driver and SQLAlchemy exceptions are translated where they enter (`engine.translate_errors`), so
@@ -20,7 +20,7 @@ class InvalidInputError(StorageError):
     """The input cannot be stored or used as asked."""
 
 
-class NotFoundError(StorageError):
+class RowNotFoundError(StorageError):
     """No row with that id belongs to the bound owner."""
 
     def __init__(self, what: str = "record") -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import documents
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import NotFoundError
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.json_query import field_equals, field_value
 from chatgate.storage.models import Record, utc_now
 
@@ -38,7 +38,11 @@ def _item(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 class RecordStore:
-    """CRUD over one owner's records. Methods raise `StorageError` subclasses only."""
+    """CRUD over one owner's records. Methods raise `chatgate.storage.errors.StorageError` subclasses only.
+
+    A record is returned as `{"id": str (UUID), "collection": str, "data": dict (the JSON document),
+    "created_at": str, "updated_at": str (ISO 8601)}`.
+    """
 
     def __init__(self, engine: AsyncEngine, owner: str) -> None:
         self._engine = engine
@@ -50,7 +54,10 @@ class RecordStore:
         return condition
 
     async def collections(self) -> dict[str, Any]:
-        """Collection names with their record counts, alphabetically."""
+        """Collection names with their record counts, alphabetically.
+
+        Returns `{"collections": [{"name": str, "count": int}], "has_more": bool}`.
+        """
         query = (
             sa.select(_columns.collection, sa.func.count().label("count"))
             .where(self._mine())
@@ -72,7 +79,13 @@ class RecordStore:
         limit: int = documents.DEFAULT_LIMIT,
         offset: int = 0,
     ) -> dict[str, Any]:
-        """One page of a collection, with the total matching count and whether more follow."""
+        """One page of a collection, with the total matching count and whether more follow.
+
+        Returns `{"items": [record], "total": int, "limit": int, "offset": int, "has_more": bool}`.
+
+        Raises:
+            chatgate.storage.errors.InvalidInputError: a bad collection name, filter, order or page.
+        """
         documents.check_collection(collection)
         filters = documents.check_filters(where)
         documents.check_page(limit, offset)
@@ -103,16 +116,27 @@ class RecordStore:
         }
 
     async def get(self, record_id: str) -> dict[str, Any]:
+        """The record `record_id`.
+
+        Raises:
+            chatgate.storage.errors.InvalidInputError: `record_id` is not a UUID.
+            chatgate.storage.errors.RowNotFoundError: no such record for this owner.
+        """
         key = documents.parse_uuid(record_id)
         async with owner_transaction(self._engine, self._owner) as connection:
             row = (
                 await connection.execute(sa.select(records).where(self._mine(), _columns.id == key))
             ).first()
         if row is None:
-            raise NotFoundError()
+            raise RowNotFoundError()
         return _item(row._mapping)
 
     async def create(self, collection: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Store `data` as a new record in `collection`; returns the record.
+
+        Raises:
+            chatgate.storage.errors.InvalidInputError: a bad collection name or document.
+        """
         documents.check_collection(collection)
         documents.check_document(data)
         now = utc_now()
@@ -129,7 +153,14 @@ class RecordStore:
         return _item(values)
 
     async def update(self, record_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """Apply a JSON merge patch (RFC 7386) to the record's data; the whole change or nothing."""
+        """Apply a JSON merge patch (RFC 7386) to the record's data; the whole change or nothing.
+
+        Returns the updated record.
+
+        Raises:
+            chatgate.storage.errors.InvalidInputError: a bad id, patch or resulting document.
+            chatgate.storage.errors.RowNotFoundError: no such record for this owner.
+        """
         key = documents.parse_uuid(record_id)
         documents.check_document(patch, what="patch")
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
@@ -139,7 +170,7 @@ class RecordStore:
                 )
             ).first()
             if row is None:
-                raise NotFoundError()
+                raise RowNotFoundError()
             merged = documents.check_document(documents.merge_patch(row.data, patch))
             now = utc_now()
             await connection.execute(
@@ -148,9 +179,15 @@ class RecordStore:
         return _item({**row._mapping, "data": merged, "updated_at": now})
 
     async def delete(self, record_id: str) -> dict[str, Any]:
+        """Delete the record `record_id`; returns `{"deleted": str (its id)}`.
+
+        Raises:
+            chatgate.storage.errors.InvalidInputError: `record_id` is not a UUID.
+            chatgate.storage.errors.RowNotFoundError: no such record for this owner.
+        """
         key = documents.parse_uuid(record_id)
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             result = await connection.execute(sa.delete(records).where(self._mine(), _columns.id == key))
         if result.rowcount != 1:
-            raise NotFoundError()
+            raise RowNotFoundError()
         return {"deleted": str(key)}

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import documents
 from chatgate.storage.engine import owner_transaction
-from chatgate.storage.errors import InvalidInputError, NotFoundError
+from chatgate.storage.errors import InvalidInputError, RowNotFoundError
 from chatgate.storage.tables import TIMESTAMP_COLUMNS, TableSpec
 
 _FILTERABLE_TYPES = (str, int, float, bool, datetime.date, uuid.UUID)
@@ -119,7 +119,12 @@ def _invalid(exc: ValidationError, what: str) -> InvalidInputError:
 
 
 class TableStore:
-    """CRUD over one owner's rows of one declared table. Raises `StorageError` subclasses only."""
+    """CRUD over one owner's rows of one declared table.
+
+    A row is returned as `{column: JSON value}` for the table's readable columns. Every method raises
+    `chatgate.storage.errors.StorageError` subclasses only: `InvalidInputError` for bad arguments,
+    `RowNotFoundError` when the owner has no such row, `DatabaseUnavailableError`.
+    """
 
     def __init__(self, engine: AsyncEngine, spec: TableSpec, owner: str) -> None:
         self._engine = engine
@@ -151,6 +156,10 @@ class TableStore:
         limit: int = documents.DEFAULT_LIMIT,
         offset: int = 0,
     ) -> dict[str, Any]:
+        """One page of rows matching `where` (column equality).
+
+        Returns `{"items": [row], "total": int, "limit": int, "offset": int, "has_more": bool}`.
+        """
         documents.check_page(limit, offset)
         try:
             filters = self._schemas.where.model_validate(where or {})
@@ -182,16 +191,18 @@ class TableStore:
         }
 
     async def get(self, key: object) -> dict[str, Any]:
+        """The row with primary key `key`."""
         query = sa.select(self._table).where(
             self._mine(), self._table.c[self._spec.primary_key] == self._key(key)
         )
         async with owner_transaction(self._engine, self._owner) as connection:
             row = (await connection.execute(query)).first()
         if row is None:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return self._item(row)
 
     async def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert a row of the writable `values`, owned by this owner; returns the row as stored."""
         try:
             checked = self._schemas.create.model_validate(values).model_dump()
         except ValidationError as exc:
@@ -210,6 +221,7 @@ class TableStore:
         return self._item(row)
 
     async def update(self, key: object, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set the writable columns in `changes` on the row `key`; returns the updated row."""
         primary = self._key(key)
         try:
             patch = self._schemas.patch.model_validate(changes)
@@ -233,10 +245,11 @@ class TableStore:
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             row = (await connection.execute(statement)).first()
         if row is None:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return self._item(row)
 
     async def delete(self, key: object) -> dict[str, Any]:
+        """Delete the row `key`; returns `{"deleted": its primary key (JSON value)}`."""
         primary = self._key(key)
         statement = sa.delete(self._table).where(
             self._mine(), self._table.c[self._spec.primary_key] == primary
@@ -244,7 +257,7 @@ class TableStore:
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             result = await connection.execute(statement)
         if result.rowcount != 1:
-            raise NotFoundError(self._spec.item)
+            raise RowNotFoundError(self._spec.item)
         return {"deleted": documents.jsonable(primary)}
 
 

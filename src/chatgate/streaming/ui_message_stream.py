@@ -22,7 +22,7 @@ from typing import Any
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
 
-from chatgate.launcher.agents_server import TOOL_OK_KEY
+from chatgate.tool_outcomes import TOOL_OK_KEY
 
 Chunk = dict[str, Any]
 

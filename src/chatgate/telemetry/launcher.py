@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from agents.mcp import MCPServer as AgentsMCPServer
 
 from chatgate.admission import Admission
+from chatgate.auth.principal import Principal
 from chatgate.errors import SaturatedError
 from chatgate.launcher import Launcher
-from chatgate.principal import Principal
 from chatgate.telemetry import Telemetry
 
 

@@ -77,7 +77,7 @@ class ObservedModel(Model):
     async def get_response(
         self,
         system_instructions: str | None,
-        input: str | list[TResponseInputItem],  # noqa: A002 - the SDK's parameter name
+        input: str | list[TResponseInputItem],  # the SDK's parameter name
         model_settings: ModelSettings,
         tools: list[Any],
         output_schema: Any,
@@ -107,7 +107,7 @@ class ObservedModel(Model):
     async def stream_response(
         self,
         system_instructions: str | None,
-        input: str | list[TResponseInputItem],  # noqa: A002 - the SDK's parameter name
+        input: str | list[TResponseInputItem],  # the SDK's parameter name
         model_settings: ModelSettings,
         tools: list[Any],
         output_schema: Any,

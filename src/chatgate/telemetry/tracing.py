@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatgate import __version__
-from chatgate.config import ConfigError, Settings
+from chatgate.config import Settings
+from chatgate.config_errors import ConfigError
 from chatgate.observability import request_id_var
 
 if TYPE_CHECKING:

@@ -57,6 +57,7 @@ class ModelRequest:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
+        """The request's Chat Completions `messages`: `[{"role": str, "content": …, "tool_calls"?: …}]`."""
         messages = self.body.get("messages")
         return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 

@@ -18,8 +18,8 @@ from typing import Any
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.types import CallToolResult
 
+from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
-from chatgate.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chatgate.apis.client import ApiClient
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.responses import ApiResponse
 from chatgate.files import FileSpace
 from chatgate.files.search import SearchScope
 from chatgate.files.space import ReadUnit, WriteMode
+from chatgate.http_apis.client import ApiClient
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.responses import ApiResponse
 from chatgate.storage.engine import is_postgres, owner_transaction
 from chatgate.toolsets.definition import ToolError
 
 _READ_ONLY = text("SET TRANSACTION READ ONLY")
 
 
-class _Discard(Exception):  # noqa: N818 - not an error: ends a read's transaction with a rollback
+class _Discard(Exception):  # not an error: ends a read's transaction with a rollback
     pass
 
 
@@ -69,11 +69,15 @@ class ToolFiles:
     async def list(
         self, path: str = ".", *, recursive: bool = False, limit: int | None = None
     ) -> dict[str, Any]:
+        """A folder's entries: `{"path", "entries": [{"name", "type", "size"?, "modified"?}], "truncated"?}`
+        (`chatgate.files.FileSpace.list`)."""
         return await self._run(self._space.list, path, recursive=recursive, limit=limit)
 
     async def read(
         self, path: str, *, offset: int = 0, limit: int | None = None, unit: ReadUnit = "lines"
     ) -> dict[str, Any]:
+        """A file's text: `{"path", "content", "unit", "offset", "size", "lines"?, "truncated"?, …}`, or a
+        binary file's description (`chatgate.files.FileSpace.read`)."""
         return await self._run(self._space.read, path, offset=offset, limit=limit, unit=unit)
 
     async def search(
@@ -85,15 +89,20 @@ class ToolFiles:
         scope: SearchScope = "all",
         limit: int | None = None,
     ) -> dict[str, Any]:
+        """Matching names and lines: `{"query", "path", "matches": [{"path", "type"} | {"path", "line",
+        "text"}], "truncated"?}` (`chatgate.files.FileSpace.search`)."""
         return await self._run(self._space.search, query, path, kind=kind, scope=scope, limit=limit)
 
     async def write(self, path: str, content: str, *, mode: WriteMode = "create") -> dict[str, Any]:
+        """Write atomically: `{"path", "size": bytes, "created": bool}` (`chatgate.files.FileSpace.write`)."""
         return await self._run(self._space.write, path, content, mode=mode)
 
     async def delete(self, path: str) -> dict[str, Any]:
+        """Delete a file or empty folder: `{"deleted": path, "type"}` (`chatgate.files.FileSpace.delete`)."""
         return await self._run(self._space.delete, path)
 
     async def move(self, source: str, destination: str) -> dict[str, Any]:
+        """Move or rename: `{"moved": source, "to": destination}` (`chatgate.files.FileSpace.move`)."""
         return await self._run(self._space.move, source, destination)
 
     async def usage(self) -> dict[str, int]:
@@ -111,7 +120,7 @@ class ToolHttp:
     """One configured API (`[[apis]]`), reachable only at its base URL: paths are relative to it,
     redirects stay on it, private addresses are refused unless the API allows them, responses are
     size-capped, and the credential (the operator's, or the bound user's own for `auth = "user"`)
-    is added here, never by the tool. Failures raise `chatgate.apis.errors.ApiCallError`, whose
+    is added here, never by the tool. Failures raise `chatgate.http_apis.errors.ApiCallError`, whose
     message is safe to show the model."""
 
     def __init__(self, client: ApiClient, api: ApiConfig, *, user_id: str, secret: str | None) -> None:
@@ -203,7 +212,7 @@ class ToolContext:
             write: open a write transaction; default True unless the tool is `read_only`.
 
         Raises:
-            ToolError: no database is configured.
+            chatgate.toolkit.ToolError: no database is configured.
             chatgate.storage.StorageError: the database failed (a message safe to show the model).
         """
         engine = self._resources.engine()
@@ -233,7 +242,7 @@ class ToolContext:
         """The bound user's file space.
 
         Raises:
-            ToolError: no files root is configured.
+            chatgate.toolkit.ToolError: no files root is configured.
         """
         if self._resources.files is None:
             raise ToolError("file storage is not configured for this service")
@@ -244,8 +253,8 @@ class ToolContext:
 
         Raises:
             LookupError: no such API is configured (an operator mistake: the model is not told why).
-            ToolError: the API needs a credential this session does not have (e.g. the user has not
-                connected it), with what the user can do about it.
+            chatgate.toolkit.ToolError: the API needs a credential this session does not have (e.g.
+                the user has not connected it), with what the user can do about it.
         """
         config = self._resources.apis.get(api)
         if config is None or self._resources.api_client is None:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chatgate.api.deps import CurrentPrincipal, ServicesDep
 from chatgate.api.schemas import ErrorResponse
-from chatgate.apis.config import NAME_PATTERN
-from chatgate.apis.service import MAX_CREDENTIAL_CHARS, ApiService
-from chatgate.errors import InvalidRequestError, NotFoundError
+from chatgate.errors import InvalidRequestError
+from chatgate.http_apis.config import NAME_PATTERN
+from chatgate.http_apis.parent import MAX_CREDENTIAL_CHARS, ApiService
 from chatgate.surrogates import has_surrogate
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])
@@ -45,8 +45,7 @@ class ConnectionsOut(BaseModel):
 
 
 def get_api_service(services: ServicesDep) -> ApiService:
-    if services.apis is None:
-        raise NotFoundError("No external APIs are configured.")
+    """The API tools' service (always built; with no `[[apis]]` its catalog is empty)."""
     return services.apis
 
 

@@ -1,11 +1,16 @@
-"""Tool groups, one module per resource kind. Each exposes `register(server, …)`."""
+"""The tool server's tools: one module per group, each exposing `register(server, …)`.
+
+`identity`, `files`, `records`, `tables` and `toolsets` are registered by `register_all`; the API
+tools (`apis`) are passed to the server when it is built (`chatgate.mcp_server.server.build_server`).
+`annotations` and `database_calls` are what the groups share.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from chatgate.agent_config import tool_allowlist
-from chatgate.apis.catalog import ApiCatalog
+from chatgate.http_apis.catalog import ApiCatalog
 from chatgate.mcp_server.settings import ChildSettings
 from chatgate.mcp_server.tools import files, identity, records, tables, toolsets
 from chatgate.storage.tables import load_table_specs
@@ -17,7 +22,10 @@ if TYPE_CHECKING:
 
 
 def register_all(server: StrictMCPServer, settings: ChildSettings, catalog: ApiCatalog) -> None:
-    """Register every tool group on `server`, then drop the tools no configured agent may use.
+    """Register the built-in groups and the operator's toolsets on `server`, then drop the tools no
+    configured agent may use (the API tools are already on `server`, and are filtered with the rest).
+
+    `catalog` is the compiled API catalog, which toolsets reach through their context's API calls.
 
     Raises:
         ToolConfigError: the configuration file, a declared table or a toolset is invalid.

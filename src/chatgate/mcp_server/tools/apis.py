@@ -19,10 +19,10 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
-from chatgate.apis.catalog import ApiCatalog
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.errors import ApiCallError, RequestRefusedError
-from chatgate.apis.operations import OperationSpec
+from chatgate.http_apis.catalog import ApiCatalog
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import ApiCallError, RequestRefusedError
+from chatgate.http_apis.operations import OperationSpec
 from chatgate.mcp_server.context import ToolResources, resources_of
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class _RawArguments(ArgModelBase):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
     def model_dump_one_level(self) -> dict[str, Any]:
+        """`{"arguments": {name: value}}`: the call's arguments, as the tool function takes them."""
         return {"arguments": dict(self.model_extra or {})}
 
 
@@ -76,6 +77,7 @@ def _tool_function(api: ApiConfig, operation: OperationSpec) -> Any:
         return validators[0]
 
     async def call_api(arguments: dict[str, Any], ctx: Context[ToolResources, Any]) -> dict[str, Any]:
+        # Returns `ApiResponse.to_json()`: {"status", "content_type", "body", "truncated"?}.
         resources = resources_of(ctx)
         # Models send null for "not given"; the schema's optional fields mean the same.
         arguments = {key: value for key, value in arguments.items() if value is not None}
@@ -106,7 +108,7 @@ def api_secret(resources: ToolResources, api: ApiConfig) -> str | None:
     """The credential for calling `api` in this session: none, the operator's, or the bound user's own.
 
     Raises:
-        ToolError: the credential is not available (with what to do about it).
+        mcp.server.mcpserver.exceptions.ToolError: the credential is not available (with what to do about it).
     """
     if api.auth == "none":
         return None

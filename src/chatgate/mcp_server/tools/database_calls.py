@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.mcp_server.context import ToolResources, resources_of
 from chatgate.storage.audit import record_tool_call
-from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, NotFoundError
+from chatgate.storage.errors import DatabaseUnavailableError, InvalidInputError, RowNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def database_call(
     try:
         yield engine, owner
         outcome = "ok"
-    except NotFoundError as exc:
+    except RowNotFoundError as exc:
         outcome = "not_found"
         raise ToolError(str(exc)) from None
     except InvalidInputError as exc:

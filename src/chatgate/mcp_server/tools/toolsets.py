@@ -25,9 +25,9 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from chatgate.apis.catalog import ApiCatalog
-from chatgate.apis.errors import ApiCallError
 from chatgate.files import FileSpaceError
+from chatgate.http_apis.catalog import ApiCatalog
+from chatgate.http_apis.errors import ApiCallError
 from chatgate.mcp_server.context import ToolResources, resources_of
 from chatgate.mcp_server.tools.apis import api_secret
 from chatgate.mcp_server.tools.database_calls import AUDIT_TIME_LIMIT_SECONDS

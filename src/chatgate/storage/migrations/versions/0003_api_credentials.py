@@ -1,4 +1,4 @@
-"""Per-user API credentials (sealed with AES-GCM by `chatgate.apis.crypto`).
+"""Per-user API credentials (sealed with AES-GCM by `chatgate.http_apis.crypto`).
 
 Revision ID: 0003
 Revises: 0002

@@ -1,6 +1,6 @@
 """Operation specs: one operation of one API as a tool, in plain data.
 
-The API process builds them from OpenAPI documents (`chatgate.apis.openapi`); tool servers read
+The API process builds them from OpenAPI documents (`chatgate.http_apis.openapi`); tool servers read
 them from the compiled catalog without importing any OpenAPI machinery.
 """
 
@@ -16,7 +16,7 @@ MULTIPART_BODY = "multipart/form-data"
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """Where one tool argument goes on the wire, and how it is serialised (`chatgate.apis.styles`).
+    """Where one tool argument goes on the wire, and how it is serialised (`chatgate.http_apis.styles`).
 
     `content_type` is set for a parameter described by `content` instead of `schema`: its value is
     sent as one text in that media type (JSON for `application/json`), in the location's default style.
@@ -63,6 +63,7 @@ class OperationSpec:
     body_encoding: tuple[FieldEncoding, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The spec as plain JSON: its fields by name, parameters and body encoding as lists of objects."""
         return asdict(self)
 
     @classmethod

@@ -23,8 +23,9 @@ from typing import Any, NoReturn
 
 import anyio
 
+from chatgate import spawn
+from chatgate.forkserver import protocol
 from chatgate.mcp_server import settings as child_settings
-from chatgate.mcp_server import template_protocol as protocol
 from chatgate.mcp_server.lifecycle import (
     hard_exit,
     set_parent_death_signal,
@@ -107,13 +108,13 @@ def _bind_environment(request: dict[str, Any], template_pid: int) -> child_setti
         os.chdir(cwd)
     env = {str(key): str(value) for key, value in environ.items()}
     # This child's parent is the template, not the API process the environment was built in.
-    env[child_settings.ENV_PARENT_PID] = str(template_pid)
+    env[spawn.ENV_PARENT_PID] = str(template_pid)
     os.environ.clear()
     os.environ.update(env)
     try:
         settings = child_settings.ChildSettings.from_environ(env)
     except child_settings.IdentityMissingError as exc:
-        logger.error("refusing to serve: %s", exc)  # noqa: TRY400 - message only
+        logger.error("refusing to serve: %s", exc)  # message only
         return None
     logging.getLogger().setLevel(settings.log_level.upper())
     return settings

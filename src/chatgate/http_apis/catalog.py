@@ -1,6 +1,6 @@
 """The compiled API catalog: every configured API with its operation specs, as one JSON file.
 
-The API process builds it once at start-up (`chatgate.apis.documents.compile_catalog` reads
+The API process builds it once at start-up (`chatgate.http_apis.openapi_documents.compile_catalog` reads
 `CHATGATE_CONFIG` and fetches and parses each OpenAPI document) and writes it to the state
 directory; every tool server reads that file instead of repeating the work. A child therefore never
 fetches a document, imports an OpenAPI parser, or sees an API the parent did not validate.
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.operations import OperationSpec
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.operations import OperationSpec
 from chatgate.tool_config import ToolConfigError
 
 CATALOG_VERSION = 2  # 2: parameter styles, form and multipart bodies
@@ -46,6 +46,8 @@ class ApiCatalog:
         return {api.config.name: api.config.secret_env for api in self.apis if api.config.secret_env}
 
     def to_json(self) -> dict[str, Any]:
+        """The catalog file's content: `{"version": int, "apis": [{"config": ApiConfig as JSON,
+        "operations": [OperationSpec.to_json()]}]}` (no secrets: only the names of their variables)."""
         return {
             "version": CATALOG_VERSION,
             "apis": [

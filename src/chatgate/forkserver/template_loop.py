@@ -22,36 +22,16 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.forked import ChildLimits, run_forked_child
+from chatgate.forkserver import protocol
+from chatgate.forkserver.forked import ChildLimits
+from chatgate.forkserver.spares import Spare, fork_spare, kill_child
 from chatgate.mcp_server.server import StrictMCPServer
 
-logger = logging.getLogger("chatgate.mcp_server.template")
+logger = logging.getLogger("chatgate.forkserver.template")
 
 REQUEST_DEADLINE_SECONDS = 2.0
 _NO_DEADLINE = float("inf")
 _UCRED = struct.Struct("3i")
-
-
-@dataclass
-class _Spare:
-    """An unbound child waiting on its control pipe, and the template's ends of its pipes."""
-
-    pid: int
-    stdin_w: int
-    stdout_r: int
-    control_w: int
-    pidfd: int | None = None  # handed to the API with the pipes: it signals exactly this process
-
-    def reply_fds(self) -> list[int]:
-        fds = [self.stdin_w, self.stdout_r]
-        return fds if self.pidfd is None else [*fds, self.pidfd]
-
-    def close(self) -> None:
-        for fd in (self.stdin_w, self.stdout_r, self.control_w, self.pidfd):
-            if fd is not None:
-                with suppress(OSError):
-                    os.close(fd)
 
 
 @dataclass
@@ -77,7 +57,7 @@ class Template:
     ) -> None:
         self._server = server
         self._spare_count = spare_count
-        self._spares: deque[_Spare] = deque()
+        self._spares: deque[Spare] = deque()
         self._listener = listener
         self._token = token
         self._limits = limits
@@ -171,7 +151,7 @@ class Template:
                 _send_quietly(conn, {"ok": False, "error": protocol.ERROR_UNAUTHORIZED})
                 return
             env, cwd = request.get("env"), request.get("cwd")
-            if not is_str_map(env) or not (cwd is None or isinstance(cwd, str)):
+            if not protocol.is_str_map(env) or not (cwd is None or isinstance(cwd, str)):
                 _send_quietly(conn, {"ok": False, "error": protocol.ERROR_BAD_REQUEST})
                 return
             self._fork_child(conn, cast(dict[str, str], env), cwd)
@@ -189,36 +169,15 @@ class Template:
             socket.send_fds(conn, [reply], spare.reply_fds())
         except (OSError, protocol.ProtocolError):
             # The requester is gone (or the frame is unusable): nobody will ever talk to this child.
-            _kill(spare.pid)
+            kill_child(spare.pid)
         finally:
             spare.close()
 
-    def _spawn_spare(self) -> _Spare | None:
-        """Fork an unbound child that waits for its bind request; None if fork fails."""
-        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
-        stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
-        control_r, control_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = os.fork()
-        except OSError:
-            logger.exception("fork failed")
-            for fd in (stdin_r, stdin_w, stdout_r, stdout_w, control_r, control_w):
-                os.close(fd)
-            return None
-        if pid == 0:  # the child: never returns
-            run_forked_child(
-                stdin_fd=stdin_r,
-                stdout_fd=stdout_w,
-                control_fd=control_r,
-                limits=self._limits,
-                template_pid=os.getppid(),
-                server=self._server,
-            )
-        for fd in (stdin_r, stdout_w, control_r):
-            os.close(fd)
-        self._children[pid] = _NO_DEADLINE  # idle spares live until used or retired
-        # Opened before anything can reap the child, so it can never name a recycled pid.
-        return _Spare(pid, stdin_w=stdin_w, stdout_r=stdout_r, control_w=control_w, pidfd=_pidfd_of(pid))
+    def _spawn_spare(self) -> Spare | None:
+        spare = fork_spare(self._limits, self._server)
+        if spare is not None:
+            self._children[spare.pid] = _NO_DEADLINE  # idle spares live until used or retired
+        return spare
 
     def _top_up_spares(self) -> None:
         while len(self._spares) < self._spare_count and not self._stopping:
@@ -261,7 +220,7 @@ class Template:
         for pid, deadline in list(self._children.items()):
             if deadline <= now:
                 logger.warning("tool server %d exceeded its lifetime; killing it", pid)
-                _kill(pid)
+                kill_child(pid)
                 self._children[pid] = now + 3600  # reaped on SIGCHLD; do not kill a recycled pid twice
         for fd, pending in list(self._pending.items()):
             if pending.deadline <= now:
@@ -278,36 +237,16 @@ class Template:
         while self._spares:
             self._spares.popleft().close()
         for pid in list(self._children):
-            _kill(pid)
+            kill_child(pid)
         self._reap()
 
     def _on_term(self, *_: object) -> None:
         self._stopping = True
 
 
-def is_str_map(value: object) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    )
-
-
 def _send_quietly(conn: socket.socket, payload: dict[str, Any]) -> None:
     with suppress(OSError):
         conn.sendall(protocol.encode_frame(payload))
-
-
-def _pidfd_of(pid: int) -> int | None:
-    try:
-        fd = os.pidfd_open(pid)
-    except (OSError, AttributeError):  # an older kernel: the API then stops children by closing pipes
-        return None
-    os.set_inheritable(fd, False)
-    return fd
-
-
-def _kill(pid: int) -> None:
-    with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def _drain(fd: int) -> None:

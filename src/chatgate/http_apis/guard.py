@@ -26,8 +26,8 @@ import anyio
 import httpcore
 import httpx
 
-from chatgate.apis.config import ApiConfig
-from chatgate.apis.errors import RequestRefusedError
+from chatgate.http_apis.config import ApiConfig
+from chatgate.http_apis.errors import RequestRefusedError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -42,7 +42,7 @@ def expand_path(
 ) -> str:
     """`template` with each `{name}` replaced by its serialised, percent-encoded value.
 
-    `serialize(name, value)` gives the encoded text (`chatgate.apis.styles.path_value`); by
+    `serialize(name, value)` gives the encoded text (`chatgate.http_apis.styles.path_value`); by
     default a value is one percent-encoded segment.
 
     Raises:

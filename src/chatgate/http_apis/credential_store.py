@@ -16,7 +16,7 @@ from sqlalchemy import DateTime, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from chatgate.apis.crypto import CredentialCipher, DecryptionError
+from chatgate.http_apis.crypto import CredentialCipher, DecryptionError
 from chatgate.storage.engine import owner_transaction
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,6 @@ PROCESS_NAME_TOOL_SERVER = "chatgate-tool"
 ERROR_UNAUTHORIZED = "unauthorized"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_FORK_FAILED = "fork_failed"
-ERROR_SHUTTING_DOWN = "shutting_down"
 
 
 class ProtocolError(ValueError):
@@ -81,3 +80,10 @@ def split_frame(buffer: bytes | bytearray) -> tuple[dict[str, Any], int] | None:
     if not isinstance(payload, dict):
         raise ProtocolError("frame is not a JSON object")
     return payload, end
+
+
+def is_str_map(value: object) -> bool:
+    """True for a JSON object of strings to strings (an environment, as a frame carries it)."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )

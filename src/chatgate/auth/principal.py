@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from chatgate.spawn import PASSED_CLAIMS
+
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a verified token says the caller is. Built only by `chatgate.auth`."""
+    """Who a verified token says the caller is. Built only by `chatgate.auth.verify`."""
 
     user_id: str
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -23,4 +25,4 @@ class Principal:
 
     def profile_claims(self) -> dict[str, str]:
         """The non-sensitive claims a tool server may see (for `whoami`)."""
-        return {key: value for key in ("email", "name") if isinstance(value := self.claims.get(key), str)}
+        return {key: value for key in PASSED_CLAIMS if isinstance(value := self.claims.get(key), str)}

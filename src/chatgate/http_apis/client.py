@@ -2,14 +2,12 @@
 
 One `ApiClient` per tool server (one user, one chat turn) holds one shared `httpx.AsyncClient`.
 Nothing here knows about MCP; `chatgate.mcp_server.tools.apis` turns `ApiCallError`s (see
-`chatgate.apis.errors`) into messages for the model.
+`chatgate.http_apis.errors`) into messages for the model.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -19,13 +17,13 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from chatgate.apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
-from chatgate.apis.errors import (
+from chatgate.http_apis.config import HEADER_NAME, RESERVED_HEADERS, ApiConfig
+from chatgate.http_apis.errors import (
     ApiCallError,
     RequestRefusedError,
     UpstreamUnavailableError,
 )
-from chatgate.apis.guard import (
+from chatgate.http_apis.guard import (
     check_url,
     expand_path,
     host_port,
@@ -34,12 +32,12 @@ from chatgate.apis.guard import (
     pinned_transport,
     resolve_pinned,
 )
-from chatgate.apis.operations import OperationSpec, ParameterSpec
-from chatgate.apis.request_bodies import content_text, request_body
-from chatgate.apis.responses import ApiResponse, read_response
-from chatgate.apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
+from chatgate.http_apis.operations import OperationSpec, ParameterSpec
+from chatgate.http_apis.request_bodies import content_text, request_body
+from chatgate.http_apis.responses import ApiResponse, read_response
+from chatgate.http_apis.retries import RETRY_STATUSES, backoff, retry_delay
+from chatgate.http_apis.styles import DEFAULT_STYLE, header_value, path_value, query_pairs
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -226,7 +224,7 @@ class ApiClient:
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     if attempt >= retries:
                         raise UpstreamUnavailableError("the API could not be reached") from exc
-                    outcome = self._backoff(api, attempt)
+                    outcome = backoff(api, attempt)
                 except (TimeoutError, httpx.TimeoutException) as exc:
                     raise UpstreamUnavailableError(
                         f"the API did not answer within {api.timeout_seconds:g} seconds"
@@ -243,8 +241,8 @@ class ApiClient:
     ) -> ApiResponse | float:
         """The answer, or the seconds to wait before retrying."""
         response = await self._follow(api, request)
-        if response.status_code in _RETRY_STATUSES and attempt < retries:
-            delay = self._retry_delay(api, response, attempt)
+        if response.status_code in RETRY_STATUSES and attempt < retries:
+            delay = retry_delay(api, response, attempt)
             if delay is not None:
                 await response.aclose()
                 return delay
@@ -269,31 +267,6 @@ class ApiClient:
                 request.method, target, headers=request.headers, extensions=request.extensions
             )
         raise RequestRefusedError(f"the API redirected more than {_MAX_REDIRECTS} times")
-
-    def _backoff(self, api: ApiConfig, attempt: int) -> float:
-        # Full jitter: concurrent callers spread out instead of retrying in lockstep.
-        return float(random.uniform(0, api.retry_backoff_seconds * (2**attempt)))  # noqa: S311 - not crypto
-
-    def _retry_delay(self, api: ApiConfig, response: httpx.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying, or None when `Retry-After` asks for longer than we wait."""
-        header = response.headers.get("retry-after")
-        if header is None:
-            return self._backoff(api, attempt)
-        seconds = _retry_after_seconds(header)
-        if seconds is None:
-            return self._backoff(api, attempt)
-        return seconds if seconds <= api.max_retry_after_seconds else None
-
-
-def _retry_after_seconds(header: str) -> float | None:
-    value = header.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _identity_headers(api: ApiConfig, *, user_id: str, secret: str | None) -> dict[str, str]:

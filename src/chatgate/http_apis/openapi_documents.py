@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import yaml
 
-from chatgate.apis.catalog import ApiCatalog, CompiledApi
-from chatgate.apis.config import load_api_configs
-from chatgate.apis.openapi import build_operations
+from chatgate.http_apis.catalog import ApiCatalog, CompiledApi
+from chatgate.http_apis.config import load_api_configs
+from chatgate.http_apis.openapi import build_operations
 from chatgate.tool_config import ToolConfigError
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def compile_catalog(config: dict[str, Any], *, base_dir: Path | None = None) -> 
             document = load_document(api.openapi, timeout_seconds=api.timeout_seconds)
         except DocumentUnavailableError as exc:
             # One API being down at start-up must not take the whole service down with it.
-            logger.error("api %s disabled until restart: %s", api.name, exc)  # noqa: TRY400 - no traceback
+            logger.error("api %s disabled until restart: %s", api.name, exc)  # no traceback
             continue
         except ToolConfigError as exc:
             raise ToolConfigError(

@@ -4,7 +4,7 @@ A tool sends one body, chosen from the operation's `content` in this order: JSON
 `…+json`), `application/x-www-form-urlencoded`, `multipart/form-data`, then a `*/*` or
 `application/*` range (sent as JSON). Form and multipart bodies must be objects with properties;
 each property is a form field or a part, serialised by the media type's Encoding Object
-(`chatgate.apis.request_bodies` does the sending). File content (`format: binary`, or a non-text
+(`chatgate.http_apis.request_bodies` does the sending). File content (`format: binary`, or a non-text
 `contentMediaType`) cannot come from a model: such a field is left out when optional, and an
 operation that needs one, or whose only body is of another type, is not exposed at all — an
 operation exposed without the body it needs would send an empty request every time.
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chatgate.apis.operations import FORM_BODY, JSON_BODY, MULTIPART_BODY, FieldEncoding
-from chatgate.apis.schemas import DEFS_REF
-from chatgate.apis.styles import QUERY_STYLES, default_explode
+from chatgate.http_apis.operations import FORM_BODY, JSON_BODY, MULTIPART_BODY, FieldEncoding
+from chatgate.http_apis.schemas import DEFS_REF
+from chatgate.http_apis.styles import QUERY_STYLES, default_explode
 
 _TEXT_MEDIA = ("text/", "application/json", "application/xml")
 

@@ -6,14 +6,14 @@ start-up with pydantic's precise location, and the walk below reads typed `Opera
 and `RequestBody` objects instead of guessing at dict shapes. It does not resolve `$ref`s, and that
 is what we want: components are references inside one document, so parameters and bodies are looked
 up by name, and schemas are converted to JSON Schema and their references inlined so each tool's
-input schema is self-contained (`chatgate.apis.schemas`). Heavier choices were passed over:
+input schema is self-contained (`chatgate.http_apis.schemas`). Heavier choices were passed over:
 `openapi-core` validates live requests and responses (we only need the shapes), `prance` stops at
 3.0, and hand-walking dicts would re-implement the validation `openapi-pydantic` already does.
 
 Only what can be sent becomes an argument: path, query and header parameters in any OpenAPI style
 (not the headers the gateway sets itself, not cookies) and a JSON, form or multipart text body
-(`chatgate.apis.openapi_bodies`). An operation needing anything else is skipped with a warning rather than
-exposed half-working; naming it in the API's allowlist is a configuration error.
+(`chatgate.http_apis.openapi_bodies`). An operation needing anything else is skipped with a warning
+rather than exposed half-working; naming it in the API's allowlist is a configuration error.
 """
 
 from __future__ import annotations
@@ -26,17 +26,24 @@ from typing import Any
 from openapi_pydantic import parse_obj
 from pydantic import BaseModel, ValidationError
 
-from chatgate.apis.config import RESERVED_HEADERS, ApiConfig
-from chatgate.apis.naming import MAX_TOOL_NAME, NamedOperation, check_names, name_operations, too_long
-from chatgate.apis.openapi_bodies import BodySpec, Unsupported, build_body
-from chatgate.apis.operations import OperationSpec, ParameterSpec
-from chatgate.apis.schemas import SchemaReferenceError, inline_references, to_json_schema
-from chatgate.apis.styles import DEFAULT_STYLE, STYLES_BY_LOCATION, default_explode
+from chatgate.http_apis.config import RESERVED_HEADERS, ApiConfig
+from chatgate.http_apis.naming import (
+    MAX_TOOL_NAME,
+    NamedOperation,
+    check_names,
+    name_operations,
+    one_line,
+    too_long,
+    tool_description,
+)
+from chatgate.http_apis.openapi_bodies import BodySpec, Unsupported, build_body
+from chatgate.http_apis.operations import OperationSpec, ParameterSpec
+from chatgate.http_apis.schemas import SchemaReferenceError, inline_references, to_json_schema
+from chatgate.http_apis.styles import DEFAULT_STYLE, STYLES_BY_LOCATION, default_explode
 from chatgate.tool_config import ToolConfigError
 
 logger = logging.getLogger(__name__)
 
-MAX_DESCRIPTION_CHARS = 1024
 _METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # PUT replaces what is there, DELETE removes it: both can lose data, so both say so.
@@ -197,7 +204,9 @@ class _Walker:
             tool_name=name.tool_name,
             method=method,
             path=path,
-            description=_description(self._api, method, path, operation),
+            description=tool_description(
+                self._api.name, method, path, operation.summary, operation.description
+            ),
             input_schema=input_schema,
             parameters=tuple(params),
             body_arg=body.arg if body else None,
@@ -221,7 +230,7 @@ class _Walker:
         else:
             schema = {"type": "string"}
         if parameter.description and "description" not in schema:
-            schema["description"] = _one_line(parameter.description)
+            schema["description"] = one_line(parameter.description)
         style = _value(parameter.style) if parameter.style else DEFAULT_STYLE[location]
         if style not in STYLES_BY_LOCATION[location]:
             allowed = ", ".join(sorted(STYLES_BY_LOCATION[location]))
@@ -288,18 +297,3 @@ def _dump(schema: Any) -> Any:
 
 def _value(value: Any) -> str:
     return str(getattr(value, "value", value))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:MAX_DESCRIPTION_CHARS]
-
-
-def _description(api: ApiConfig, method: str, path: str, operation: Any) -> str:
-    summary = _one_line(operation.summary or "")
-    detail = _one_line(operation.description or "")
-    text = summary.rstrip(".") + "." if summary else ""
-    if detail and detail != summary:
-        text = f"{text} {detail}".strip()
-    if not text:
-        text = f"Call {method} {path}."
-    return _one_line(f"{text} ({api.name} API: {method} {path})")

@@ -1,4 +1,5 @@
-"""Tool names of API operations: `api_<api>_<operationId>`, or a name made from method and path.
+"""Tool names and descriptions of API operations: `api_<api>_<operationId>`, or a name made from
+method and path; a one-line description from the document's summary and description.
 
 Tool names are public (the model calls them, operators allowlist them), so they must be stable
 across restarts, readable, unique, and at most 64 characters (OpenAI function names:
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from chatgate.tool_config import ToolConfigError
 
 MAX_TOOL_NAME = 64
+MAX_DESCRIPTION_CHARS = 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _HASH_CHARS = 8
 
@@ -100,3 +102,22 @@ def _derived(method: str, path: str) -> str:
     segments = [segment.strip("{}") for segment in path.split("/") if segment]
     text = _UNSAFE.sub("_", "_".join([method.lower(), *segments]))
     return re.sub(r"_{2,}", "_", text).strip("_") or method.lower()
+
+
+def one_line(text: str) -> str:
+    """`text` on one line, whitespace collapsed, cut at `MAX_DESCRIPTION_CHARS` characters."""
+    return " ".join(text.split())[:MAX_DESCRIPTION_CHARS]
+
+
+def tool_description(
+    api_name: str, method: str, path: str, summary: str | None, description: str | None
+) -> str:
+    """What the model reads about an operation: its summary and description, then the API and route."""
+    summary = one_line(summary or "")
+    detail = one_line(description or "")
+    text = summary.rstrip(".") + "." if summary else ""
+    if detail and detail != summary:
+        text = f"{text} {detail}".strip()
+    if not text:
+        text = f"Call {method} {path}."
+    return one_line(f"{text} ({api_name} API: {method} {path})")

@@ -16,14 +16,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatgate.apis.catalog import ApiCatalog, write_catalog
-from chatgate.apis.credential_store import CredentialStore
-from chatgate.apis.crypto import CredentialCipher, EncryptionKeyError
-from chatgate.apis.documents import compile_catalog
+from chatgate import spawn as child
+from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.errors import EncryptionUnavailableError, InvalidRequestError, NotFoundError
-from chatgate.mcp_server import settings as child
-from chatgate.principal import Principal
+from chatgate.http_apis.catalog import ApiCatalog, write_catalog
+from chatgate.http_apis.credential_store import CredentialStore
+from chatgate.http_apis.crypto import CredentialCipher, EncryptionKeyError
+from chatgate.http_apis.openapi_documents import compile_catalog
 from chatgate.storage import DatabaseUnavailableError
 from chatgate.tool_config import load_tool_config
 
@@ -149,7 +149,7 @@ class ApiService:
 
     # Handoff to the tool server --------------------------------------------------------------
 
-    async def child_environment(self, principal: Principal) -> dict[str, str]:
+    async def api_environment(self, principal: Principal) -> dict[str, str]:
         """The secret API variables of one tool server bound to `principal`: the operator's service
         secrets and that user's own credentials, never another user's. (The catalog path is not
         secret and travels in every child's environment: `launcher.environment`.)"""

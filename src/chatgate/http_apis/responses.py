@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import httpx
 
-from chatgate.apis.errors import UpstreamStatusError, UpstreamUnavailableError
-from chatgate.apis.redaction import redact, redact_and_cut, redact_text, secret_forms, slack
+from chatgate.http_apis.errors import UpstreamStatusError, UpstreamUnavailableError
+from chatgate.http_apis.redaction import redact, redact_and_cut, redact_text, secret_forms, slack
 
 EXCERPT_CHARS = 300
 TRUNCATION_MARKER = "…[truncated: the response was larger than {limit} bytes]"
@@ -29,6 +29,8 @@ class ApiResponse:
     truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """What the model reads: `{"status": int, "content_type": str, "body": JSON value or text,
+        "truncated"?: True}`."""
         out: dict[str, Any] = {"status": self.status, "content_type": self.content_type, "body": self.body}
         if self.truncated:
             out["truncated"] = True
@@ -40,7 +42,7 @@ async def read_response(
 ) -> ApiResponse:
     """Read at most `limit` bytes of `response` (a stream) and shape them; always closes it.
 
-    The credential is redacted before anything is cut (`chatgate.apis.redaction`), so no part of
+    The credential is redacted before anything is cut (`chatgate.http_apis.redaction`), so no part of
     it reaches the model, whatever the upstream echoes and wherever the cut falls.
 
     Raises:

@@ -18,10 +18,11 @@ import jsonschema  # noqa: F401 - imported lazily by the SDK on first use; pay f
 import mcp.server.stdio  # noqa: F401 - the child's transport
 from mcp import Client
 
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.mcp_server.server import StrictMCPServer, build_server
-from chatgate.mcp_server.settings import ENV_USER_ID, ChildSettings
-from chatgate.mcp_server.template_protocol import WARM_UP_USER
+from chatgate.mcp_server.settings import ChildSettings
 from chatgate.sandbox import prepare as prepare_sandbox
+from chatgate.spawn import ENV_USER_ID
 from chatgate.storage.engine import preload_drivers
 
 

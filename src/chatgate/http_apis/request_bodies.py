@@ -1,6 +1,6 @@
 """The body a tool call sends: JSON, form fields or multipart text parts, from validated arguments.
 
-What each operation accepts was decided when the catalog was compiled (`chatgate.apis.openapi_bodies`);
+What each operation accepts was decided when the catalog was compiled (`chatgate.http_apis.openapi_bodies`);
 this module only serialises. Form fields follow their Encoding Object exactly like query parameters
 (`style`, `explode`, `allowReserved`; default `form`, exploded), or are sent as one text when the
 encoding gives only a `contentType`. Multipart: one part per field, one per item of an array;
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatgate.apis.operations import FORM_BODY, MULTIPART_BODY, FieldEncoding, OperationSpec
-from chatgate.apis.styles import encode, query_pairs, scalar
+from chatgate.http_apis.operations import FORM_BODY, MULTIPART_BODY, FieldEncoding, OperationSpec
+from chatgate.http_apis.styles import encode, query_pairs, scalar
 
 
 def content_text(media_type: str, value: Any) -> str:

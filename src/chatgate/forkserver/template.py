@@ -1,6 +1,6 @@
 """The fork template: a warm, user-less process that forks one tool server per request.
 
-Run by the fork launcher as `python -m chatgate.mcp_server.template --socket PATH --parent-pid N`,
+Run by the fork launcher as `python -m chatgate.forkserver.template --socket PATH --parent-pid N`,
 with a start frame on stdin (the channel token and the shared tool configuration: never in argv or
 the environment, both readable in /proc) and an environment holding no secrets.
 
@@ -23,14 +23,14 @@ import threading
 from pathlib import Path
 from typing import cast
 
-from chatgate.mcp_server import template_protocol as protocol
-from chatgate.mcp_server.forked import ChildLimits
+from chatgate.forkserver import protocol
+from chatgate.forkserver.forked import ChildLimits
+from chatgate.forkserver.template_loop import Template
+from chatgate.forkserver.warmup import warm_up
 from chatgate.mcp_server.lifecycle import hard_exit, set_parent_death_signal, set_process_name
 from chatgate.mcp_server.logs import configure_child_logging
-from chatgate.mcp_server.template_loop import Template, is_str_map
-from chatgate.mcp_server.warmup import warm_up
 
-logger = logging.getLogger("chatgate.mcp_server.template")
+logger = logging.getLogger("chatgate.forkserver.template")
 
 
 def _read_start_frame() -> tuple[bytes, dict[str, str]]:
@@ -43,13 +43,13 @@ def _read_start_frame() -> tuple[bytes, dict[str, str]]:
         buffer += chunk
     start, _ = framed
     token, environ = start.get("token"), start.get("env")
-    if not isinstance(token, str) or not is_str_map(environ):
+    if not isinstance(token, str) or not protocol.is_str_map(environ):
         raise SystemExit("malformed start frame")
     return token.encode(), cast(dict[str, str], environ)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="chatgate.mcp_server.template")
+    parser = argparse.ArgumentParser(prog="chatgate.forkserver.template")
     parser.add_argument("--socket", required=True, type=Path)
     parser.add_argument("--parent-pid", required=True, type=int)
     parser.add_argument("--memory-mb", type=int, default=0, help="RLIMIT_AS per child; 0 for none")

@@ -17,10 +17,8 @@ from typing import Any
 
 import jwt
 
-from chatgate.config import Settings
-from chatgate.dev_secret import DEV_ISSUER, load_or_create_dev_secret
-from chatgate.errors import AuthenticationError, AuthUnavailableError, MissingTokenError
-from chatgate.jwks import (
+from chatgate.auth.dev_secret import DEV_ISSUER, load_or_create_dev_secret
+from chatgate.auth.jwks import (
     JWKS_ALGORITHMS,
     JwksCache,
     JwksUnavailableError,
@@ -28,14 +26,16 @@ from chatgate.jwks import (
     UnknownKeyError,
     loggable_url,
 )
-from chatgate.principal import Principal
+from chatgate.auth.principal import Principal
+from chatgate.config import Settings
+from chatgate.errors import AuthenticationError, AuthUnavailableError, MissingTokenError
+from chatgate.spawn import MAX_USER_ID_CHARS
 from chatgate.token_checks import TokenHeader, check_audience, check_issuer, parse_header
 
 logger = logging.getLogger(__name__)
 
 USER_ID_CLAIMS = ("sub", "id", "user_id", "userId")
 MAX_TOKEN_CHARS = 16 * 1024
-MAX_USER_ID_CHARS = 1024
 
 
 @dataclass(frozen=True)
