@@ -1,12 +1,13 @@
-"""One chat turn: claim the conversation, admit, launch the user's tool server, run the agent with the
-conversation's history, tear down, record the run.
+"""One chat turn: claim the conversation, admit, run the agent with the conversation's history (the
+user's tool server launched at the first tool call, if any), tear down, record the run.
 
     open_turn(turn)                     claim the conversation (409 if another message is being answered)
     run_turn(turn, on_event)
-      └─ tool_servers(...)              an admission slot, the user's tool server (`timed_launch`),
-           │                            the operator's MCP servers
+      └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
+           │                            `timed_launch` at the first tool call), the operator's MCP servers
            └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
-      └─ record the run, release the claim (every path, cancellation included)
+      └─ record the run and its history, release the claim: one transaction (every path,
+         cancellation included)
 
 Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
 `chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
@@ -28,6 +29,7 @@ from agents import Agent, Runner, RunResultStreaming, SessionSettings
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from agents.stream_events import StreamEvent
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
@@ -35,22 +37,23 @@ from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.conversations.history import ConversationSession
-from chatgate.conversations.message_index import MessageIndex
+from chatgate.conversations.history import ConversationSession, user_message_row
 from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
     ChatgateError,
+    DatabaseUnavailableError,
     DeadlineExceededError,
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerError
+from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
-from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, ms_since
+from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry
-from chatgate.timed_launch import LaunchEnvironment, timed_launch
+from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
 from chatgate.turn import COMPLETED, INTERRUPTED, Turn
 
 logger = logging.getLogger(__name__)
@@ -95,13 +98,14 @@ class ChatService:
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
+        new = turn.conversation_id is None
         conversation_id = turn.conversation_id or uuid.uuid4().hex
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
             await self.conversations.claim(
-                turn.principal.user_id, conversation_id, turn.request_id, turn.message
+                turn.principal.user_id, conversation_id, turn.request_id, turn.message, new=new
             )
         turn.conversation_id = conversation_id
         return conversation_id
@@ -122,13 +126,11 @@ class ChatService:
         started_at = utc_now()
         outcome = INTERRUPTED  # unless the run ends some other way, below
         history_limit = self.settings.conversation_history_limit
-        session = ConversationSession(conversation_id, self.engine, history_limit=history_limit, owner=owner)
-        stored_before: int | None = None
-        index = MessageIndex(self.engine)
-        mark: int | None = None
+        # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
+        )
         try:
-            stored_before = await session.stored_count()
-            mark = await index.mark(owner, conversation_id)
             result = await self._run_in_session(turn, session, on_event)
             outcome = COMPLETED
         except ChatgateError as exc:
@@ -136,24 +138,13 @@ class ChatService:
             raise
         finally:
             run = turn.run_record(outcome, started_at)
+            # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
+            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
+            marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
-                # A cut-off run's history writes may still be finishing: see them before checking.
-                await session.settled()
-                if outcome == INTERRUPTED and stored_before is not None:
-                    # Cut off before the SDK stored the input (during launch, say): keep the message.
-                    await _ignore_failure(session.ensure_user_message(turn.message, since=stored_before))
-                if mark is not None:
-                    marked = index.record(
-                        owner,
-                        conversation_id,
-                        turn.ids,
-                        since=mark,
-                        started_at=started_at,
-                        interrupted=outcome == INTERRUPTED,
-                        failed_calls=failed_calls(turn.result),
-                    )
-                    await _ignore_failure(marked)
-                await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
+                await _ignore_failure(
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
+                )
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
@@ -165,14 +156,17 @@ class ChatService:
         timings = turn.timings
         try:
             with anyio.fail_after(deadline):
-                async with self.tool_servers(turn.principal, request_id=turn.request_id, timings=timings) as (
-                    server,
-                    extra,
-                ):
+                async with self.tool_servers(
+                    turn.principal, request_id=turn.request_id, timings=timings, lazy=True
+                ) as (server, extra):
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
                         return await self._run(agent, turn, session, on_event)
+                    except Exception:
+                        if isinstance(server, LazyToolServer) and server.launch_failure is not None:
+                            raise ToolServerUnavailableError() from None  # the first tool call's launch
+                        raise
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -185,6 +179,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except SQLAlchemyError as exc:
+            # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
+            logger.warning("conversation history unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailableError() from None
 
     async def _run(
         self, agent: Agent[None], turn: Turn, session: ConversationSession, on_event: EventSink | None
@@ -217,35 +215,47 @@ class ChatService:
         """Release a claimed conversation whose run never started (the client left first); the user's
         message is kept (under `turn.ids.user`)."""
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
-        session = ConversationSession(conversation_id, self.engine, history_limit=None, owner=owner)
         run = turn.run_record(INTERRUPTED)
+        history = [user_message_row(turn.message)]
+        marks = turn.marks(INTERRUPTED, run.started_at)
         with anyio.CancelScope(shield=True):
-            kept = MessageIndex(self.engine).keep_user_message(
-                session, owner, turn.message, turn.ids, at=run.started_at
+            await _ignore_failure(
+                self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
             )
-            await _ignore_failure(kept)
-            await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
 
     @asynccontextmanager
     async def tool_servers(
-        self, principal: Principal, *, request_id: str, timings: Timings | None = None
+        self, principal: Principal, *, request_id: str, timings: Timings | None = None, lazy: bool = False
     ) -> AsyncIterator[tuple[AgentsMCPServer, list[AgentsMCPServer]]]:
         """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
         turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit.
 
-        `timings` (when given) gets the launch and teardown milliseconds."""
+        `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
+        is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
+        at its first tool call, if any. Operator MCP servers are always started up front: their
+        catalogs are only known from a running server."""
         timings = timings or Timings()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
-            server = await stack.enter_async_context(
-                timed_launch(
-                    self.launcher,
-                    principal,
-                    request_id=request_id,
-                    timings=timings,
-                    environment=self.launch_environment,
+            server: AgentsMCPServer
+            environment = self.launch_environment
+            if lazy:
+                tool_timeout = self.settings.mcp_tool_timeout_seconds
+                server = await lazy_launch(
+                    self.launcher, principal, request_id=request_id, timings=timings,
+                    environment=environment, tool_timeout=tool_timeout,
+                )  # fmt: skip
+                stack.push_async_callback(server.cleanup)
+            else:
+                server = await stack.enter_async_context(
+                    timed_launch(
+                        self.launcher,
+                        principal,
+                        request_id=request_id,
+                        timings=timings,
+                        environment=environment,
+                    )
                 )
-            )
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from agents.result import RunResultBase
 
 from chatgate.auth.principal import Principal
-from chatgate.conversations.message_index import TurnIds
+from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
-from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
 # How a recorded run ended, besides a catalogue error's code.
@@ -69,6 +69,16 @@ class Turn:
             input_tokens=usage["input_tokens"],
             output_tokens=usage["output_tokens"],
             total_tokens=usage["total_tokens"],
+        )
+
+    def marks(self, outcome: str, started_at: datetime.datetime) -> TurnMarks:
+        """What this turn's messages are stored with: their ids, whether the answer was stopped
+        (`outcome` `interrupted`), which tool calls failed."""
+        return TurnMarks(
+            self.ids,
+            started_at,
+            interrupted=outcome == INTERRUPTED,
+            failed_calls=frozenset(failed_calls(self.result)),
         )
 
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, Conversation, ConversationMessage
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
@@ -82,68 +81,62 @@ class StoredMessage:
     failed_calls: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class TurnMarks:
+    """What to mark for one turn, written with its history (`ConversationStore.finish`): the ids,
+    when the user sent the message, whether the answer was stopped, which tool calls failed."""
+
+    ids: TurnIds
+    started_at: datetime.datetime
+    interrupted: bool = False
+    failed_calls: frozenset[str] = frozenset()
+
+
+async def last_item(connection: AsyncConnection, conversation_id: str) -> int:
+    """The row id of the conversation's last stored item (0 when none)."""
+    last = await connection.scalar(
+        sa.select(sa.func.max(_ITEMS.c.id)).where(_ITEMS.c.session_id == conversation_id)
+    )
+    return int(last or 0)
+
+
+async def mark_turn(
+    connection: AsyncConnection, owner: str, conversation_id: str, marks: TurnMarks, *, since: int
+) -> None:
+    """Mark the messages of the turn whose items are the rows after `since`, in the caller's
+    transaction (the conversation's claim keeps other writers out).
+
+    The first user item is the user message (id `marks.ids.user`; a fresh id if the thread already
+    has that one, as when a client resends a message); the first item after it starts the answer (id
+    `marks.ids.assistant`). Nothing stored, nothing marked.
+    """
+    rows = await _items(connection, conversation_id, after=since)
+    user_row = next((row for row in rows if row.item.get("role") == USER), None)
+    answer_from = user_row.row if user_row else since
+    answer_row = next((row for row in rows if row.row > answer_from and row.item.get("role") != USER), None)
+    if user_row is None and answer_row is None:
+        return
+    taken = set(await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id)))
+    ids = marks.ids
+    new: list[dict[str, Any]] = []
+    if user_row is not None:
+        user_id = ids.user if ids.user not in taken else new_message_id()
+        new.append(_mark(owner, conversation_id, user_id, USER, user_row.row, marks.started_at))
+    if answer_row is not None and ids.assistant not in taken:
+        answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
+        mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
+        mark["interrupted"] = marks.interrupted
+        mark["failed_calls"] = json.dumps(sorted(marks.failed_calls & answer_calls))
+        new.append(mark)
+    if new:
+        await connection.execute(M.insert(), new)
+
+
 class MessageIndex:
-    """Reads and writes the marks of one database's conversations (owner-filtered, RLS on PostgreSQL)."""
+    """Reads the threads of one database's conversations (owner-filtered, RLS on PostgreSQL)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def mark(self, owner: str, conversation_id: str) -> int:
-        """The row id of the conversation's last stored item (0 when none): where a turn starts."""
-        async with owner_transaction(self._engine, owner) as connection:
-            last = await connection.scalar(
-                sa.select(sa.func.max(_ITEMS.c.id)).where(_ITEMS.c.session_id == conversation_id)
-            )
-        return int(last or 0)
-
-    async def record(
-        self,
-        owner: str,
-        conversation_id: str,
-        ids: TurnIds,
-        *,
-        since: int,
-        started_at: datetime.datetime,
-        interrupted: bool,
-        failed_calls: Iterable[str] = (),
-    ) -> None:
-        """Mark the messages of the turn whose items were stored after row `since`.
-
-        The first user item is the user message (id `ids.user`; a fresh id if the thread already has
-        that one, as when a client resends a message); the first item after it starts the answer
-        (id `ids.assistant`), marked `interrupted` when the run was stopped. Nothing stored, nothing
-        marked. Raises `DatabaseUnavailableError` like every store.
-        """
-        async with owner_transaction(self._engine, owner, write=True) as connection:
-            rows = await _items(connection, conversation_id, after=since)
-            user_row = next((row for row in rows if row.item.get("role") == USER), None)
-            answer_from = user_row.row if user_row else since
-            answer_row = next(
-                (row for row in rows if row.row > answer_from and row.item.get("role") != USER), None
-            )
-            taken = set(
-                await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id))
-            )
-            marks: list[dict[str, Any]] = []
-            if user_row is not None:
-                user_id = ids.user if ids.user not in taken else new_message_id()
-                marks.append(_mark(owner, conversation_id, user_id, USER, user_row.row, started_at))
-            if answer_row is not None and ids.assistant not in taken:
-                answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
-                mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
-                mark["interrupted"] = interrupted
-                mark["failed_calls"] = json.dumps(sorted(set(failed_calls) & answer_calls))
-                marks.append(mark)
-            if marks:
-                await connection.execute(M.insert(), marks)
-
-    async def keep_user_message(
-        self, session: ConversationSession, owner: str, message: str, ids: TurnIds, *, at: datetime.datetime
-    ) -> None:
-        """Store `message` as the user's message of a turn whose run never started, and mark it."""
-        since = await self.mark(owner, session.session_id)
-        await session.ensure_user_message(message, since=None)
-        await self.record(owner, session.session_id, ids, since=since, started_at=at, interrupted=True)
 
     async def thread(self, owner: str, conversation_id: str) -> list[StoredMessage]:
         """The conversation's messages in order, each with its items.
