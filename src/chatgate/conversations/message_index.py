@@ -7,8 +7,9 @@ their outputs, over several model calls). `conversation_messages` marks where ea
 saw while it streamed, and regenerate or edit can find a message by id and drop it with everything
 after it (`StoredMessage.first_item`).
 
-History written before ids were stored (or by a run cut off before they were) has no marks: its
-messages get ids derived from their first row (`item_<row>`), which never change.
+A turn's marks are written with its history, in the transaction that ends the run
+(`ConversationStore.finish` calls `mark_turn`). History written before ids were stored has no marks:
+its messages get ids derived from their first row (`item_<row>`), which never change.
 """
 
 from __future__ import annotations
