@@ -29,7 +29,16 @@ def test_chat_answers_with_tool_use_usage_and_timings(live_app: LiveApp) -> None
     response = chat(live_app, email="alice@example.test", name="Alice")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"conversation_id", "response", "agent_used", "tools_used", "usage", "timings_ms"}
+    assert set(body) == {
+        "conversation_id",
+        "message_id",
+        "response",
+        "agent_used",
+        "tools_used",
+        "usage",
+        "timings_ms",
+    }
+    assert body["message_id"].startswith("msg_")
     (whoami_output,) = json.loads(body["response"])
     assert json.loads(whoami_output) == {"user_id": "alice", "email": "alice@example.test", "name": "Alice"}
     assert body["agent_used"] == "chatgate"

@@ -115,7 +115,8 @@ class ChatService:
         every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
-        `turn.timings` is filled in as phases complete, so a failed request still reports them.
+        `turn.timings` is filled in as phases complete, so a failed request still reports them. The
+        turn's messages are stored under `turn.ids`: the user's and the answer's.
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, MaxTurnsExceededError,
@@ -139,9 +140,10 @@ class ChatService:
             run = turn.run_record(outcome, started_at)
             # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
             history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
+            marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
                 await _ignore_failure(
-                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history)
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
                 )
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
@@ -210,13 +212,15 @@ class ChatService:
         return streamed
 
     async def abandon_turn(self, turn: Turn) -> None:
-        """Release a claimed conversation whose run never started (the client left first)."""
+        """Release a claimed conversation whose run never started (the client left first); the user's
+        message is kept (under `turn.ids.user`)."""
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         run = turn.run_record(INTERRUPTED)
         history = [user_message_row(turn.message)]
+        marks = turn.marks(INTERRUPTED, run.started_at)
         with anyio.CancelScope(shield=True):
             await _ignore_failure(
-                self.conversations.finish(owner, conversation_id, turn.request_id, run, history)
+                self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
             )
 
     @asynccontextmanager

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from agents.result import RunResultBase
 
 from chatgate.auth.principal import Principal
+from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
-from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
 # How a recorded run ended, besides a catalogue error's code.
@@ -30,6 +31,8 @@ class Turn:
     `conversation_id` is the client's (None: a new conversation) until `open_turn` claims one.
     `timings` are milliseconds, filled in as phases complete, so a failed turn still reports them.
     `result` is the SDK's run as soon as it starts: its usage so far stays readable if it is cut off.
+    `ids` are the message ids the turn is stored under: the client's for the user message, and the
+    answer's (announced in the stream's `start` chunk, returned as `message_id`).
     """
 
     principal: Principal
@@ -38,6 +41,7 @@ class Turn:
     conversation_id: str | None = None
     timings: Timings = field(default_factory=Timings)
     result: RunResultBase | None = None
+    ids: TurnIds = field(default_factory=TurnIds)
 
     @property
     def claimed_conversation(self) -> str:
@@ -67,6 +71,16 @@ class Turn:
             total_tokens=usage["total_tokens"],
         )
 
+    def marks(self, outcome: str, started_at: datetime.datetime) -> TurnMarks:
+        """What this turn's messages are stored with: their ids, whether the answer was stopped
+        (`outcome` `interrupted`), which tool calls failed."""
+        return TurnMarks(
+            self.ids,
+            started_at,
+            interrupted=outcome == INTERRUPTED,
+            failed_calls=frozenset(failed_calls(self.result)),
+        )
+
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:
         """What the caller is told about the finished run `result`."""
         return ChatResult(
@@ -76,4 +90,5 @@ class Turn:
             tools_used=tools_used(result),
             usage=usage_of(result),
             timings=self.timings,
+            message_id=self.ids.assistant,
         )

@@ -8,6 +8,7 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
     SDK_SESSIONS_TABLE,
     TITLE_MAX_CHARS,
     Conversation,
+    ConversationMessage,
     ConversationRun,
 )
 from chatgate.errors import ConversationBusyError
@@ -29,6 +32,7 @@ from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
+M = ConversationMessage.__table__  # type: ignore[attr-defined]
 _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column("message_data"))
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
 
@@ -109,16 +113,26 @@ class ConversationStore:
         request_id: str,
         run: ConversationRun,
         history: Sequence[str] = (),
+        marks: TurnMarks | None = None,
     ) -> None:
         """Release the claim of `request_id`, record its run and append `history` to the conversation.
 
         `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
         `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
-        its record and the release are all stored or none is.
+        its record and the release are all stored or none is. `marks` (the turn's message ids) are
+        written with them: the turn is the user's message (already stored when the SDK wrote the
+        run's input, else `history[0]`) and everything appended after it.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            before = await last_item(connection, conversation_id) if marks is not None else 0
             if history:
                 await _append_history(connection, conversation_id, history)
+            if marks is not None:
+                # The SDK wrote the run's input (row `before`) unless the history starts with it.
+                input_held = bool(history) and json.loads(history[0]).get("role") == USER
+                await mark_turn(
+                    connection, owner, conversation_id, marks, since=before if input_held else before - 1
+                )
             await connection.execute(
                 C.update()
                 .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
@@ -171,7 +185,7 @@ class ConversationStore:
             return _conversation(row._mapping), [_run(run._mapping) for run in runs]
 
     async def delete(self, owner: str, conversation_id: str) -> None:
-        """Delete the conversation, its runs and its messages.
+        """Delete the conversation, its runs, its messages and their ids.
 
         Raises:
             chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
@@ -186,6 +200,9 @@ class ConversationStore:
                 raise ConversationBusyError()
             await connection.execute(
                 R.delete().where(R.c.conversation_id == conversation_id, R.c.owner == owner)
+            )
+            await connection.execute(
+                M.delete().where(M.c.conversation_id == conversation_id, M.c.owner == owner)
             )
             await connection.execute(C.delete().where(mine))
             await connection.execute(

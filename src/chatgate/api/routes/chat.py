@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId, ServicesDep
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
 from chatgate.run_report import ChatResult
@@ -50,7 +51,10 @@ async def chat(
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
-    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation)
+    # The user's message keeps the client's id; the answer's id is announced first thing (stream) or
+    # returned (`message_id`), and both are stored with the thread.
+    ids = TurnIds(user=body.input_message_id or new_message_id())
+    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
         await service.open_turn(turn)
@@ -76,6 +80,7 @@ async def chat(
         request.state.timings_ms = turn.timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
+        message_id=result.message_id,
         response=result.response,
         agent_used=result.agent_used,
         tools_used=[ToolUseOut(name=use.name, ok=use.ok) for use in result.tools_used],
@@ -117,7 +122,11 @@ def _streamed(
             await admitted.abandoned()
 
     response = UiMessageStreamResponse(
-        run, keepalive_seconds=keepalive_seconds, on_not_run=not_run, open_publisher=open_publisher
+        run,
+        keepalive_seconds=keepalive_seconds,
+        message_id=turn.ids.assistant,
+        on_not_run=not_run,
+        open_publisher=open_publisher,
     )
     response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response
