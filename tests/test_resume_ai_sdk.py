@@ -1,4 +1,4 @@
-"""`useChat({ resume: true })`'s own request, sent by the AI SDK's transport (AI SDK 5 and 6): the
+"""`useChat({ resume: true })`'s own request, sent by the AI SDK's transport (AI SDK 5, 6 and 7): the
 default resume URL is chatgate's endpoint, 204 is "nothing to resume", and a resumed answer is
 assembled by the client's strict parser into the same message the run's own client gets."""
 
@@ -17,7 +17,7 @@ from support.live_app import LiveApp, start_live_app
 from support.sse_reader import StreamReader
 from support.tokens import mint
 from test_resume import look_up_then_wait, start_stream
-from test_streaming_ai_sdk import NODE_DIR, node_client  # noqa: F401 - `node_client` is a fixture
+from test_streaming_ai_sdk import FLAVORS, NODE_DIR, node_client  # noqa: F401 - `node_client` is a fixture
 
 pytestmark = pytest.mark.node
 
@@ -40,12 +40,12 @@ def finish(process: subprocess.Popen[str]) -> list[str]:
     return out.splitlines()
 
 
-@pytest.mark.parametrize("flavor", ["ai5", "ai6"])
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_nothing_to_resume_is_null_for_the_sdk(node_client: Path, app: LiveApp, flavor: str) -> None:  # noqa: F811
     assert finish(resume_with_sdk(node_client, app, flavor, f"idle-{flavor}", "sdk-idle")) == ["null"]
 
 
-@pytest.mark.parametrize("flavor", ["ai5", "ai6"])
+@pytest.mark.parametrize("flavor", FLAVORS)
 def test_the_sdk_resumes_a_streaming_answer(node_client: Path, app: LiveApp, flavor: str) -> None:  # noqa: F811
     release = threading.Event()
     app.model.policy = look_up_then_wait(release)

@@ -63,6 +63,7 @@ def test_stream_headers_and_protocol(app: LiveApp) -> None:
         "toolCallId": "call_who",
         "toolName": "whoami",
         "input": {},
+        "dynamic": True,
     }
     output = next(c for c in chunks if c["type"] == "tool-output-available")
     assert output["output"] == {"user_id": "alice"}

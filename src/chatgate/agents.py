@@ -39,7 +39,6 @@ from chatgate.agent_config import (
     render_instructions,
     runtime_tool_prefixes,
 )
-from chatgate.approvals.policy import install_policy
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.empty_answers import RefuseEmptyAnswers
@@ -186,8 +185,6 @@ def build_agents(
         )
     for spec in team.all:
         agents[spec.name].handoffs = [agents[name] for name in spec.handoffs]
-    # Calls the user must approve pause the run (`chatgate.approvals`).
-    install_policy(team, (tool_server, *extra_servers))
     if team.restricts_tools:
         # The SDK's stdio-style servers (every launcher's) filter per agent through this attribute.
         for server in (tool_server, *extra_servers):

@@ -1,12 +1,13 @@
-"""One chat turn: claim the conversation, admit, launch the user's tool server, run the agent with the
-conversation's history, tear down, record the run.
+"""One chat turn: claim the conversation, admit, run the agent with the conversation's history (the
+user's tool server launched at the first tool call, if any), tear down, record the run.
 
     open_turn(turn)                     claim the conversation (409 if another message is being answered)
     run_turn(turn, on_event)
-      └─ tool_servers(...)              an admission slot, the user's tool server (`timed_launch`),
-           │                            the operator's MCP servers
+      └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
+           │                            `timed_launch` at the first tool call), the operator's MCP servers
            └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
-      └─ record the run, release the claim (every path, cancellation included)
+      └─ record the run and its history, release the claim: one transaction (every path,
+         cancellation included)
 
 Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
 `chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
@@ -18,48 +19,46 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from agents import Agent, Runner, RunResult, RunResultStreaming, RunState, SessionSettings
+from agents import Agent, Runner, RunResultStreaming, SessionSettings
 from agents.mcp import MCPServer as AgentsMCPServer
-from agents.stream_events import StreamEvent
+from agents.result import RunResultBase
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
-from chatgate.approvals.answers import denial_outputs
-from chatgate.approvals.resume import pending_calls, restore
-from chatgate.approvals.store import ApprovalStore
+from chatgate.approvals import flow
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.history import ConversationSession, user_message_row
 from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
     ChatgateError,
+    DatabaseUnavailableError,
     DeadlineExceededError,
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerError
-from chatgate.launcher.session import PipeMCPServer
+from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
 from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
-from chatgate.streaming.progress import ToolProgress, forward_progress
+from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
-from chatgate.timed_launch import LaunchEnvironment, timed_launch
-from chatgate.turn import AWAITING_APPROVAL, COMPLETED, INTERRUPTED, Turn
+from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
+from chatgate.turn import INTERRUPTED, Turn
 
 logger = logging.getLogger(__name__)
 
-# Receives each SDK stream event of a streamed run, in order, and the progress its tools report.
-EventSink = Callable[[StreamEvent | ToolProgress], Awaitable[None]]
 TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
 
 
@@ -81,8 +80,7 @@ class ChatService:
     operator_mcp: OperatorMcpServers | None = None
     # Where each tool call is reported (metrics, a span); None reports nothing.
     telemetry: Telemetry | None = None
-    # Runs paused for the user's approval of a tool call; None: approvals are not stored.
-    approvals: ApprovalStore | None = None
+    approvals: flow.ApprovalStore | None = None  # runs paused for the user's approval of tool calls
 
     async def chat(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
         """Answer `turn`: `open_turn`, then `run_turn`."""
@@ -100,13 +98,14 @@ class ChatService:
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
+        new = turn.conversation_id is None
         conversation_id = turn.conversation_id or uuid.uuid4().hex
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
             await self.conversations.claim(
-                turn.principal.user_id, conversation_id, turn.request_id, turn.message
+                turn.principal.user_id, conversation_id, turn.request_id, turn.message, new=new
             )
         turn.conversation_id = conversation_id
         return conversation_id
@@ -116,10 +115,8 @@ class ChatService:
         every path.
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
-        `turn.timings` is filled in as phases complete, so a failed request still reports them. With
-        `turn.resume`, the paused run continues with the user's decisions instead of a new message; a
-        new message denies whatever still waited for approval (the model is told). A run stopping at
-        calls that need approval is stored (`chatgate.approvals`) and reported `awaiting_approval`.
+        `turn.timings` is filled in as phases complete, so a failed request still reports them. The
+        turn's messages are stored under `turn.ids`. Tool approvals: `chatgate.approvals.flow`.
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, MaxTurnsExceededError,
@@ -129,57 +126,49 @@ class ChatService:
         started_at = utc_now()
         outcome = INTERRUPTED  # unless the run ends some other way, below
         history_limit = self.settings.conversation_history_limit
-        session = ConversationSession(conversation_id, self.engine, history_limit=history_limit, owner=owner)
-        stored_before: int | None = None
+        # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
+        )
         try:
-            if (
-                turn.resume is None
-                and self.approvals is not None
-                and (superseded := await self.approvals.supersede(owner, conversation_id))
-            ):
-                await session.add_items(denial_outputs(superseded))  # type: ignore[arg-type]
-            stored_before = await session.stored_count()
+            await turn.deny_waiting(self.approvals, session)
             result = await self._run_in_session(turn, session, on_event)
-            if result.interruptions and self.approvals is not None:
-                turn.approvals = await self.approvals.pause(
-                    owner,
-                    conversation_id,
-                    state=result.to_state().to_json(),
-                    calls=pending_calls(result),
-                    message_id=turn.message_id,
-                )
-            outcome = AWAITING_APPROVAL if turn.approvals else COMPLETED
+            outcome = await turn.ended(self.approvals, result)
         except ChatgateError as exc:
             outcome = exc.code
             raise
         finally:
             run = turn.run_record(outcome, started_at)
+            # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
+            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
+            marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
-                if outcome == INTERRUPTED and stored_before is not None and turn.resume is None:
-                    # Cut off before the SDK stored the input (during launch, say): keep the message.
-                    await _ignore_failure(session.ensure_user_message(turn.message, since=stored_before))
-                await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
+                await _ignore_failure(
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
+                )
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
         self, turn: Turn, session: ConversationSession, on_event: EventSink | None
-    ) -> RunResult | RunResultStreaming:
+    ) -> RunResultBase:
         assert self.model_provider is not None
         provider = self.model_provider
         deadline = self.settings.chat_timeout_seconds
         timings = turn.timings
         try:
             with anyio.fail_after(deadline):
-                async with self.tool_servers(turn.principal, request_id=turn.request_id, timings=timings) as (
-                    server,
-                    extra,
-                ):
+                async with self.tool_servers(
+                    turn.principal, request_id=turn.request_id, timings=timings, lazy=True
+                ) as (server, extra):
                     started = time.perf_counter()
-                    if on_event is not None and isinstance(server, PipeMCPServer):
-                        server.progress_sink = forward_progress(on_event)
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
+                        flow.prepare(self.agents, server, extra, on_event)
                         return await self._run(agent, turn, session, on_event)
+                    except Exception:
+                        if isinstance(server, LazyToolServer) and server.launch_failure is not None:
+                            raise ToolServerUnavailableError() from None  # the first tool call's launch
+                        raise
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -192,10 +181,14 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except SQLAlchemyError as exc:
+            # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
+            logger.warning("conversation history unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailableError() from None
 
     async def _run(
         self, agent: Agent[None], turn: Turn, session: ConversationSession, on_event: EventSink | None
-    ) -> RunResult | RunResultStreaming:
+    ) -> RunResultBase:
         config = run_config(self.settings)
         config.session_settings = SessionSettings(limit=self.settings.conversation_history_limit)
         options: dict[str, Any] = {
@@ -204,15 +197,10 @@ class ChatService:
             "session": session,
             "hooks": ToolClock(turn.timings, self.telemetry),
         }
-        # A paused run resumes from its stored state, with the user's decisions applied.
-        run_input: str | RunState[Any, Any] = turn.message
-        if turn.resume is not None:
-            run_input = await restore(agent, turn.resume)
         if on_event is None:
-            result = await Runner.run(agent, run_input, **options)
-            turn.result = result
-            return result
-        streamed: RunResultStreaming = Runner.run_streamed(agent, run_input, **options)
+            turn.result = await Runner.run(agent, await turn.input_for(agent), **options)
+            return turn.result
+        streamed: RunResultStreaming = Runner.run_streamed(agent, await turn.input_for(agent), **options)
         turn.result = streamed  # usage so far is readable even if the stream is cut off
         try:
             async for event in streamed.stream_events():
@@ -226,35 +214,50 @@ class ChatService:
         return streamed
 
     async def abandon_turn(self, turn: Turn) -> None:
-        """Release a claimed conversation whose run never started (the client left first)."""
+        """Release a claimed conversation whose run never started (the client left first); the user's
+        message is kept (under `turn.ids.user`)."""
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
-        session = ConversationSession(conversation_id, self.engine, history_limit=None, owner=owner)
         run = turn.run_record(INTERRUPTED)
+        history = [user_message_row(turn.message)] if turn.message else []  # an approval answer has none
+        marks = turn.marks(INTERRUPTED, run.started_at)
         with anyio.CancelScope(shield=True):
-            if turn.message:  # an approval answer carries no message
-                await _ignore_failure(session.ensure_user_message(turn.message, since=None))
-            await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
+            await _ignore_failure(
+                self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
+            )
 
     @asynccontextmanager
     async def tool_servers(
-        self, principal: Principal, *, request_id: str, timings: Timings | None = None
+        self, principal: Principal, *, request_id: str, timings: Timings | None = None, lazy: bool = False
     ) -> AsyncIterator[tuple[AgentsMCPServer, list[AgentsMCPServer]]]:
         """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
         turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit.
 
-        `timings` (when given) gets the launch and teardown milliseconds."""
+        `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
+        is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
+        at its first tool call, if any. Operator MCP servers are always started up front: their
+        catalogs are only known from a running server."""
         timings = timings or Timings()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
-            server = await stack.enter_async_context(
-                timed_launch(
-                    self.launcher,
-                    principal,
-                    request_id=request_id,
-                    timings=timings,
-                    environment=self.launch_environment,
+            server: AgentsMCPServer
+            environment = self.launch_environment
+            if lazy:
+                tool_timeout = self.settings.mcp_tool_timeout_seconds
+                server = await lazy_launch(
+                    self.launcher, principal, request_id=request_id, timings=timings,
+                    environment=environment, tool_timeout=tool_timeout,
+                )  # fmt: skip
+                stack.push_async_callback(server.cleanup)
+            else:
+                server = await stack.enter_async_context(
+                    timed_launch(
+                        self.launcher,
+                        principal,
+                        request_id=request_id,
+                        timings=timings,
+                        environment=environment,
+                    )
                 )
-            )
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()

@@ -22,7 +22,17 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, chat_resume, conversations, credentials, health, metrics, tools
+from chatgate.api.routes import (
+    chat,
+    chat_resume,
+    conversations,
+    credentials,
+    files,
+    health,
+    metrics,
+    playground,
+    tools,
+)
 from chatgate.api.services import Services
 from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.verify import TokenVerifier
@@ -81,6 +91,9 @@ def create_app(
             settings.resolved_database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            # Many chats arriving at once queue for a connection (on SQLite, for the one writer): a
+            # brief database turn is worth waiting for within the chat's own deadline.
+            pool_timeout=settings.chat_timeout_seconds,
         )
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
         # start-up error instead of a tool server (or the fork template) failing to start.
@@ -193,12 +206,19 @@ def create_app(
     app.include_router(tools.router)
     app.include_router(conversations.router)
     app.include_router(credentials.router)
+    app.include_router(files.router)
+    if settings.playground_enabled:
+        app.include_router(playground.page_router)
+        if verifier.config.dev_mode:  # tokens signed with the generated dev secret: dev only
+            app.include_router(playground.dev_router)
     install_error_handlers(app)
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
     # the request context, so even a 413, a 500 or a schema refusal gets a request id and a log line.
     # The start-up error reporter sees only the lifespan.
     app.add_middleware(SchemaGateMiddleware, gate=schema)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_prefixes=(f"{files.PREFIX}/",)
+    )
     # Inside the request context: the request span carries the request id.
     app.add_middleware(TracingMiddleware, tracing=telemetry.tracing)
     app.add_middleware(RequestContextMiddleware)

@@ -49,6 +49,7 @@ class ChatResult:
     tools_used: list[ToolUse]
     usage: dict[str, int]
     timings: Timings = field(default_factory=Timings)
+    message_id: str = ""  # the answer's id in the conversation's thread
     # The tool calls the run stopped at, waiting for the user (`chatgate.approvals.store.Approval`).
     approvals: list[Any] = field(default_factory=list)
 
@@ -106,11 +107,31 @@ def tools_used(result: RunResultBase, known: dict[str, str] | None = None) -> li
             if isinstance(call_id, str) and isinstance(name, str):
                 names[call_id] = name
         elif isinstance(item, ToolCallOutputItem):
-            raw = item.raw_item
-            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
-            ok = bool((item.custom_data or {}).get(TOOL_OK_KEY, False))
-            used.append(ToolUse(name=names.get(str(call_id), "unknown"), ok=ok))
+            used.append(ToolUse(name=names.get(str(_output_call_id(item)), "unknown"), ok=_succeeded(item)))
     return used
+
+
+def failed_calls(result: RunResultBase | None) -> list[str]:
+    """The call ids of the tool calls that failed (an MCP error, or no result at all)."""
+    if result is None:
+        return []
+    return [
+        call_id
+        for item in result.new_items
+        if isinstance(item, ToolCallOutputItem)
+        and not _succeeded(item)
+        and isinstance(call_id := _output_call_id(item), str)
+    ]
+
+
+def _output_call_id(item: ToolCallOutputItem) -> object:
+    raw = item.raw_item
+    return raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+
+
+def _succeeded(item: ToolCallOutputItem) -> bool:
+    # The launcher records MCP's `is_error` on the item; a call that failed below the tool has none.
+    return bool((item.custom_data or {}).get(TOOL_OK_KEY, False))
 
 
 def usage_of(result: RunResultBase | None) -> dict[str, int]:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
+from agents import Agent, RunState
+from agents.memory import Session
 from agents.result import RunResultBase
 
-from chatgate.approvals.store import Approval, PausedTurn
+from chatgate.approvals import flow
+from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
 from chatgate.auth.principal import Principal
+from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
-from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
 # How a recorded run ended, besides a catalogue error's code.
@@ -32,6 +37,8 @@ class Turn:
     `conversation_id` is the client's (None: a new conversation) until `open_turn` claims one.
     `timings` are milliseconds, filled in as phases complete, so a failed turn still reports them.
     `result` is the SDK's run as soon as it starts: its usage so far stays readable if it is cut off.
+    `ids` are the message ids the turn is stored under: the client's for the user message, and the
+    answer's (announced in the stream's `start` chunk, returned as `message_id`).
     """
 
     principal: Principal
@@ -40,10 +47,10 @@ class Turn:
     conversation_id: str | None = None
     timings: Timings = field(default_factory=Timings)
     result: RunResultBase | None = None
-    # A paused run to continue with the user's decisions (`chatgate.approvals`), instead of `message`.
+    ids: TurnIds = field(default_factory=TurnIds)
+    # A paused run to continue with the user's decisions (`chatgate.approvals`), instead of `message`;
+    # the answer continues in its message (`ids.assistant` is that message's id).
     resume: PausedTurn | None = None
-    # The assistant message the answer is streamed as (a paused run continues in it).
-    message_id: str | None = None
     # The calls the run stopped at, waiting for the user.
     approvals: list[Approval] = field(default_factory=list)
 
@@ -53,6 +60,23 @@ class Turn:
         if self.conversation_id is None:
             raise RuntimeError("the turn's conversation is not claimed yet (open_turn first)")
         return self.conversation_id
+
+    async def deny_waiting(self, store: ApprovalStore | None, session: Session) -> None:
+        """A new message while calls wait for the user's approval denies them (`approvals.flow`)."""
+        await flow.deny_waiting(
+            store, self.resume, session, self.principal.user_id, self.claimed_conversation
+        )
+
+    async def input_for(self, agent: Agent[Any]) -> str | RunState[Any, Any]:
+        """What the run starts from: the message, or the paused run with the user's decisions."""
+        return await flow.run_input(agent, self.message, self.resume)
+
+    async def ended(self, store: ApprovalStore | None, result: RunResultBase) -> str:
+        """The outcome of a run that finished: `awaiting_approval` when it stopped at calls the user
+        must approve (stored, listed in `approvals`), else `completed`."""
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        self.approvals = await flow.pause(store, result, owner, conversation_id, self.ids.assistant)
+        return AWAITING_APPROVAL if self.approvals else COMPLETED
 
     def run_record(self, outcome: str, started_at: datetime.datetime | None = None) -> ConversationRun:
         """This turn's conversation-run row; `outcome` is `completed`, `interrupted` or an error code."""
@@ -75,6 +99,16 @@ class Turn:
             total_tokens=usage["total_tokens"],
         )
 
+    def marks(self, outcome: str, started_at: datetime.datetime) -> TurnMarks:
+        """What this turn's messages are stored with: their ids, whether the answer was stopped
+        (`outcome` `interrupted`), which tool calls failed."""
+        return TurnMarks(
+            self.ids,
+            started_at,
+            interrupted=outcome == INTERRUPTED,
+            failed_calls=frozenset(failed_calls(self.result)),
+        )
+
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:
         """What the caller is told about the finished run `result`."""
         return ChatResult(
@@ -84,5 +118,6 @@ class Turn:
             tools_used=tools_used(result, self.resume.tool_names() if self.resume else None),
             usage=usage_of(result),
             timings=self.timings,
+            message_id=self.ids.assistant,
             approvals=self.approvals,
         )

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
+from chatgate.conversations.history import user_message_row
+from chatgate.conversations.message_index import MessageIndex, TurnIds, TurnMarks
+from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
+from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import MIGRATIONS_DIR, head_revision
+from chatgate.storage.models import utc_now
+from support.postgres import execute, fresh_postgres_database, postgres_admin_url
 
 
 def test_migrations_live_inside_the_package() -> None:
@@ -85,3 +95,47 @@ async def test_grant_app_role_refuses_roles_that_bypass_rls(postgres_run: object
         await grant_app_role(postgres_run.admin_url, "postgres")  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="does not exist"):
         await grant_app_role(postgres_run.admin_url, "no_such_role_chatgate")  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_upgrading_keeps_the_service_role_working_on_new_conversation_tables() -> None:
+    """A database granted before 0005 (no `conversation_messages` then): after the upgrade the service's
+    role reaches the new table, for its own conversations only, with no new grant."""
+    role = f"chatgate_upgrade_{uuid.uuid4().hex[:10]}"
+    with fresh_postgres_database() as admin_url:
+        asyncio.run(upgrade_database(admin_url, "0004"))
+        asyncio.run(
+            execute(
+                admin_url,
+                f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT',
+                f'GRANT USAGE ON SCHEMA public TO "{role}"',
+                # What `grant-app-role` granted on conversations and their history before 0005.
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON conversations, conversation_runs, agent_sessions, "
+                f'agent_messages TO "{role}"',
+                f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+                f'GRANT SELECT ON chatgate_identity_key TO "{role}"',
+            )
+        )
+        try:
+            asyncio.run(upgrade_database(admin_url))
+            app_url = make_url(admin_url).set(username=role, password=None).render_as_string(False)
+            asyncio.run(_thread_of_a_new_conversation(app_url))
+        finally:
+            asyncio.run(execute(admin_url, f'DROP OWNED BY "{role}"'))
+            asyncio.run(execute(postgres_admin_url(), f'DROP ROLE IF EXISTS "{role}"'))
+
+
+async def _thread_of_a_new_conversation(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
+        await store.claim("alice", "c1", "req", "hi")
+        index = MessageIndex(engine)
+        history = [user_message_row("hi")]
+        run = ConversationRun(conversation_id="c1", owner="alice", request_id="req", outcome="interrupted")
+        await store.finish("alice", "c1", "req", run, history, TurnMarks(TurnIds(user="u1"), utc_now()))
+        assert [message.id for message in await index.thread("alice", "c1")] == ["u1"]
+        with pytest.raises(RowNotFoundError):
+            await index.thread("bob", "c1")
+    finally:
+        await engine.dispose()

@@ -2,7 +2,7 @@
 // load): DefaultChatTransport.reconnectToStream sends its default request, `GET {api}/{chatId}/stream`,
 // treats 204 as "nothing to resume" (null), and validates every chunk strictly. Prints "connected"
 // once a stream is open, then the final UI message as JSON (or `null`); exits 1 with the error.
-// usage: node drive-resume.mjs <ai5|ai6> <chat url> <bearer token> <chat id>
+// usage: node drive-resume.mjs <ai5|ai6|ai7> <chat url> <bearer token> <chat id>
 const [, , flavor, api, token, chatId] = process.argv;
 const ai = await import(flavor);
 

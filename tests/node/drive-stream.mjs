@@ -1,8 +1,8 @@
 // Drives chatgate's streaming endpoint with the AI SDK's own client code path (what useChat uses):
 // DefaultChatTransport posts the useChat body and validates every chunk strictly; readUIMessageStream
 // assembles the assistant message. Prints the final UI message as JSON, or exits 1 with the error.
-// usage: node drive-stream.mjs <ai5|ai6> <chat url> <bearer token> <chat id> <user text>
-const [, , flavor, api, token, chatId, text] = process.argv;
+// usage: node drive-stream.mjs <ai5|ai6|ai7> <chat url> <bearer token> <chat id> <user text> [user message id]
+const [, , flavor, api, token, chatId, text, userMessageId = 'user-1'] = process.argv;
 const ai = await import(flavor);
 
 const transport = new ai.DefaultChatTransport({ api, headers: { Authorization: `Bearer ${token}` } });
@@ -10,7 +10,7 @@ const stream = await transport.sendMessages({
   trigger: 'submit-message',
   chatId,
   messageId: undefined,
-  messages: [{ id: 'user-1', role: 'user', parts: [{ type: 'text', text }] }],
+  messages: [{ id: userMessageId, role: 'user', parts: [{ type: 'text', text }] }],
   abortSignal: undefined,
 });
 let last;

@@ -20,8 +20,18 @@ Policy = Callable[[ModelCall], Any]
 
 def tool_outputs(call: ModelCall) -> list[str]:
     """Texts of the tool outputs the model has been shown so far, in order."""
-    texts: list[str] = []
+    return _output_texts(call.input if isinstance(call.input, list) else [])
+
+
+def turn_outputs(call: ModelCall) -> list[str]:
+    """Texts of the tool outputs since the last user message: this turn's, not earlier turns'."""
     items = call.input if isinstance(call.input, list) else []
+    users = [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("role") == "user"]
+    return _output_texts(items[users[-1] + 1 :] if users else items)
+
+
+def _output_texts(items: list[Any]) -> list[str]:
+    texts: list[str] = []
     for item in items:
         if isinstance(item, dict) and item.get("type") == "function_call_output":
             output = item.get("output")

@@ -18,10 +18,11 @@ REQUIRED: dict[str, set[str]] = {
     "text-start": {"id"},
     "text-delta": {"id", "delta"},
     "text-end": {"id"},
-    "tool-input-start": {"toolCallId", "toolName"},
-    "tool-input-available": {"toolCallId", "toolName", "input"},
-    "tool-output-available": {"toolCallId", "output"},
-    "tool-output-error": {"toolCallId", "errorText"},
+    # `dynamic`: chatgate's tools are not declared by the client, so they become `dynamic-tool` parts.
+    "tool-input-start": {"toolCallId", "toolName", "dynamic"},
+    "tool-input-available": {"toolCallId", "toolName", "input", "dynamic"},
+    "tool-output-available": {"toolCallId", "output", "dynamic"},
+    "tool-output-error": {"toolCallId", "errorText", "dynamic"},
     # A resumed stream of a run whose client left ends with `abort` (AI SDK 5 and later).
     "abort": set(),
 }
@@ -76,6 +77,8 @@ def check_chunks(chunks: list[dict[str, Any]]) -> None:
         extra = fields - REQUIRED[kind] - OPTIONAL.get(kind, set())
         if missing or extra:
             raise ProtocolError(f"chunk {index} {kind}: missing {missing or '{}'}, extra {extra or '{}'}")
+        if "dynamic" in fields and chunk["dynamic"] is not True:
+            raise ProtocolError(f"chunk {index} {kind}: dynamic must be true")
         if kind == "start" and index != 0:
             raise ProtocolError("start must come first, once")
         if kind == "start-step":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from chatgate.surrogates import without_lone_surrogates
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+# A message id the client chose (the AI SDK's are 16 letters and digits; UUIDs, nanoids fit too):
+# printable ASCII without spaces, stored as it came.
+MESSAGE_ID_PATTERN = re.compile(r"^[!-~]{1,128}$")
 
 
 class RequestBody(BaseModel):
@@ -83,6 +87,9 @@ class ChatRequest(RequestBody):
             raise ValueError("'conversation_id' and 'id' disagree")
         if not self.input_text.strip():
             raise ValueError("the message must not be blank")
+        message_id = self.input_message_id
+        if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
+            raise ValueError("the message id must be 1 to 128 printable ASCII characters without spaces")
         return self
 
     @property
@@ -93,6 +100,12 @@ class ChatRequest(RequestBody):
             return self.message
         users = [message for message in self.messages or [] if message.role == "user"]
         return users[-1].text() if users else ""
+
+    @property
+    def input_message_id(self) -> str | None:
+        """The id the client gave the input message (`useChat` always sends one), stored with it."""
+        users = [message for message in self.messages or [] if message.role == "user"]
+        return users[-1].id if users else None
 
     @property
     def conversation(self) -> str | None:
@@ -121,6 +134,7 @@ class ApprovalOut(BaseModel):
 
 class ChatResponse(BaseModel):
     conversation_id: str
+    message_id: str = Field(description="The answer's id in the conversation's thread.")
     status: str = Field(description="`completed`, or `awaiting_approval` while `approvals` wait.")
     response: str
     agent_used: str
@@ -179,3 +193,9 @@ class ConversationDetail(ConversationOut):
     messages: list[dict[str, Any]]
     runs: list[RunOut]
     pending_approvals: list[ApprovalOut] = Field(default_factory=list)
+
+
+class UIMessagesOut(BaseModel):
+    """A thread as the AI SDK's `UIMessage` list (`chatgate.conversations.ui_messages` has the shape)."""
+
+    messages: list[dict[str, Any]]

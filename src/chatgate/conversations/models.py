@@ -1,5 +1,5 @@
-"""Tables of conversations and their runs. The messages themselves live in the Agents SDK's session
-tables (`agent_sessions`, `agent_messages`), keyed by the conversation id.
+"""Tables of conversations, their runs and their messages' ids. The messages themselves live in the
+Agents SDK's session tables (`agent_sessions`, `agent_messages`), keyed by the conversation id.
 
 The schema is created by the migrations in `chatgate.storage.migrations`, not by `create_all`.
 """
@@ -17,6 +17,7 @@ from chatgate.storage.models import OWNER_MAX_CHARS, utc_now
 
 CONVERSATION_ID_MAX_CHARS = 128
 TITLE_MAX_CHARS = 80
+MESSAGE_ID_MAX_CHARS = 128
 SDK_SESSIONS_TABLE = "agent_sessions"
 SDK_MESSAGES_TABLE = "agent_messages"
 
@@ -72,3 +73,30 @@ class ConversationRun(SQLModel, table=True):
     input_tokens: int = Field(default=0, nullable=False)
     output_tokens: int = Field(default=0, nullable=False)
     total_tokens: int = Field(default=0, nullable=False)
+
+
+class ConversationMessage(SQLModel, table=True):
+    """Where one message of a thread begins in the SDK's history, and what the history cannot say.
+
+    `first_item` is the `agent_messages` row id of the message's first item; the message runs up to
+    the next message's first item. `id` is the `UIMessage` id: the client's for a user message, the
+    stream's `start` chunk `messageId` for an answer. `failed_calls` is a JSON list of tool call ids.
+    """
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (sa.Index("ix_conversation_messages_first_item", "conversation_id", "first_item"),)
+
+    conversation_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(CONVERSATION_ID_MAX_CHARS),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX_CHARS)
+    owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
+    role: str = Field(max_length=16, nullable=False)
+    first_item: int = Field(nullable=False)
+    created_at: datetime.datetime = _timestamp()
+    interrupted: bool = Field(default=False, nullable=False)
+    failed_calls: str = Field(default="[]", nullable=False)

@@ -8,17 +8,21 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
     SDK_SESSIONS_TABLE,
     TITLE_MAX_CHARS,
     Conversation,
+    ConversationMessage,
     ConversationRun,
 )
 from chatgate.errors import ConversationBusyError
@@ -28,8 +32,9 @@ from chatgate.storage.models import utc_now
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
-_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
-_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
+M = ConversationMessage.__table__  # type: ignore[attr-defined]
+_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column("message_data"))
+_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
 
 
 def title_from(message: str) -> str:
@@ -44,8 +49,12 @@ class ConversationStore:
         # A claim older than this is from a process that died mid-run; it no longer blocks.
         self._stale_after = stale_after
 
-    async def claim(self, owner: str, conversation_id: str, request_id: str, first_message: str) -> bool:
+    async def claim(
+        self, owner: str, conversation_id: str, request_id: str, first_message: str, *, new: bool = False
+    ) -> bool:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
+
+        `new` says the caller generated the id for this call (it cannot exist yet).
 
         Returns:
             True when the conversation was created by this call.
@@ -55,7 +64,20 @@ class ConversationStore:
             ConversationBusyError: a run is in progress.
         """
         now = utc_now()
+        row = {
+            "id": conversation_id,
+            "owner": owner,
+            "title": title_from(first_message),
+            "created_at": now,
+            "updated_at": now,
+            "active_request_id": request_id,
+            "active_since": now,
+        }
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            if new:
+                # An id the caller just made (a uuid4): one INSERT, no look-up, no savepoint.
+                await connection.execute(C.insert().values(**row))
+                return True
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             claimed = await connection.execute(
                 C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
@@ -67,17 +89,7 @@ class ConversationStore:
                 raise ConversationBusyError()
             try:
                 async with connection.begin_nested():
-                    await connection.execute(
-                        C.insert().values(
-                            id=conversation_id,
-                            owner=owner,
-                            title=title_from(first_message),
-                            created_at=now,
-                            updated_at=now,
-                            active_request_id=request_id,
-                            active_since=now,
-                        )
-                    )
+                    await connection.execute(C.insert().values(**row))
             except IntegrityError:
                 # Taken meanwhile: by a concurrent first message of this owner (busy), or it is another
                 # owner's id (not found, exactly as if it did not exist).
@@ -94,9 +106,33 @@ class ConversationStore:
         running = sa.case((self._free(utc_now()), False), else_=True).label("running")
         return [C.c.id, C.c.title, C.c.created_at, C.c.updated_at, running]
 
-    async def finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
-        """Release the claim of `request_id` and record its run."""
+    async def finish(
+        self,
+        owner: str,
+        conversation_id: str,
+        request_id: str,
+        run: ConversationRun,
+        history: Sequence[str] = (),
+        marks: TurnMarks | None = None,
+    ) -> None:
+        """Release the claim of `request_id`, record its run and append `history` to the conversation.
+
+        `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
+        `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
+        its record and the release are all stored or none is. `marks` (the turn's message ids) are
+        written with them: the turn is the user's message (already stored when the SDK wrote the
+        run's input, else `history[0]`) and everything appended after it.
+        """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            before = await last_item(connection, conversation_id) if marks is not None else 0
+            if history:
+                await _append_history(connection, conversation_id, history)
+            if marks is not None:
+                # The SDK wrote the run's input (row `before`) unless the history starts with it.
+                input_held = bool(history) and json.loads(history[0]).get("role") == USER
+                await mark_turn(
+                    connection, owner, conversation_id, marks, since=before if input_held else before - 1
+                )
             await connection.execute(
                 C.update()
                 .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
@@ -149,7 +185,7 @@ class ConversationStore:
             return _conversation(row._mapping), [_run(run._mapping) for run in runs]
 
     async def delete(self, owner: str, conversation_id: str) -> None:
-        """Delete the conversation, its runs and its messages.
+        """Delete the conversation, its runs, its messages and their ids.
 
         Raises:
             chatgate.storage.errors.RowNotFoundError: no such conversation for this owner.
@@ -165,6 +201,9 @@ class ConversationStore:
             await connection.execute(
                 R.delete().where(R.c.conversation_id == conversation_id, R.c.owner == owner)
             )
+            await connection.execute(
+                M.delete().where(M.c.conversation_id == conversation_id, M.c.owner == owner)
+            )
             await connection.execute(C.delete().where(mine))
             await connection.execute(
                 _SDK_MESSAGES.delete().where(_SDK_MESSAGES.c.session_id == conversation_id)
@@ -172,6 +211,22 @@ class ConversationStore:
             await connection.execute(
                 _SDK_SESSIONS.delete().where(_SDK_SESSIONS.c.session_id == conversation_id)
             )
+
+
+async def _append_history(connection: AsyncConnection, conversation_id: str, history: Sequence[str]) -> None:
+    # What the SDK's `add_items` does, in the caller's transaction: the session row (created by the
+    # first write), then the items in one executemany. The claim held by the caller serializes
+    # writers of this conversation, so no row lock is needed.
+    touched = await connection.execute(
+        _SDK_SESSIONS.update()
+        .where(_SDK_SESSIONS.c.session_id == conversation_id)
+        .values(updated_at=sa.func.current_timestamp())
+    )
+    if touched.rowcount == 0:
+        await connection.execute(_SDK_SESSIONS.insert().values(session_id=conversation_id))
+    await connection.execute(
+        _SDK_MESSAGES.insert(), [{"session_id": conversation_id, "message_data": row} for row in history]
+    )
 
 
 def _conversation(row: Any) -> dict[str, Any]:

@@ -98,11 +98,7 @@ class PipeMCPServer(MCPServerStdio):
             raise ToolServerLostError("the tool server stopped answering") from None
 
     def _progress_token(self, context: MCPToolMetaContext) -> dict[str, Any] | None:
-        # The SDK invokes MCP tools with a ToolContext, which knows the call's id.
-        call_id = getattr(context.run_context, "tool_call_id", None)
-        if self.progress_sink is None or not isinstance(call_id, str) or not call_id:
-            return None
-        return {"progressToken": call_id}
+        return progress_meta(context) if self.progress_sink is not None else None
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, ProgressNotification) and self.progress_sink is not None:
@@ -181,3 +177,10 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _running.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved, so an abandoned failure is not logged as "never retrieved"
+
+
+def progress_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
+    """The MCP `_meta` asking a tool server for progress on this call: the tool call id as the
+    progress token (the SDK invokes MCP tools with a `ToolContext`, which knows the call's id)."""
+    call_id = getattr(context.run_context, "tool_call_id", None)
+    return {"progressToken": call_id} if isinstance(call_id, str) and call_id else None

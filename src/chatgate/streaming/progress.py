@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agents.stream_events import StreamEvent
+
 PROGRESS_PART = "data-tool-progress"
 
 
@@ -47,3 +49,7 @@ def forward_progress(
         await emit(ToolProgress(call_id, progress, total, message))
 
     return sink
+
+
+# Receives each SDK stream event of a streamed run, in order, and the progress its tools report.
+EventSink = Callable[["StreamEvent | ToolProgress"], Awaitable[None]]

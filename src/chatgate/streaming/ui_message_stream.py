@@ -13,7 +13,9 @@ waiting call (after its `tool-input-available`). The answer continues in a later
 same message: the decided calls' results come first (`tool-output-denied` for a call that did not
 run), then the next steps.
 
-A resumed stream (`streaming/run_buffer.py`) of a run cut off ends with `abort` instead.
+Tool chunks carry `dynamic: true` (in every AI SDK version since 5.0); `start` announces the answer's
+message id, under which the answer is stored (`conversations.message_index`). A resumed stream
+(`streaming/run_buffer.py`) of a run cut off ends with `abort` instead.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ SSE_HEADERS = {
 }
 DONE_LINE = "data: [DONE]\n\n"
 KEEPALIVE_LINE = ": keep-alive\n\n"
+TOOL_FAILED_TEXT = "The tool failed."
 
 
 def sse(chunk: Chunk) -> str:
@@ -153,13 +156,16 @@ class UiMessageStreamEncoder:
             return []
         self._announced_calls.add(call_id)
         chunks = [*self._close_text(), *self._ensure_step()]
-        chunks.append({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
+        # `dynamic`: the client did not declare these tools (they are the tool server's), so `useChat`
+        # builds `dynamic-tool` parts with `toolName`, as for the AI SDK's own MCP tools.
+        chunks.append({"type": "tool-input-start", "toolCallId": call_id, "toolName": name, "dynamic": True})
         chunks.append(
             {
                 "type": "tool-input-available",
                 "toolCallId": call_id,
                 "toolName": name,
-                "input": _parse_arguments(getattr(item.raw_item, "arguments", "")),
+                "input": parse_arguments(getattr(item.raw_item, "arguments", "")),
+                "dynamic": True,
             }
         )
         return chunks
@@ -173,11 +179,26 @@ class UiMessageStreamEncoder:
             return [{"type": "tool-output-denied", "toolCallId": call_id}]
         text = _output_text(item.output)
         if (item.custom_data or {}).get(TOOL_OK_KEY, False):
-            return [{"type": "tool-output-available", "toolCallId": call_id, "output": _maybe_json(text)}]
-        return [{"type": "tool-output-error", "toolCallId": call_id, "errorText": text or "The tool failed."}]
+            return [
+                {
+                    "type": "tool-output-available",
+                    "toolCallId": call_id,
+                    "output": maybe_json(text),
+                    "dynamic": True,
+                }
+            ]
+        return [
+            {
+                "type": "tool-output-error",
+                "toolCallId": call_id,
+                "errorText": text or TOOL_FAILED_TEXT,
+                "dynamic": True,
+            }
+        ]
 
 
-def _parse_arguments(arguments: Any) -> Any:
+def parse_arguments(arguments: Any) -> Any:
+    """A tool call's JSON arguments as a value (`{}` when empty, `{"_raw": text}` when not JSON)."""
     if not isinstance(arguments, str) or not arguments:
         return {}
     try:
@@ -196,7 +217,8 @@ def _output_text(output: Any) -> str:
     return str(output)
 
 
-def _maybe_json(text: str) -> Any:
+def maybe_json(text: str) -> Any:
+    """A tool's output text as the JSON value it holds, else the text itself."""
     try:
         return json.loads(text)
     except (json.JSONDecodeError, ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -16,6 +15,7 @@ from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorRe
 from chatgate.approvals.answers import approval_answers
 from chatgate.approvals.resume import denied_call_ids
 from chatgate.approvals.store import Approval
+from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
 from chatgate.run_report import ChatResult, usage_of
@@ -56,8 +56,10 @@ async def chat(
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
     admitted = await intake.admit(principal, "stream" if streamed else "json")
-    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation)
-    turn.message_id = f"msg_{uuid.uuid4().hex}"
+    # The user's message keeps the client's id; the answer's id is announced first thing (stream) or
+    # returned (`message_id`), and both are stored with the thread.
+    ids = TurnIds(user=body.input_message_id or new_message_id())
+    turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
     answers = approval_answers(body.approvals, body.messages, body.trigger, body.messageId)
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 404 / 409.
@@ -66,7 +68,9 @@ async def chat(
             if isinstance(answered, list):  # some calls still wait: nothing runs yet
                 return await _still_waiting(answered, turn, admitted, streamed)
             turn.resume = answered
-            turn.message_id = answered.message_id or body.messageId or turn.message_id
+            # The answer continues in the message that asked (its id, as stored when the run paused).
+            assistant = answered.message_id or body.messageId or turn.ids.assistant
+            turn.ids = TurnIds(user=turn.ids.user, assistant=assistant)
         else:
             await service.open_turn(turn)
     except BaseException as exc:
@@ -91,6 +95,7 @@ async def chat(
         request.state.timings_ms = turn.timings.as_dict()
     return ChatResponse(
         conversation_id=result.conversation_id,
+        message_id=result.message_id,
         status=result.status,
         response=result.response,
         agent_used=result.agent_used,
@@ -136,7 +141,7 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
-    encoder = UiMessageStreamEncoder(turn.message_id)
+    encoder = UiMessageStreamEncoder(turn.ids.assistant)
     if turn.resume is not None:
         # The answer continues the message that asked: its decided calls' results come first.
         encoder.continuing(turn.resume.tool_names(), denied_call_ids(turn.resume))
@@ -170,6 +175,7 @@ async def _still_waiting(
         return response
     return ChatResponse(
         conversation_id=turn.claimed_conversation,
+        message_id="",  # nothing was answered: no new message
         status=AWAITING_APPROVAL,
         response="",
         agent_used="",

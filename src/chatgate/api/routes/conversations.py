@@ -15,8 +15,11 @@ from chatgate.api.schemas import (
     ConversationsPage,
     ErrorResponse,
     RunOut,
+    UIMessagesOut,
 )
 from chatgate.conversations.history import ConversationSession, transcript
+from chatgate.conversations.message_index import MessageIndex
+from chatgate.conversations.ui_messages import ui_messages
 
 router = APIRouter(prefix="/api/agents/conversations", tags=["conversations"])
 
@@ -63,6 +66,16 @@ async def get_conversation(
         runs=[RunOut(**run) for run in runs],
         pending_approvals=[ApprovalOut(**approval.as_public()) for approval in pending],
     )
+
+
+@router.get("/{conversation_id}/messages", response_model=UIMessagesOut, responses=_ERRORS)
+async def get_messages(
+    conversation_id: ConversationId, principal: CurrentPrincipal, services: ServicesDep
+) -> UIMessagesOut:
+    """The conversation as the AI SDK's `UIMessage` list, to restore a `useChat` thread
+    (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts."""
+    thread = await MessageIndex(services.chat.engine).thread(principal.user_id, conversation_id)
+    return UIMessagesOut(messages=ui_messages(thread))
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)

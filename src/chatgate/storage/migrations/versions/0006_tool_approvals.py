@@ -1,7 +1,7 @@
 """Tool approvals: a paused run waiting for its user, and the approvals it asked for.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 
 `paused_runs` holds, per conversation, the Agents SDK's serialised `RunState` of a run that stopped
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,144 @@
+"""A stored thread as the AI SDK's `UIMessage` list: what `useChat` shows, and restores from.
+
+    {"id", "role": "user" | "assistant", "metadata": {"created_at", "interrupted"?: true},
+     "parts": [{"type": "text", "text"}, {"type": "file", "mediaType", "url", "filename"?},
+               {"type": "step-start"},
+               {"type": "dynamic-tool", "toolName", "toolCallId", "state": "output-available",
+                "input", "output"} | {…, "state": "output-error", "input", "errorText"}]}
+
+The parts match what the same answer produced while it streamed (`streaming.ui_message_stream`):
+a `step-start` per model call, one text part per text the model wrote, one `dynamic-tool` part per
+tool call. Like the history the model reads, a tool call without its output (a run cut off while
+the tool ran) is left out, and lone surrogates become U+FFFD.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from typing import Any
+
+from chatgate.conversations.message_index import ASSISTANT, StoredMessage
+from chatgate.streaming.ui_message_stream import TOOL_FAILED_TEXT, maybe_json, parse_arguments
+from chatgate.surrogates import without_lone_surrogates
+
+Part = dict[str, Any]
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)[;,]")
+_MODEL_OUTPUT = ("message", "function_call", "reasoning")
+
+
+def ui_messages(thread: list[StoredMessage]) -> list[dict[str, Any]]:
+    """`thread` as `UIMessage`s, in order; answers that kept nothing to show are left out."""
+    shown: list[dict[str, Any]] = []
+    call_ids: set[str] = set()
+    for message in thread:
+        parts = _answer_parts(message, call_ids) if message.role == ASSISTANT else _user_parts(message)
+        if message.role == ASSISTANT and all(part["type"] == "step-start" for part in parts):
+            continue
+        metadata: dict[str, Any] = {"created_at": message.created_at.isoformat()}
+        if message.interrupted:
+            metadata["interrupted"] = True
+        shown.append({"id": message.id, "role": message.role, "metadata": metadata, "parts": parts})
+    result: list[dict[str, Any]] = without_lone_surrogates(shown)
+    return result
+
+
+def _user_parts(message: StoredMessage) -> list[Part]:
+    parts: list[Part] = []
+    for stored in message.items:
+        content = stored.item.get("content")
+        if isinstance(content, str):
+            parts.append({"type": "text", "text": content})
+        elif isinstance(content, list):
+            parts.extend(part for piece in content if (part := _content_part(piece)) is not None)
+    return parts or [{"type": "text", "text": ""}]
+
+
+def _content_part(piece: Any) -> Part | None:
+    """A user content piece (Responses API input) as a UI part: text, or an image or file as `file`."""
+    if not isinstance(piece, dict):
+        return None
+    kind = piece.get("type")
+    if kind in ("input_text", "text", "output_text"):
+        return {"type": "text", "text": str(piece.get("text", ""))}
+    url = piece.get("image_url") if kind == "input_image" else piece.get("file_data") or piece.get("file_url")
+    if kind not in ("input_image", "input_file") or not isinstance(url, str):
+        return None
+    media = _DATA_URL.match(url)
+    part: Part = {
+        "type": "file",
+        "mediaType": media.group(1) if media else "application/octet-stream",
+        "url": url,
+    }
+    if isinstance(piece.get("filename"), str):
+        part["filename"] = piece["filename"]
+    return part
+
+
+def _answer_parts(message: StoredMessage, call_ids: set[str]) -> list[Part]:
+    """Text and tool parts in order, with a `step-start` before each model call's output."""
+    parts: list[Part] = []
+    waiting: defaultdict[str, deque[Part]] = defaultdict(deque)  # call id -> parts awaiting output
+    new_step = True
+    for stored in message.items:
+        item = stored.item
+        kind = item.get("type", "message" if "role" in item else None)
+        if kind in _MODEL_OUTPUT and new_step:
+            parts.append({"type": "step-start"})
+            new_step = False
+        if kind == "message":
+            parts.extend(_answer_text(item.get("content")))
+        elif kind == "function_call":
+            call_id = str(item.get("call_id") or "")
+            # Unique across the thread even where a provider reused ids (`whoami:0` every turn).
+            shown_id = call_id if call_id and call_id not in call_ids else f"{call_id}_{stored.row}"
+            call_ids.add(shown_id)
+            part: Part = {
+                "type": "dynamic-tool",
+                "toolName": str(item.get("name") or "tool"),
+                "toolCallId": shown_id,
+                "state": "input-available",
+                "input": parse_arguments(item.get("arguments")),
+            }
+            waiting[call_id].append(part)
+            parts.append(part)
+        elif kind == "function_call_output":
+            call_id = str(item.get("call_id") or "")
+            if waiting[call_id]:
+                _complete(
+                    waiting[call_id].popleft(), _text(item.get("output")), call_id in message.failed_calls
+                )
+            new_step = True
+    # Calls whose output never came (cut off) are not shown, as the model does not see them either.
+    return [part for part in parts if part.get("state") != "input-available"]
+
+
+def _complete(part: Part, output: str, failed: bool) -> None:
+    if failed:
+        part.update(state="output-error", errorText=output or TOOL_FAILED_TEXT)
+    else:
+        part.update(state="output-available", output=maybe_json(output))
+
+
+def _answer_text(content: Any) -> list[Part]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        return []
+    texts = [
+        str(piece.get("text") or piece.get("refusal") or "")
+        for piece in content
+        if isinstance(piece, dict) and piece.get("type") in ("output_text", "refusal", "text")
+    ]
+    text = "".join(texts)
+    return [{"type": "text", "text": text}] if text else []
+
+
+def _text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        return "".join(
+            _text(piece.get("text", "")) if isinstance(piece, dict) else str(piece) for piece in output
+        )
+    return "" if output is None else str(output)

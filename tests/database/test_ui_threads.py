@@ -1,0 +1,242 @@
+"""Threads as the AI SDK's `UIMessage` list (`GET /api/agents/conversations/{id}/messages`), through
+the real endpoint with real tool servers, on each launcher and each storage backend."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from agents.testing import ModelCall, assistant_message, function_call
+
+from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.store import ConversationStore
+from chatgate.storage import create_engine, upgrade_database
+from database.conftest import BACKENDS, new_user
+from support.live_app import LiveApp, start_live_app, stream_chat
+from support.models import answer, turn_outputs, until_set
+from support.postgres import PostgresRun
+from support.processes import tool_server_children, wait_until
+from support.tokens import auth
+from support.ui_stream import parse_sse
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, launcher_name: str
+) -> Iterator[LiveApp]:
+    state = tmp_path_factory.mktemp("threads")
+    env: dict[str, Any] = {"MCP_LAUNCHER": launcher_name}
+    if request.param == "postgres":
+        run: PostgresRun = request.getfixturevalue("postgres_run")
+        env["DATABASE_URL"] = run.app_url
+    else:
+        database = state / "chatgate.db"
+        asyncio.run(upgrade_database(f"sqlite+aiosqlite:///{database}"))
+        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    server, live = start_live_app(state, **env)
+    with server:
+        yield live
+
+
+def chat(app: LiveApp, user: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{app.url}/api/agents/chat", json=body, headers=auth(user), timeout=60)
+
+
+def thread(app: LiveApp, user: str, conversation_id: str) -> httpx.Response:
+    return httpx.get(
+        f"{app.url}/api/agents/conversations/{conversation_id}/messages", headers=auth(user), timeout=30
+    )
+
+
+def use_chat_body(conversation_id: str, message_id: str, text: str) -> dict[str, Any]:
+    return {
+        "id": conversation_id,
+        "messages": [{"id": message_id, "role": "user", "parts": [{"type": "text", "text": text}]}],
+        "trigger": "submit-message",
+    }
+
+
+def who_then_fail_then_answer(call: ModelCall) -> Any:
+    """One model call asks two tools (one fails: an argument no tool takes), the next answers."""
+    if not turn_outputs(call):
+        return [
+            assistant_message("Checking."),
+            function_call("whoami", {}, call_id="call_ok"),
+            function_call("whoami", {"user_id": "mallory"}, call_id="call_bad"),
+        ]
+    return [assistant_message("Done.")]
+
+
+def test_json_and_streamed_turns_restore_with_their_ids_steps_and_tool_errors(app: LiveApp) -> None:
+    user, cid = new_user("thread"), uuid.uuid4().hex
+    app.model.policy = who_then_fail_then_answer
+    first = chat(app, user, {"message": "who am I?", "conversation_id": cid})
+    assert first.status_code == 200, first.text
+    answer_id = first.json()["message_id"]
+    assert answer_id.startswith("msg_")
+
+    app.model.policy = answer("Still you.")
+    response = chat(app, user, {**use_chat_body(cid, "client-id-2", "and now?"), "stream": True})
+    chunks, _ = parse_sse(response.text)
+    streamed_id = chunks[0]["messageId"]
+
+    body = thread(app, user, cid)
+    assert body.status_code == 200, body.text
+    messages = body.json()["messages"]
+    assert [(m["role"], m["id"]) for m in messages][1:] == [
+        ("assistant", answer_id),
+        ("user", "client-id-2"),
+        ("assistant", streamed_id),
+    ]
+    assert messages[0]["role"] == "user" and messages[0]["id"].startswith("msg_")  # JSON: a server id
+    assert messages[0]["parts"] == [{"type": "text", "text": "who am I?"}]
+    assert messages[1]["parts"] == [
+        {"type": "step-start"},
+        {"type": "text", "text": "Checking."},
+        {
+            "type": "dynamic-tool",
+            "toolName": "whoami",
+            "toolCallId": "call_ok",
+            "state": "output-available",
+            "input": {},
+            "output": {"user_id": user},
+        },
+        {
+            "type": "dynamic-tool",
+            "toolName": "whoami",
+            "toolCallId": "call_bad",
+            "state": "output-error",
+            "input": {"user_id": "mallory"},
+            "errorText": messages[1]["parts"][3]["errorText"],
+        },
+        {"type": "step-start"},
+        {"type": "text", "text": "Done."},
+    ]
+    assert "unknown argument" in messages[1]["parts"][3]["errorText"]
+    assert messages[3]["parts"] == [{"type": "step-start"}, {"type": "text", "text": "Still you."}]
+    for message in messages:
+        assert set(message["metadata"]) == {"created_at"}
+    # Restoring reads; it never changes the thread.
+    assert thread(app, user, cid).json()["messages"] == messages
+
+
+def test_another_users_or_an_unknown_conversation_is_404(app: LiveApp) -> None:
+    owner, other, cid = new_user("owner"), new_user("other"), uuid.uuid4().hex
+    app.model.policy = answer("private")
+    assert chat(app, owner, {"message": "secret", "conversation_id": cid}).status_code == 200
+    for user, conversation in ((other, cid), (owner, uuid.uuid4().hex)):
+        response = thread(app, user, conversation)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    assert thread(app, owner, "not a valid id!").status_code == 422
+
+
+def test_a_resent_message_id_gets_a_fresh_one_and_a_bad_id_is_refused(app: LiveApp) -> None:
+    user, cid = new_user("resend"), uuid.uuid4().hex
+    app.model.policy = answer("ok")
+    for _ in range(2):
+        assert chat(app, user, {**use_chat_body(cid, "same-id", "again"), "stream": False}).status_code == 200
+    ids = [m["id"] for m in thread(app, user, cid).json()["messages"]]
+    assert ids[0] == "same-id" and len(set(ids)) == 4
+
+    for bad in ("x" * 129, "has space", "é"):
+        refused = chat(app, user, use_chat_body(uuid.uuid4().hex, bad, "hello"))
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
+    assert len(thread(app, user, cid).json()["messages"]) == 4
+
+
+def test_a_stopped_answer_is_marked_interrupted_under_its_streamed_id(app: LiveApp) -> None:
+    user, release = new_user("stopper"), threading.Event()
+
+    async def policy(call: ModelCall) -> Any:
+        if not turn_outputs(call):
+            return [assistant_message("Looking you up."), function_call("whoami", {}, call_id="call_cut")]
+        await until_set(release)
+        return [assistant_message("never delivered")]
+
+    app.model.policy = policy
+    try:
+        with stream_chat(app, "who am I, slowly?", user=user) as response:
+            cid = response.headers["x-conversation-id"]
+            seen = ""
+            for text in response.iter_text():
+                seen += text
+                if "tool-output-available" in seen:
+                    break
+        assert wait_until(lambda: not tool_server_children(), timeout=60)
+    finally:
+        release.set()
+    chunks, _ = parse_sse(seen.split("\n\n", 1)[0] + "\n\ndata: [DONE]\n\n")
+    streamed_id = chunks[0]["messageId"]
+    detail = f"{app.url}/api/agents/conversations/{cid}"
+    assert wait_until(
+        lambda: not httpx.get(detail, headers=auth(user), timeout=30).json()["running"], timeout=60
+    )
+    messages = thread(app, user, cid).json()["messages"]
+    assert len(messages) == 2, messages
+    user_message, stopped = messages
+    assert user_message["parts"] == [{"type": "text", "text": "who am I, slowly?"}]
+    assert stopped["id"] == streamed_id and stopped["metadata"]["interrupted"] is True
+    assert "never delivered" not in json.dumps(stopped)
+
+
+def test_history_stored_without_ids_gets_stable_derived_ids(app: LiveApp) -> None:
+    """Rows written before message ids were stored: ids derived from their rows, the same on every
+    read and after new turns; new turns get their real ids."""
+    user, cid = new_user("legacy"), uuid.uuid4().hex
+    asyncio.run(_store_legacy_history(app.settings.database_url, user, cid))
+    before = thread(app, user, cid).json()["messages"]
+    assert [m["role"] for m in before] == ["user", "assistant"]
+    assert all(m["id"].startswith("item_") for m in before)
+    assert before[1]["parts"][1:] == [
+        {
+            "type": "dynamic-tool",
+            "toolName": "whoami",
+            "toolCallId": "old_call",
+            "state": "output-available",
+            "input": {},
+            "output": {"user_id": user},
+        },
+        {"type": "step-start"},
+        {"type": "text", "text": "You are you."},
+    ]
+    app.model.policy = answer("new answer")
+    response = chat(app, user, {**use_chat_body(cid, "new-user-id", "new question"), "stream": False})
+    after = thread(app, user, cid).json()["messages"]
+    assert after[:2] == before
+    assert [m["id"] for m in after[2:]] == ["new-user-id", response.json()["message_id"]]
+
+
+async def _store_legacy_history(url: str, user: str, cid: str) -> None:
+    engine = create_engine(url)
+    try:
+        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
+        await store.claim(user, cid, "legacy", "hello")
+        await ConversationSession(cid, engine, history_limit=None, owner=user).add_items(
+            [
+                {"role": "user", "content": "hello"},
+                {"type": "function_call", "call_id": "old_call", "name": "whoami", "arguments": "{}"},
+                {
+                    "type": "function_call_output",
+                    "call_id": "old_call",
+                    "output": json.dumps({"user_id": user}),
+                },
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "You are you.", "annotations": []}],
+                },
+            ]
+        )
+        run = ConversationRun(conversation_id=cid, owner=user, request_id="legacy", outcome="completed")
+        await store.finish(user, cid, "legacy", run)
+    finally:
+        await engine.dispose()
