@@ -32,13 +32,16 @@ def test_chat_answers_with_tool_use_usage_and_timings(live_app: LiveApp) -> None
     assert set(body) == {
         "conversation_id",
         "message_id",
+        "status",
         "response",
         "agent_used",
         "tools_used",
+        "approvals",
         "usage",
         "timings_ms",
     }
     assert body["message_id"].startswith("msg_")
+    assert body["status"] == "completed" and body["approvals"] == []
     (whoami_output,) = json.loads(body["response"])
     assert json.loads(whoami_output) == {"user_id": "alice", "email": "alice@example.test", "name": "Alice"}
     assert body["agent_used"] == "chatgate"

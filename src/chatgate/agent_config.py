@@ -9,6 +9,7 @@ temperature = 0.2                        # optional model settings: temperature,
                                          #   parallel_tool_calls, tool_choice
 tools = ["records_*", "crm_*"]           # optional glob allowlist of tool names (default: every tool)
 handoffs = ["billing"]                   # optional: agents this one may hand the conversation to
+require_approval = ["records_delete"]    # optional: calls that wait for the user (globs, "destructive")
 
 [[agents]]                               # further agents, reachable by handoff
 name = "billing"
@@ -74,6 +75,7 @@ class AgentEntry(BaseModel):
     tool_choice: str | None = Field(default=None, min_length=1, max_length=64)
     tools: tuple[str, ...] | None = None
     handoffs: tuple[str, ...] = ()
+    require_approval: str | tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class AgentSpec:
     model_settings: dict[str, Any] = field(default_factory=dict)
     tools: tuple[str, ...] | None = None  # None: every tool
     handoffs: tuple[str, ...] = ()
+    require_approval: tuple[str, ...] = ()  # globs of calls the user approves; "destructive": by hint
 
     def allows(self, tool: str) -> bool:
         return self.tools is None or any(fnmatchcase(tool, pattern) for pattern in self.tools)
@@ -230,6 +233,7 @@ def _spec(raw: dict[str, Any], where: str, *, base_dir: Path | None, main: bool)
         raise ToolConfigError(f"{where} instructions_file: set instructions or instructions_file, not both")
     if entry.tools is not None and not all(pattern.strip() for pattern in entry.tools):
         raise ToolConfigError(f"{where} tools: each entry must be a tool name or a glob")
+    approval = (a,) if isinstance(a := entry.require_approval, str) else a
     instructions = entry.instructions
     if entry.instructions_file is not None:
         instructions = _read_instructions(entry.instructions_file, where, base_dir)
@@ -254,6 +258,7 @@ def _spec(raw: dict[str, Any], where: str, *, base_dir: Path | None, main: bool)
         model_settings=settings,
         tools=entry.tools,
         handoffs=entry.handoffs,
+        require_approval=approval,
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,13 +28,13 @@ import anyio
 from agents import Agent, Runner, RunResultStreaming, SessionSettings
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
-from agents.stream_events import StreamEvent
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
+from chatgate.approvals import flow
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
@@ -52,14 +52,13 @@ from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
 from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
+from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
 from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
-from chatgate.turn import COMPLETED, INTERRUPTED, Turn
+from chatgate.turn import INTERRUPTED, Turn
 
 logger = logging.getLogger(__name__)
 
-# Receives each SDK stream event of a streamed run, in order.
-EventSink = Callable[[StreamEvent], Awaitable[None]]
 TOOL_SERVER_LOST = "The tool server stopped while answering; try again shortly."
 
 
@@ -81,6 +80,7 @@ class ChatService:
     operator_mcp: OperatorMcpServers | None = None
     # Where each tool call is reported (metrics, a span); None reports nothing.
     telemetry: Telemetry | None = None
+    approvals: flow.ApprovalStore | None = None  # runs paused for the user's approval of tool calls
 
     async def chat(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
         """Answer `turn`: `open_turn`, then `run_turn`."""
@@ -116,7 +116,7 @@ class ChatService:
 
         With `on_event`, the run is streamed and every SDK stream event is passed to it as it happens.
         `turn.timings` is filled in as phases complete, so a failed request still reports them. The
-        turn's messages are stored under `turn.ids`: the user's and the answer's.
+        turn's messages are stored under `turn.ids`. Tool approvals: `chatgate.approvals.flow`.
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, MaxTurnsExceededError,
@@ -131,8 +131,9 @@ class ChatService:
             conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
         )
         try:
+            await turn.deny_waiting(self.approvals, session)
             result = await self._run_in_session(turn, session, on_event)
-            outcome = COMPLETED
+            outcome = await turn.ended(self.approvals, result)
         except ChatgateError as exc:
             outcome = exc.code
             raise
@@ -162,6 +163,7 @@ class ChatService:
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
+                        flow.prepare(self.agents, server, extra, on_event)
                         return await self._run(agent, turn, session, on_event)
                     except Exception:
                         if isinstance(server, LazyToolServer) and server.launch_failure is not None:
@@ -196,9 +198,9 @@ class ChatService:
             "hooks": ToolClock(turn.timings, self.telemetry),
         }
         if on_event is None:
-            turn.result = await Runner.run(agent, turn.message, **options)
+            turn.result = await Runner.run(agent, await turn.input_for(agent), **options)
             return turn.result
-        streamed: RunResultStreaming = Runner.run_streamed(agent, turn.message, **options)
+        streamed: RunResultStreaming = Runner.run_streamed(agent, await turn.input_for(agent), **options)
         turn.result = streamed  # usage so far is readable even if the stream is cut off
         try:
             async for event in streamed.stream_events():
@@ -216,7 +218,7 @@ class ChatService:
         message is kept (under `turn.ids.user`)."""
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         run = turn.run_record(INTERRUPTED)
-        history = [user_message_row(turn.message)]
+        history = [user_message_row(turn.message)] if turn.message else []  # an approval answer has none
         marks = turn.marks(INTERRUPTED, run.started_at)
         with anyio.CancelScope(shield=True):
             await _ignore_failure(

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     conversation_history_limit: int = Field(
         default=100, ge=2, le=10_000, validation_alias="CONVERSATION_HISTORY_LIMIT"
     )
+    approval_ttl_seconds: int = Field(default=86_400, ge=1, validation_alias="APPROVAL_TTL_SECONDS")
 
     # HTTP API
     chat_timeout_seconds: float = Field(default=120.0, gt=0, le=3600, validation_alias="CHAT_TIMEOUT_SECONDS")
@@ -207,8 +208,7 @@ class Settings(BaseSettings):
             base = self.better_auth_url.rstrip("/")
             if self.jwks_url is None:
                 self.jwks_url = f"{base}/api/auth/jwks"
-            # Better Auth's JWT plugin stamps the *origin* of its base URL (lower-cased, never a
-            # path) as both issuer and audience.
+            # Better Auth's JWT plugin stamps its base URL's *origin* (lower-cased) as iss and aud.
             parts = urlsplit(base)
             origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
             if self.jwt_issuer is None:

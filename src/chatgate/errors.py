@@ -15,6 +15,7 @@ its stable `error.code` and its `Retry-After` policy.
     ├── NotFoundError                         404 not_found
     ├── MethodNotAllowedError                 405 method_not_allowed
     ├── ConversationBusyError                 409 conversation_busy (Retry-After 2)
+    ├── ApprovalAlreadyAnsweredError          409 approval_already_answered (a replayed answer)
     ├── AlreadyExistsError                    409 already_exists (/api/files)
     ├── WrongKindError                        409 wrong_kind (a folder for a file, or back: /api/files)
     ├── NotEmptyError                         409 not_empty (/api/files)
@@ -217,6 +218,14 @@ class ConversationBusyError(ChatgateError):
     code = "conversation_busy"
     default_message = "a message to this conversation is still being answered; wait for it to finish"
     retry_after = 2
+
+
+class ApprovalAlreadyAnsweredError(ChatgateError):
+    """An answer for a tool approval that was already answered (a replay): nothing was changed."""
+
+    status_code = 409
+    code = "approval_already_answered"
+    default_message = "This approval was already answered; nothing was done again."
 
 
 class RequestTooLargeError(ChatgateError):

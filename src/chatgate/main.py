@@ -34,6 +34,7 @@ from chatgate.api.routes import (
     tools,
 )
 from chatgate.api.services import Services
+from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(
         agents=agents,
         operator_mcp=operator_mcp,
         telemetry=telemetry,
+        approvals=ApprovalStore(engine, ttl=datetime.timedelta(seconds=settings.approval_ttl_seconds)),
     )
     drain = drain or Drain()
     limiter = create_rate_limiter(settings, telemetry.metrics)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunContextWrapper, RunHooks, Tool
+from agents import Agent, ItemHelpers, RunContextWrapper, RunHooks, Tool
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.result import RunResultBase
 
@@ -50,6 +50,13 @@ class ChatResult:
     usage: dict[str, int]
     timings: Timings = field(default_factory=Timings)
     message_id: str = ""  # the answer's id in the conversation's thread
+    # The tool calls the run stopped at, waiting for the user (`chatgate.approvals.store.Approval`).
+    approvals: list[Any] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """`awaiting_approval` while calls wait for the user, else `completed`."""
+        return "awaiting_approval" if self.approvals else "completed"
 
 
 class ToolClock(RunHooks[Any]):
@@ -88,9 +95,10 @@ def _call_id(context: RunContextWrapper[Any]) -> str:
     return str(getattr(context, "tool_call_id", "") or id(context))
 
 
-def tools_used(result: RunResultBase) -> list[ToolUse]:
-    """The tools the agent called, in order, with whether each succeeded."""
-    names: dict[str, str] = {}
+def tools_used(result: RunResultBase, known: dict[str, str] | None = None) -> list[ToolUse]:
+    """The tools the agent called, in order, with whether each succeeded (`known`: tool names by
+    call id of calls made before this run, e.g. the approved calls of a resumed run)."""
+    names: dict[str, str] = dict(known or {})
     used: list[ToolUse] = []
     for item in result.new_items:
         if isinstance(item, ToolCallItem):
@@ -139,8 +147,11 @@ def usage_of(result: RunResultBase | None) -> dict[str, int]:
 
 
 def final_text(result: RunResultBase) -> str:
+    """The answer; for a run paused before its answer, what the model said before the paused calls."""
     output = result.final_output
-    return output if isinstance(output, str) else str(output or "")
+    if output is None:
+        return ItemHelpers.text_message_outputs(result.new_items)
+    return output if isinstance(output, str) else str(output)
 
 
 def ms_since(started: float) -> float:

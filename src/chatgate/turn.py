@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
+from agents import Agent, RunState
+from agents.memory import Session
 from agents.result import RunResultBase
 
+from chatgate.approvals import flow
+from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
 from chatgate.auth.principal import Principal
 from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
@@ -22,6 +27,7 @@ from chatgate.storage.models import utc_now
 # How a recorded run ended, besides a catalogue error's code.
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
+AWAITING_APPROVAL = "awaiting_approval"
 
 
 @dataclass
@@ -42,6 +48,11 @@ class Turn:
     timings: Timings = field(default_factory=Timings)
     result: RunResultBase | None = None
     ids: TurnIds = field(default_factory=TurnIds)
+    # A paused run to continue with the user's decisions (`chatgate.approvals`), instead of `message`;
+    # the answer continues in its message (`ids.assistant` is that message's id).
+    resume: PausedTurn | None = None
+    # The calls the run stopped at, waiting for the user.
+    approvals: list[Approval] = field(default_factory=list)
 
     @property
     def claimed_conversation(self) -> str:
@@ -49,6 +60,23 @@ class Turn:
         if self.conversation_id is None:
             raise RuntimeError("the turn's conversation is not claimed yet (open_turn first)")
         return self.conversation_id
+
+    async def deny_waiting(self, store: ApprovalStore | None, session: Session) -> None:
+        """A new message while calls wait for the user's approval denies them (`approvals.flow`)."""
+        await flow.deny_waiting(
+            store, self.resume, session, self.principal.user_id, self.claimed_conversation
+        )
+
+    async def input_for(self, agent: Agent[Any]) -> str | RunState[Any, Any]:
+        """What the run starts from: the message, or the paused run with the user's decisions."""
+        return await flow.run_input(agent, self.message, self.resume)
+
+    async def ended(self, store: ApprovalStore | None, result: RunResultBase) -> str:
+        """The outcome of a run that finished: `awaiting_approval` when it stopped at calls the user
+        must approve (stored, listed in `approvals`), else `completed`."""
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        self.approvals = await flow.pause(store, result, owner, conversation_id, self.ids.assistant)
+        return AWAITING_APPROVAL if self.approvals else COMPLETED
 
     def run_record(self, outcome: str, started_at: datetime.datetime | None = None) -> ConversationRun:
         """This turn's conversation-run row; `outcome` is `completed`, `interrupted` or an error code."""
@@ -87,8 +115,9 @@ class Turn:
             conversation_id=self.claimed_conversation,
             response=final_text(result),
             agent_used=result.last_agent.name if result.last_agent else default_agent,
-            tools_used=tools_used(result),
+            tools_used=tools_used(result, self.resume.tool_names() if self.resume else None),
             usage=usage_of(result),
             timings=self.timings,
             message_id=self.ids.assistant,
+            approvals=self.approvals,
         )

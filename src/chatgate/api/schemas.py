@@ -39,8 +39,19 @@ class UIMessageIn(RequestBody):
         return "".join(str(part.get("text", "")) for part in self.parts if part.get("type") == "text")
 
 
+class ApprovalAnswerIn(RequestBody):
+    """The user's answer to one tool call waiting for approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, description="The approval's id.")
+    approved: bool
+    reason: str | None = Field(default=None, max_length=2000, description="Why (told to the model).")
+
+
 class ChatRequest(RequestBody):
-    """Either `{"message", "conversation_id"?, "stream"?}` or the body `useChat` sends.
+    """Either `{"message", "conversation_id"?, "stream"?}`, `{"conversation_id", "approvals"}` (answers
+    to a paused run), or the body `useChat` sends.
 
     `useChat` sends `{"id", "messages", "trigger", "messageId"}`: `id` is the conversation id and the
     last user message is the input (earlier messages come from the stored conversation, not the client).
@@ -58,9 +69,18 @@ class ChatRequest(RequestBody):
     messages: list[UIMessageIn] | None = None
     trigger: str | None = None
     messageId: str | None = None  # the AI SDK's field name
+    approvals: list[ApprovalAnswerIn] | None = Field(
+        default=None, min_length=1, max_length=128, description="Answers to the calls awaiting approval."
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ChatRequest:
+        if self.approvals is not None:
+            if self.message is not None or self.messages is not None:
+                raise ValueError("send either 'message', 'messages' or 'approvals'")
+            if not self.conversation:
+                raise ValueError("'approvals' answer a conversation: send its 'conversation_id'")
+            return self
         if (self.message is None) == (self.messages is None):
             raise ValueError("send either 'message' or 'messages'")
         if self.conversation_id and self.id and self.conversation_id != self.id:
@@ -74,6 +94,8 @@ class ChatRequest(RequestBody):
 
     @property
     def input_text(self) -> str:
+        if self.approvals is not None:
+            return ""
         if self.message is not None:
             return self.message
         users = [message for message in self.messages or [] if message.role == "user"]
@@ -100,12 +122,24 @@ class ToolUseOut(BaseModel):
     ok: bool
 
 
+class ApprovalOut(BaseModel):
+    """A tool call waiting for the user: approve or deny it by `id`; `arguments` are exactly what runs."""
+
+    id: str
+    tool: str
+    arguments: Any
+    tool_call_id: str
+    expires_at: datetime.datetime
+
+
 class ChatResponse(BaseModel):
     conversation_id: str
     message_id: str = Field(description="The answer's id in the conversation's thread.")
+    status: str = Field(description="`completed`, or `awaiting_approval` while `approvals` wait.")
     response: str
     agent_used: str
     tools_used: list[ToolUseOut]
+    approvals: list[ApprovalOut] = Field(default_factory=list)
     usage: dict[str, int]
     timings_ms: dict[str, float]
 
@@ -158,6 +192,7 @@ class RunOut(BaseModel):
 class ConversationDetail(ConversationOut):
     messages: list[dict[str, Any]]
     runs: list[RunOut]
+    pending_approvals: list[ApprovalOut] = Field(default_factory=list)
 
 
 class UIMessagesOut(BaseModel):

@@ -91,7 +91,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         """
         held, self._held = self._held or [], None
         if (
-            user_message is not None
+            user_message  # an approval answer carries none
             and not self._input_written
             and not any(
                 _get(item, "role") == "user" and _text(_get(item, "content")) == user_message

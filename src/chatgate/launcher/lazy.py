@@ -26,11 +26,12 @@ from typing import Any
 
 import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
-from agents.mcp import MCPServerStdio
+from agents.mcp import MCPServerStdio, MCPToolMetaContext
 from mcp.types import CallToolResult
 from mcp.types import Tool as MCPTool
 
 from chatgate.launcher.base import ToolServerLostError
+from chatgate.launcher.session import PipeMCPServer, ProgressSink, progress_meta
 from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 
 # What the model reads when the chat has already ended (an SDK run loop that outlives its request).
@@ -58,7 +59,10 @@ class LazyToolServer(MCPServerStdio):
             client_session_timeout_seconds=tool_timeout_seconds,
             failure_error_function=self._failure_message,
             custom_data_extractor=record_tool_outcome,
+            tool_meta_resolver=self._progress_token,
         )
+        # Set for a streamed chat: the launched server's progress notifications go there.
+        self.progress_sink: ProgressSink | None = None
         self._catalog = catalog
         self._open_server = open_server
         self._stack = AsyncExitStack()
@@ -111,10 +115,15 @@ class LazyToolServer(MCPServerStdio):
             if self._server is None:
                 try:
                     self._server = await self._stack.enter_async_context(self._open_server())
+                    if isinstance(self._server, PipeMCPServer):
+                        self._server.progress_sink = self.progress_sink
                 except Exception as exc:
                     self.launch_failure = exc
                     raise LaunchFailedError() from exc
             return self._server
+
+    def _progress_token(self, context: MCPToolMetaContext) -> dict[str, Any] | None:
+        return progress_meta(context) if self.progress_sink is not None else None
 
     async def aclose(self) -> None:
         """Tear down the launched server, if any (waiting for a launch in progress). Shielded."""

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
-from agents.mcp import MCPServerStdio
+from agents.mcp import MCPServerStdio, MCPToolMetaContext
 from agents.mcp.server import MCPStreamTransport
+from mcp.types import ProgressNotification
 from mcp.types import Tool as MCPTool
 
 from chatgate.launcher.base import ToolServerLostError, ToolServerStartError
@@ -44,6 +45,9 @@ SDK_CLEANUP_SECONDS = 5.0
 # How long a cancelled `connect` may take to unwind before the caller goes on without it.
 SDK_UNWIND_SECONDS = 5.0
 
+# Receives `(tool call id, progress, total, message)` for each progress notification of a call.
+ProgressSink = Callable[[str, float, float | None, str | None], Awaitable[None]]
+
 # Strong references to the SDK tasks started here: the event loop keeps only weak ones, and a task
 # collected while pending is logged as "Task was destroyed but it is pending!".
 _running: set[asyncio.Task[Any]] = set()
@@ -54,12 +58,22 @@ class PipeMCPServer(MCPServerStdio):
 
     `tools` is the tool list when it is known ahead (the fork template's: identical for every
     child); with it, `list_tools` is answered from the cache instead of costing a round trip.
+
+    `progress_sink`, when set (a streamed chat), receives the progress a tool reports: each call
+    carries its tool call id as the MCP progress token, and the server's progress notifications
+    come back as `(tool call id, progress, total, message)`.
     """
 
     def __init__(self, process: ToolProcess, *, tools: list[MCPTool] | None = None, **kwargs: Any) -> None:
-        super().__init__(params={"command": "chatgate-tool-server", "args": []}, **kwargs)
+        super().__init__(
+            params={"command": "chatgate-tool-server", "args": []},
+            message_handler=self._on_message,
+            tool_meta_resolver=self._progress_token,
+            **kwargs,
+        )
         self.process = process
         self._preloaded_tools = tools
+        self.progress_sink: ProgressSink | None = None
 
     @property
     def pid(self) -> int:
@@ -82,6 +96,15 @@ class PipeMCPServer(MCPServerStdio):
                 "tool server %d did not list its tools: %s", self.pid, type(leaf_exception(exc)).__name__
             )
             raise ToolServerLostError("the tool server stopped answering") from None
+
+    def _progress_token(self, context: MCPToolMetaContext) -> dict[str, Any] | None:
+        return progress_meta(context) if self.progress_sink is not None else None
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, ProgressNotification) and self.progress_sink is not None:
+            params = message.params
+            if isinstance(params.progress_token, str):
+                await self.progress_sink(params.progress_token, params.progress, params.total, params.message)
 
     async def cleanup(self) -> None:
         try:
@@ -154,3 +177,10 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _running.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved, so an abandoned failure is not logged as "never retrieved"
+
+
+def progress_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
+    """The MCP `_meta` asking a tool server for progress on this call: the tool call id as the
+    progress token (the SDK invokes MCP tools with a `ToolContext`, which knows the call's id)."""
+    call_id = getattr(context.run_context, "tool_call_id", None)
+    return {"progressToken": call_id} if isinstance(call_id, str) and call_id else None

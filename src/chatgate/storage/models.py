@@ -98,4 +98,6 @@ SERVICE_TABLES = (
     "conversation_messages",
     "agent_sessions",
     "agent_messages",
+    "paused_runs",
+    "tool_approvals",
 )

@@ -40,10 +40,11 @@ class UiMessageStreamResponse(SseResponse):
         message_id: str | None = None,
         on_not_run: Callable[[], Awaitable[None]] | None = None,
         open_publisher: OpenPublisher | None = None,
+        encoder: UiMessageStreamEncoder | None = None,
     ) -> None:
         super().__init__(keepalive_seconds=keepalive_seconds)
         self._run = run
-        self._encoder = UiMessageStreamEncoder(message_id)
+        self._encoder = encoder or UiMessageStreamEncoder(message_id)
         # Called (shielded) when the client left before `run` was even entered: whatever was
         # prepared for the run (a claimed conversation) must still be released.
         self._on_not_run = on_not_run

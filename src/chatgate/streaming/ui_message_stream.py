@@ -5,7 +5,13 @@ required fields and nothing else (optional fields that some AI SDK versions lack
 Order within one message:
 
     start, (start-step, [text-start, text-delta…, text-end], [tool-input-start, tool-input-available,
-    tool-output-available | tool-output-error]…, finish-step)…, finish | error, then `data: [DONE]`.
+    data-tool-progress…, tool-output-available | tool-output-error]…, finish-step)…, finish | error,
+    then `data: [DONE]`.
+
+A run that stops for the user's approval ends its last step with one `tool-approval-request` per
+waiting call (after its `tool-input-available`). The answer continues in a later response for the
+same message: the decided calls' results come first (`tool-output-denied` for a call that did not
+run), then the next steps.
 
 Tool chunks carry `dynamic: true` (in every AI SDK version since 5.0); `start` announces the answer's
 message id, under which the answer is stored (`conversations.message_index`). A resumed stream
@@ -22,6 +28,7 @@ from typing import Any
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
 
+from chatgate.streaming.progress import ToolProgress
 from chatgate.tool_outcomes import TOOL_OK_KEY
 
 Chunk = dict[str, Any]
@@ -51,11 +58,28 @@ class UiMessageStreamEncoder:
         self._text_id: str | None = None
         self._text_count = 0
         self._announced_calls: set[str] = set()
+        self._denied_calls: set[str] = set()
 
     def start(self) -> list[Chunk]:
         return [{"type": "start", "messageId": self.message_id}]
 
-    def on_event(self, event: StreamEvent) -> list[Chunk]:
+    def continuing(self, call_ids: Iterable[str], denied: Iterable[str]) -> None:
+        """This response continues a message whose calls `call_ids` were announced earlier and wait
+        for their results; those in `denied` did not run (`tool-output-denied`)."""
+        self._announced_calls.update(call_ids)
+        self._denied_calls.update(denied)
+
+    def approval_requests(self, approvals: Iterable[tuple[str, str]]) -> list[Chunk]:
+        """One `tool-approval-request` per `(approval id, tool call id)`; the step ends after them."""
+        return [
+            {"type": "tool-approval-request", "approvalId": approval_id, "toolCallId": call_id}
+            for approval_id, call_id in approvals
+            if call_id in self._announced_calls
+        ]
+
+    def on_event(self, event: StreamEvent | ToolProgress) -> list[Chunk]:
+        if isinstance(event, ToolProgress):
+            return [event.chunk()] if event.tool_call_id in self._announced_calls else []
         if isinstance(event, RawResponsesStreamEvent):
             return self._on_raw(event.data)
         if isinstance(event, RunItemStreamEvent):
@@ -151,6 +175,8 @@ class UiMessageStreamEncoder:
         call_id = str((raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", "")) or "")
         if call_id not in self._announced_calls:
             return []
+        if call_id in self._denied_calls:
+            return [{"type": "tool-output-denied", "toolCallId": call_id}]
         text = _output_text(item.output)
         if (item.custom_data or {}).get(TOOL_OK_KEY, False):
             return [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,6 +30,8 @@ from chatgate.storage.engine import is_postgres, owner_transaction
 from chatgate.toolsets.definition import ToolError
 
 _READ_ONLY = text("SET TRANSACTION READ ONLY")
+# Reports a call's progress: `(done, total, message)`.
+ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class _Discard(Exception):  # not an error: ends a read's transaction with a rollback
@@ -189,12 +191,14 @@ class ToolContext:
         read_only: bool,
         resources: BoundResources,
         log: logging.Logger | None = None,
+        progress: ProgressReporter | None = None,
     ) -> None:
         self.user = user
         self.tool = tool
         self.log = log or logging.getLogger(f"chatgate.toolsets.{tool}")
         self._read_only = read_only
         self._resources = resources
+        self._progress = progress
         # The engine a `db()` block used, so the call can be audited on it afterwards.
         self.engine_used: AsyncEngine | None = None
 
@@ -236,6 +240,17 @@ class ToolContext:
                     raise _Discard  # a read never commits: on SQLite nothing else stops a stray write
         except _Discard:
             pass
+
+    async def report_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Tell the user how far a long call is (`done` of `total`, e.g. 3 of 10, and a short message).
+
+        Sent as an MCP progress notification; a chat frontend draws it as a progress bar. Does
+        nothing when the caller asked for no progress.
+        """
+        if self._progress is not None:
+            await self._progress(done, total, message)
 
     @property
     def files(self) -> ToolFiles:

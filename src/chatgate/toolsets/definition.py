@@ -26,6 +26,10 @@ TOOL_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Prefixes the built-in tool groups own; a toolset of one of these names would shadow them.
 RESERVED_TOOLSET_NAMES = frozenset({"records", "files", "api", "mcp", "whoami", "tasks"})
 
+# The `_meta` key marking a tool whose calls the user must approve (`needs_approval=True`): set by
+# the tool server, read by the API process's approval policy (`chatgate.approvals.policy`).
+NEEDS_APPROVAL_META = "chatgate/needsApproval"
+
 ToolFunction = Callable[..., Awaitable[Any]]
 _F = TypeVar("_F", bound=ToolFunction)
 

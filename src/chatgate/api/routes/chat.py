@@ -8,17 +8,22 @@ from functools import partial
 from agents.stream_events import StreamEvent
 from fastapi import APIRouter, Request
 
+from chatgate.api.approval_turns import answer_approvals
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId, ServicesDep
 from chatgate.api.disconnect import cancel_on_disconnect
-from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.approvals.answers import approval_answers
+from chatgate.approvals.resume import denied_call_ids
+from chatgate.approvals.store import Approval
 from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
-from chatgate.run_report import ChatResult
+from chatgate.run_report import ChatResult, usage_of
+from chatgate.streaming.progress import ToolProgress
 from chatgate.streaming.response import Emit, OpenPublisher, UiMessageStreamResponse
 from chatgate.streaming.run_buffer import run_key
 from chatgate.streaming.ui_message_stream import UiMessageStreamEncoder
-from chatgate.turn import Turn
+from chatgate.turn import AWAITING_APPROVAL, Turn
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -55,9 +60,19 @@ async def chat(
     # returned (`message_id`), and both are stored with the thread.
     ids = TurnIds(user=body.input_message_id or new_message_id())
     turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
+    answers = approval_answers(body.approvals, body.messages, body.trigger, body.messageId)
     try:
-        # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
-        await service.open_turn(turn)
+        # Claimed before anything is sent, so a busy or foreign conversation is a plain 404 / 409.
+        if answers is not None and body.conversation is not None:
+            answered = await answer_approvals(service, turn, answers)
+            if isinstance(answered, list):  # some calls still wait: nothing runs yet
+                return await _still_waiting(answered, turn, admitted, streamed)
+            turn.resume = answered
+            # The answer continues in the message that asked (its id, as stored when the run paused).
+            assistant = answered.message_id or body.messageId or turn.ids.assistant
+            turn.ids = TurnIds(user=turn.ids.user, assistant=assistant)
+        else:
+            await service.open_turn(turn)
     except BaseException as exc:
         await admitted.refused(exc)
         raise
@@ -81,9 +96,11 @@ async def chat(
     return ChatResponse(
         conversation_id=result.conversation_id,
         message_id=result.message_id,
+        status=result.status,
         response=result.response,
         agent_used=result.agent_used,
         tools_used=[ToolUseOut(name=use.name, ok=use.ok) for use in result.tools_used],
+        approvals=[ApprovalOut(**approval.as_public()) for approval in result.approvals],
         usage=result.usage,
         timings_ms=result.timings.as_dict(),
     )
@@ -106,14 +123,17 @@ def _streamed(
     open_publisher: OpenPublisher,
 ) -> UiMessageStreamResponse:
     async def run(encoder: UiMessageStreamEncoder, emit: Emit) -> None:
-        async def forward(event: StreamEvent) -> None:
+        async def forward(event: StreamEvent | ToolProgress) -> None:
             for chunk in encoder.on_event(event):
                 await emit(chunk)
 
         try:
-            await admitted.run(partial(run_turn, on_event=forward), turn.timings)
+            result = await admitted.run(partial(run_turn, on_event=forward), turn.timings)
         finally:
             request.state.timings_ms = turn.timings.as_dict()
+        # The run paused: the step ends with what the user must answer (then `finish`).
+        for chunk in encoder.approval_requests((item.id, item.tool_call_id) for item in result.approvals):
+            await emit(chunk)
 
     async def not_run() -> None:
         try:
@@ -121,12 +141,46 @@ def _streamed(
         finally:
             await admitted.abandoned()
 
+    encoder = UiMessageStreamEncoder(turn.ids.assistant)
+    if turn.resume is not None:
+        # The answer continues the message that asked: its decided calls' results come first.
+        encoder.continuing(turn.resume.tool_names(), denied_call_ids(turn.resume))
     response = UiMessageStreamResponse(
         run,
         keepalive_seconds=keepalive_seconds,
-        message_id=turn.ids.assistant,
         on_not_run=not_run,
         open_publisher=open_publisher,
+        encoder=encoder,
     )
     response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
     return response
+
+
+async def _still_waiting(
+    waiting: list[Approval], turn: Turn, admitted: AdmittedChat, streamed: bool
+) -> ChatResponse | UiMessageStreamResponse:
+    """Some calls of the paused run are not answered yet: nothing runs; the answer says what waits."""
+
+    async def nothing() -> None:
+        return None
+
+    await admitted.run(nothing, turn.timings)
+    if streamed:
+        # The client shows those calls as waiting already: an empty message changes nothing.
+        async def unchanged(_encoder: UiMessageStreamEncoder, _emit: Emit) -> None:
+            return None
+
+        response = UiMessageStreamResponse(unchanged)
+        response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
+        return response
+    return ChatResponse(
+        conversation_id=turn.claimed_conversation,
+        message_id="",  # nothing was answered: no new message
+        status=AWAITING_APPROVAL,
+        response="",
+        agent_used="",
+        tools_used=[],
+        approvals=[ApprovalOut(**approval.as_public()) for approval in waiting],
+        usage=usage_of(None),
+        timings_ms=turn.timings.as_dict(),
+    )

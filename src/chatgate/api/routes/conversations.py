@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from chatgate.api.deps import CurrentPrincipal, ServicesDep
 from chatgate.api.schemas import (
     CONVERSATION_ID_PATTERN,
+    ApprovalOut,
     ConversationDetail,
     ConversationOut,
     ConversationsPage,
@@ -57,8 +58,13 @@ async def get_conversation(
         conversation_id, services.chat.engine, history_limit=None, owner=principal.user_id
     )
     items = await session.get_items()
+    approvals = services.chat.approvals
+    pending = await approvals.pending(principal.user_id, conversation_id) if approvals else []
     return ConversationDetail(
-        **conversation, messages=transcript(items), runs=[RunOut(**run) for run in runs]
+        **conversation,
+        messages=transcript(items),
+        runs=[RunOut(**run) for run in runs],
+        pending_approvals=[ApprovalOut(**approval.as_public()) for approval in pending],
     )
 
 

@@ -35,7 +35,7 @@ from chatgate.storage.audit import record_tool_call
 from chatgate.storage.errors import StorageError
 from chatgate.tool_config import ToolConfigError
 from chatgate.toolsets.context import BoundResources, ToolContext, ToolUser
-from chatgate.toolsets.definition import ToolDefinition, Toolset
+from chatgate.toolsets.definition import NEEDS_APPROVAL_META, ToolDefinition, Toolset
 from chatgate.toolsets.definition import ToolError as ToolkitToolError
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ def register(server: StrictMCPServer, toolsets: list[Toolset], catalog: ApiCatal
                     name=definition.name,
                     description=definition.description,
                     annotations=_annotations(definition),
+                    # Read by the API process: the user approves each call before it runs.
+                    meta={NEEDS_APPROVAL_META: True} if definition.needs_approval else None,
                 )
             except ToolConfigError:
                 raise
@@ -141,6 +143,7 @@ def _tool_function(definition: ToolDefinition, apis: dict[str, Any], where: str)
                 apis=apis,
                 secret_for=lambda api: api_secret(resources, api),
             ),
+            progress=mcp_context.report_progress,
         )
         if context_name is not None:
             arguments[context_name] = context
