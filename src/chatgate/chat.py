@@ -37,6 +37,8 @@ from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.message_index import MessageIndex
+from chatgate.conversations.replacement import ThreadCut
+from chatgate.conversations.shown_answer import ShownAnswer, keep_shown
 from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
     ChatgateError,
@@ -91,18 +93,25 @@ class ChatService:
             The conversation id (also set on `turn`), now marked as being answered by its request.
 
         Raises:
-            ModelNotConfiguredError, NotFoundError (another owner's conversation), ConversationBusyError.
+            ModelNotConfiguredError, NotFoundError (another owner's conversation; a replaced message
+            not in it), ConversationBusyError, InvalidRequestError (an edit naming an answer).
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
         conversation_id = turn.conversation_id or uuid.uuid4().hex
+        owner, cut = turn.principal.user_id, None
+        if turn.replaces is not None:
+            # Regenerate, edit: the thread is cut in the claim's transaction (404: nothing changed).
+            cut = ThreadCut(owner, conversation_id, turn.replaces)
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
             await self.conversations.claim(
-                turn.principal.user_id, conversation_id, turn.request_id, turn.message
+                owner, conversation_id, turn.request_id, turn.message, then=cut.run if cut else None
             )
+        if cut is not None and cut.question is not None:
+            cut.apply_to(turn)
         turn.conversation_id = conversation_id
         return conversation_id
 
@@ -126,10 +135,11 @@ class ChatService:
         stored_before: int | None = None
         index = MessageIndex(self.engine)
         mark: int | None = None
+        shown = ShownAnswer()
         try:
             stored_before = await session.stored_count()
             mark = await index.mark(owner, conversation_id)
-            result = await self._run_in_session(turn, session, on_event)
+            result = await self._run_in_session(turn, session, on_event, shown)
             outcome = COMPLETED
         except ChatgateError as exc:
             outcome = exc.code
@@ -140,8 +150,10 @@ class ChatService:
                 # A cut-off run's history writes may still be finishing: see them before checking.
                 await session.settled()
                 if outcome == INTERRUPTED and stored_before is not None:
-                    # Cut off before the SDK stored the input (during launch, say): keep the message.
+                    # Cut off before the SDK stored the input (during launch, say): keep the message;
+                    # and the text the client was shown of a step not stored yet (a stopped answer).
                     await _ignore_failure(session.ensure_user_message(turn.message, since=stored_before))
+                    await _ignore_failure(keep_shown(session, shown, since=stored_before))
                 if mark is not None:
                     marked = index.record(
                         owner,
@@ -157,7 +169,7 @@ class ChatService:
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
-        self, turn: Turn, session: ConversationSession, on_event: EventSink | None
+        self, turn: Turn, session: ConversationSession, on_event: EventSink | None, shown: ShownAnswer
     ) -> RunResultBase:
         assert self.model_provider is not None
         provider = self.model_provider
@@ -172,7 +184,7 @@ class ChatService:
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
-                        return await self._run(agent, turn, session, on_event)
+                        return await self._run(agent, turn, session, shown.following(on_event))
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -198,9 +210,9 @@ class ChatService:
             "hooks": ToolClock(turn.timings, self.telemetry),
         }
         if on_event is None:
-            turn.result = await Runner.run(agent, turn.message, **options)
+            turn.result = await Runner.run(agent, turn.model_input, **options)
             return turn.result
-        streamed: RunResultStreaming = Runner.run_streamed(agent, turn.message, **options)
+        streamed: RunResultStreaming = Runner.run_streamed(agent, turn.model_input, **options)
         turn.result = streamed  # usage so far is readable even if the stream is cut off
         try:
             async for event in streamed.stream_events():

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.result import RunResultBase
 
 from chatgate.auth.principal import Principal
 from chatgate.conversations.message_index import TurnIds
 from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.replacement import Replacement
 from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
@@ -33,6 +35,8 @@ class Turn:
     `result` is the SDK's run as soon as it starts: its usage so far stays readable if it is cut off.
     `ids` are the message ids the turn is stored under: the client's for the user message, and the
     answer's (announced in the stream's `start` chunk, returned as `message_id`).
+    `replaces` (regenerate, edit: `chatgate.conversations.replacement`) is resolved by `open_turn`,
+    which then sets `ids.user` (and, for a regenerate, `message` and `asked`) from the stored thread.
     """
 
     principal: Principal
@@ -42,6 +46,15 @@ class Turn:
     timings: Timings = field(default_factory=Timings)
     result: RunResultBase | None = None
     ids: TurnIds = field(default_factory=TurnIds)
+    # Regenerate or edit: the stored messages this turn replaces (cut when `open_turn` claims).
+    replaces: Replacement | None = None
+    # A regenerate asks the stored question again: its model item, as stored (None: `message`).
+    asked: dict[str, Any] | None = None
+
+    @property
+    def model_input(self) -> str | list[Any]:
+        """What the agent is asked: the message, or the re-asked stored question."""
+        return [self.asked] if self.asked is not None else self.message
 
     @property
     def claimed_conversation(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chatgate.conversations.replacement import EDIT, REGENERATE, Replacement
 from chatgate.surrogates import without_lone_surrogates
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -58,19 +59,59 @@ class ChatRequest(RequestBody):
     messages: list[UIMessageIn] | None = None
     trigger: str | None = None
     messageId: str | None = None  # the AI SDK's field name
+    # JSON clients' regenerate and edit (`useChat` says the same with `trigger` and `messageId`).
+    regenerate: str | None = Field(
+        default=None, description="Answer again: drop this answer (and all after it), re-answer its question."
+    )
+    edit: str | None = Field(
+        default=None, description="Replace this user message (and all after it) with `message`."
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ChatRequest:
+        if self.regenerate is not None and self.message is None and self.messages is None:
+            self.message = ""  # the stored question is answered again
         if (self.message is None) == (self.messages is None):
             raise ValueError("send either 'message' or 'messages'")
         if self.conversation_id and self.id and self.conversation_id != self.id:
             raise ValueError("'conversation_id' and 'id' disagree")
-        if not self.input_text.strip():
+        if self.regenerate is not None and self.edit is not None:
+            raise ValueError("send either 'regenerate' or 'edit'")
+        replacement = self.replacement
+        if replacement is not None and self.conversation is None:
+            raise ValueError("regenerate and edit need the conversation's id")
+        if (replacement is None or replacement.kind == EDIT) and not self.input_text.strip():
             raise ValueError("the message must not be blank")
-        message_id = self.input_message_id
-        if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
-            raise ValueError("the message id must be 1 to 128 printable ASCII characters without spaces")
+        for message_id in (self.input_message_id, replacement.message_id if replacement else None):
+            if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
+                raise ValueError("message ids must be 1 to 128 printable ASCII characters without spaces")
         return self
+
+    @property
+    def replacement(self) -> Replacement | None:
+        """Which stored message this request replaces, if any (None: an ordinary new message).
+
+        `regenerate-message` names the answer to redo (or, without `messageId`, the question it
+        answers: the last user message sent); `submit-message` with a `messageId` names the user
+        message being edited (or an answer carrying tool approvals: see `Replacement.kind`).
+        """
+        if self.regenerate is not None:
+            return Replacement(REGENERATE, self.regenerate)
+        if self.edit is not None:
+            return Replacement(EDIT, self.edit)
+        if self.trigger == "regenerate-message":
+            target = self.messageId or self.input_message_id
+            return Replacement(REGENERATE, target) if target else None
+        if self.trigger == "submit-message" and self.messageId is not None:
+            return Replacement(EDIT, self.messageId, approvals=self._carries_approvals())
+        return None
+
+    def _carries_approvals(self) -> bool:
+        return any(
+            part.get("state") == "approval-responded"
+            for message in self.messages or []
+            for part in message.parts
+        )
 
     @property
     def input_text(self) -> str:

@@ -8,11 +8,12 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
@@ -46,8 +47,20 @@ class ConversationStore:
         # A claim older than this is from a process that died mid-run; it no longer blocks.
         self._stale_after = stale_after
 
-    async def claim(self, owner: str, conversation_id: str, request_id: str, first_message: str) -> bool:
+    async def claim(
+        self,
+        owner: str,
+        conversation_id: str,
+        request_id: str,
+        first_message: str,
+        *,
+        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> bool:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
+
+        `then` runs in the same transaction once an existing conversation is claimed (regenerate
+        and edit cut the thread there): if it raises, the claim is rolled back with it. With `then`,
+        an unknown conversation is not created: it has no message to cut (`RowNotFoundError`).
 
         Returns:
             True when the conversation was created by this call.
@@ -55,6 +68,7 @@ class ConversationStore:
         Raises:
             chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
             ConversationBusyError: a run is in progress.
+            Whatever `then` raises.
         """
         now = utc_now()
         async with owner_transaction(self._engine, owner, write=True) as connection:
@@ -63,10 +77,14 @@ class ConversationStore:
                 C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
             )
             if claimed.rowcount == 1:
+                if then is not None:
+                    await then(connection)
                 return False
             exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
             if exists:
                 raise ConversationBusyError()
+            if then is not None:
+                raise RowNotFoundError("message")  # nothing to cut in a conversation that is not there
             try:
                 async with connection.begin_nested():
                     await connection.execute(

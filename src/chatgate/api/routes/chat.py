@@ -55,6 +55,8 @@ async def chat(
     # returned (`message_id`), and both are stored with the thread.
     ids = TurnIds(user=body.input_message_id or new_message_id())
     turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
+    # Regenerate and edit cut the stored thread when the conversation is claimed (README).
+    turn.replaces = body.replacement
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
         await service.open_turn(turn)
