@@ -29,7 +29,8 @@ its stable `error.code` and its `Retry-After` policy.
     ├── DrainingError                         503 draining (Retry-After 1, or the drain's)
     ├── RateLimitUnavailableError             503 rate_limit_unavailable (Retry-After 5)
     ├── SchemaOutOfDateError                  503 schema_out_of_date (no Retry-After: operators fix it)
-    └── DeadlineExceededError                 504 deadline_exceeded
+    ├── DeadlineExceededError                 504 deadline_exceeded
+    └── InsufficientStorageError              507 insufficient_storage (the user's file quota)
 
 Routes and services raise these; errors of lower layers (storage, the framework's own 404/405,
 request validation) are translated into them by `chatgate.api.error_handlers`, which renders every
@@ -287,3 +288,11 @@ class DeadlineExceededError(ChatgateError):
     status_code = 504
     code = "deadline_exceeded"
     default_message = "The agent did not finish within the time limit."
+
+
+class InsufficientStorageError(ChatgateError):
+    """The user's file quota would be exceeded (an attachment); nothing was written."""
+
+    status_code = 507
+    code = "insufficient_storage"
+    default_message = "Your file space is full (FILES_QUOTA_BYTES, FILES_QUOTA_FILES); nothing was saved."

@@ -48,7 +48,8 @@ class Turn:
     ids: TurnIds = field(default_factory=TurnIds)
     # Regenerate or edit: the stored messages this turn replaces (cut when `open_turn` claims).
     replaces: Replacement | None = None
-    # A regenerate asks the stored question again: its model item, as stored (None: `message`).
+    # The user item asked instead of `message`: a regenerate's stored question, or the message with
+    # its attachments (`chatgate.attachments`).
     asked: dict[str, Any] | None = None
 
     @property

@@ -80,7 +80,8 @@ class ChatRequest(RequestBody):
         replacement = self.replacement
         if replacement is not None and self.conversation is None:
             raise ValueError("regenerate and edit need the conversation's id")
-        if (replacement is None or replacement.kind == EDIT) and not self.input_text.strip():
+        asks = replacement is None or replacement.kind == EDIT
+        if asks and not self.input_text.strip() and not self.input_files:
             raise ValueError("the message must not be blank")
         for message_id in (self.input_message_id, replacement.message_id if replacement else None):
             if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
@@ -119,6 +120,12 @@ class ChatRequest(RequestBody):
             return self.message
         users = [message for message in self.messages or [] if message.role == "user"]
         return users[-1].text() if users else ""
+
+    @property
+    def input_files(self) -> list[dict[str, Any]]:
+        """The file parts of the input message (`useChat` attachments), as sent."""
+        users = [message for message in self.messages or [] if message.role == "user"]
+        return [part for part in users[-1].parts if part.get("type") == "file"] if users else []
 
     @property
     def input_message_id(self) -> str | None:

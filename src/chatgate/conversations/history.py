@@ -81,7 +81,8 @@ class ConversationSession(ShieldedSQLAlchemySession):
             if added > 0:
                 recent = await SQLAlchemySession.get_items(self, added)
                 if any(
-                    _get(item, "role") == "user" and _text(_get(item, "content")) == message
+                    # Attachments add notes after the text (`chatgate.attachments`).
+                    _get(item, "role") == "user" and _text(_get(item, "content")).startswith(message)
                     for item in recent
                 ):
                     return

@@ -168,8 +168,8 @@ class FileSpace:
 
     # Changing --------------------------------------------------------------------------------
 
-    def write(self, path: str, content: str, *, mode: WriteMode = "create") -> dict[str, Any]:
-        """Write text to a file atomically, creating missing folders.
+    def write(self, path: str, content: str | bytes, *, mode: WriteMode = "create") -> dict[str, Any]:
+        """Write text (or bytes: an attachment) to a file atomically, creating missing folders.
 
         Returns `{"path": str, "size": int (bytes after the write), "created": bool}`.
 
@@ -180,7 +180,7 @@ class FileSpace:
         if mode not in WRITE_MODES:
             raise FileSpaceError("mode must be create, overwrite or append")
         try:
-            data = content.encode("utf-8")
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
         except UnicodeEncodeError:
             raise FileSpaceError("the content is not valid unicode text; nothing was written") from None
         check_size(self.limits, rel, len(data))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, RequestId, ServicesDep
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
+from chatgate.attachments import parse_attachments, saved_user_item
 from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
@@ -28,7 +29,7 @@ _STREAM_DOC: dict[str, object] = {
     "content": {"text/event-stream": {}},
 }
 _ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 429, 502, 503, 504)
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 409, 413, 422, 429, 502, 503, 504, 507)
 }
 
 
@@ -47,6 +48,8 @@ async def chat(
     limit = service.settings.max_message_chars
     if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
+    # Attachments are decoded and checked before anything is claimed or stored (413, 422).
+    attachments = parse_attachments(body.input_files, service.settings.files_limits)
     streamed = _wants_stream(body, request)
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
@@ -58,6 +61,8 @@ async def chat(
     # Regenerate and edit cut the stored thread when the conversation is claimed (README).
     turn.replaces = body.replacement
     try:
+        if attachments:  # saved under uploads/; the model is told where (README: Attachments)
+            turn.asked = await saved_user_item(service.settings, principal.user_id, message, attachments)
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 409 / 404.
         await service.open_turn(turn)
     except BaseException as exc:
