@@ -111,7 +111,7 @@ class ChatService:
                 owner, conversation_id, turn.request_id, turn.message, then=cut.run if cut else None
             )
         if cut is not None and cut.question is not None:
-            cut.apply_to(turn)
+            turn.ask_instead(cut)
         turn.conversation_id = conversation_id
         return conversation_id
 

@@ -9,15 +9,16 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.result import RunResultBase
 
 from chatgate.auth.principal import Principal
+from chatgate.conversations.history import item_text
 from chatgate.conversations.message_index import TurnIds
 from chatgate.conversations.models import ConversationRun
-from chatgate.conversations.replacement import Replacement
+from chatgate.conversations.replacement import Replacement, ThreadCut
 from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
@@ -51,6 +52,15 @@ class Turn:
     # The user item asked instead of `message`: a regenerate's stored question, or the message with
     # its attachments (`chatgate.attachments`).
     asked: dict[str, Any] | None = None
+
+    def ask_instead(self, cut: ThreadCut) -> None:
+        """Ask in place of the question `cut` removed: under its id; a regenerate with its stored
+        content (what the client sent is not trusted to match it)."""
+        assert cut.question is not None
+        self.ids = replace(self.ids, user=cut.question.id)
+        if cut.regenerates:
+            self.asked = cut.question.item
+            self.message = item_text(cut.question.item)
 
     @property
     def model_input(self) -> str | list[Any]:

@@ -17,20 +17,16 @@ edit").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatgate.conversations.history import item_text
 from chatgate.conversations.message_index import ASSISTANT, USER, StoredMessage, read_thread
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, ConversationMessage
 from chatgate.errors import InvalidRequestError
 from chatgate.storage.errors import RowNotFoundError
-
-if TYPE_CHECKING:
-    from chatgate.turn import Turn
 
 REGENERATE = "regenerate"
 EDIT = "edit"
@@ -117,11 +113,7 @@ class ThreadCut:
     async def run(self, connection: AsyncConnection) -> None:
         self.question = await cut_thread(connection, self._owner, self._conversation_id, self._replacement)
 
-    def apply_to(self, turn: Turn) -> None:
-        """Ask `turn` in place of the removed question: under its id; a regenerate with its stored
-        content (what the client sent is not trusted to match it)."""
-        assert self.question is not None
-        turn.ids = replace(turn.ids, user=self.question.id)
-        if self._replacement.kind == REGENERATE:
-            turn.asked = self.question.item
-            turn.message = item_text(self.question.item)
+    @property
+    def regenerates(self) -> bool:
+        """A regenerate: the removed question is asked again as stored."""
+        return self._replacement.kind == REGENERATE
