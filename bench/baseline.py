@@ -7,13 +7,14 @@ selectable in the service.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp import MCPServerStdio
 from agents.mcp.server import MCPStreamTransport
 from mcp.client._memory import InMemoryTransport
+from mcp.types import Tool as MCPTool
 
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
@@ -62,7 +63,13 @@ class SharedInProcessLauncher:
             await self._server.cleanup()  # type: ignore[no-untyped-call]
             self._server = None
 
+    async def catalog(self) -> list[MCPTool]:
+        assert self._server is not None, "start() first"
+        return await self._server.list_tools()
+
     @asynccontextmanager
-    async def launch(self, principal: Principal, *, request_id: str) -> AsyncIterator[AgentsMCPServer]:
+    async def launch(
+        self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AgentsMCPServer]:
         assert self._server is not None, "start() first"
         yield self._server

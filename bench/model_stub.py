@@ -16,7 +16,9 @@ Two things keep it from measuring itself instead of the client:
   `stream_options.include_usage`, as OpenAI, vLLM, LiteLLM and Ollama do (a non-streamed answer
   always carries usage, as theirs do).
 
-`GET /stats` returns `{"requests": n, "request_bytes": n}`: the driver reports what a chat sends.
+`GET /stats` returns `{"requests": n, "request_bytes": n, "waiting": n, "most_waiting": n}`: the driver
+reports what a chat sends, and (`--latency-ms`) how many answers are being thought about right now and
+at most so far (the many-waiting-chats bench, `bench.waiting`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class ModelStub:
         self.latency_seconds = latency_seconds
         self.requests = 0
         self.request_bytes = 0
+        self.waiting = 0
+        self.most_waiting = 0
         self._ids = 0
         self.app = Starlette(
             routes=[
@@ -85,7 +89,14 @@ class ModelStub:
         return f"{self._ids:08x}"
 
     async def _stats(self, _request: Request) -> Response:
-        return JSONResponse({"requests": self.requests, "request_bytes": self.request_bytes})
+        return JSONResponse(
+            {
+                "requests": self.requests,
+                "request_bytes": self.request_bytes,
+                "waiting": self.waiting,
+                "most_waiting": self.most_waiting,
+            }
+        )
 
     async def _completions(self, request: Request) -> Response:
         raw = await request.body()
@@ -93,7 +104,12 @@ class ModelStub:
         self.request_bytes += len(raw)
         body = json.loads(raw)
         if self.latency_seconds:
-            await asyncio.sleep(self.latency_seconds)
+            self.waiting += 1
+            self.most_waiting = max(self.most_waiting, self.waiting)
+            try:
+                await asyncio.sleep(self.latency_seconds)
+            finally:
+                self.waiting -= 1
         text, tool = reply_for(body)
         model = str(body.get("model", "scripted"))
         call_id = f"call_{self._next_id()}"

@@ -84,14 +84,16 @@ def free_port() -> int:
 class ModelStub:
     """`python -m bench.model_stub` on a free port, for the whole comparison."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_ms: float = 0.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.latency_ms = latency_ms
         self._process: subprocess.Popen[bytes] | None = None
 
     async def __aenter__(self) -> ModelStub:
         self._process = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped in __aexit__
             [sys.executable, "-m", "bench.model_stub", "--port", str(self.port)]
+            + ["--latency-ms", str(self.latency_ms)]
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         async with httpx.AsyncClient() as client:
@@ -110,7 +112,7 @@ class ModelStub:
             self._process.wait(15)
 
     async def stats(self) -> dict[str, int]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             data: dict[str, int] = (await client.get(f"{self.url}/stats")).json()
         return data
 

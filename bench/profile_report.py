@@ -43,7 +43,7 @@ def _calls(file_prefix: str, *functions: str) -> Matcher:
 
 API_BUCKETS: dict[str, Matcher] = {
     "SDK session memory (SQLAlchemySession get_items/add_items)": _in("agents/extensions/memory/"),
-    "chatgate conversation bookkeeping (claim, finish, stored_count)": _in("chatgate/conversations/"),
+    "chatgate conversation bookkeeping (claim, finish with history)": _in("chatgate/conversations/"),
     "SQLAlchemy (all statement work: compile, execute, pool, results)": _in("sqlalchemy/"),
     "aiosqlite (loop side of the thread hop, and the worker thread)": _in("aiosqlite/"),
     "MCP tools → SDK function tools (per turn)": _calls("agents/mcp/util.py", "get_all_function_tools"),

@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--max-sessions", type=int, default=64)
     parser.add_argument("--model-latency-ms", type=float, default=0.0, help="simulated time per model turn")
+    parser.add_argument("--chat-timeout-seconds", type=float, default=120.0, help="CHAT_TIMEOUT_SECONDS")
     parser.add_argument("--model-url", help="OpenAI-compatible base URL (…/v1) to use instead of the script")
     parser.add_argument(
         "--counters", action="store_true", help="count SQL statements and thread hops (GET /bench/counters)"
@@ -73,6 +74,7 @@ def main() -> None:
         MCP_LAUNCHER="exec" if args.mode == "exec" else "fork",
         MAX_CONCURRENT_SESSIONS=args.max_sessions,
         ADMISSION_WAIT_SECONDS=60,
+        CHAT_TIMEOUT_SECONDS=args.chat_timeout_seconds,
         MCP_CONNECT_TIMEOUT_SECONDS=120,
         MCP_TOOL_TIMEOUT_SECONDS=120,
         LOG_LEVEL="WARNING",

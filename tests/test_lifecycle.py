@@ -67,6 +67,16 @@ def slow_policy(release: threading.Event, entered: threading.Event | None = None
     return policy
 
 
+def tool_then_slow(release: threading.Event, entered: threading.Event | None = None) -> Any:
+    """Calls `whoami` (a tool server is launched at that first call), then answers like `slow_policy`."""
+    slow, first_call = slow_policy(release, entered), call_then_report([("whoami", {})])
+
+    async def policy(call: Any) -> Any:
+        return first_call(call) if not tool_outputs(call) else await slow(call)
+
+    return policy
+
+
 def post_and_hang_up(app: LiveApp, when: threading.Event) -> None:
     """Send a chat over a raw socket and close it once `when` is set (the client leaves mid-answer)."""
     body = json.dumps({"message": "hi"}).encode()
@@ -106,7 +116,7 @@ def test_model_error_is_502_and_leaves_nothing_behind(app: LiveApp) -> None:
 
 def test_client_disconnect_cancels_the_run_and_reaps_the_child(app: LiveApp) -> None:
     release, entered = threading.Event(), threading.Event()
-    app.model.policy = slow_policy(release, entered)
+    app.model.policy = tool_then_slow(release, entered)  # a live tool server when the client leaves
     try:
         post_and_hang_up(app, entered)
         # The model answers only on `release`, which is not set: only cancelling the run ends it.
@@ -133,7 +143,7 @@ def test_deadline_is_504_and_leaves_nothing_behind(
         tmp_path_factory.mktemp("deadline"), MCP_LAUNCHER=launcher_param, CHAT_TIMEOUT_SECONDS=3
     )
     release = threading.Event()
-    live.model.policy = slow_policy(release)
+    live.model.policy = tool_then_slow(release)  # a live tool server when the deadline passes
     with server:
         try:
             response = post(live)
@@ -155,7 +165,7 @@ def test_saturation_is_503_with_retry_after(
         ADMISSION_WAIT_SECONDS=0.3,  # the holder keeps its slot until released: any wait expires
     )
     release = threading.Event()
-    live.model.policy = slow_policy(release)
+    live.model.policy = tool_then_slow(release)  # the holder holds a live tool server and its slot
     with server, httpx.Client(timeout=CEILING) as client:
         first: dict[str, httpx.Response] = {}
         holder = threading.Thread(
@@ -183,7 +193,8 @@ def test_tool_server_that_cannot_start_is_503(tmp_path_factory: pytest.TempPathF
         tmp_path_factory.mktemp("no-start"), MCP_LAUNCHER="exec", MCP_CONNECT_TIMEOUT_SECONDS=0.001
     )
     with server:
-        live.model.policy = answer("unreachable")
+        # Tool servers start at a chat's first tool call: this chat makes one.
+        live.model.policy = call_then_report([("whoami", {})])
         response = post(live)
         ready = httpx.get(f"{live.url}/readyz", timeout=CEILING)
     assert response.status_code == 503
@@ -228,14 +239,6 @@ def _kill_at(point: str, monkeypatch: pytest.MonkeyPatch) -> None:
             await original_connect(self)
 
         monkeypatch.setattr(PipeMCPServer, "connect", connect)
-    elif point == "list_tools":
-        original_list = PipeMCPServer.list_tools
-
-        async def list_tools(self: PipeMCPServer, *args: Any, **kwargs: Any) -> Any:
-            _kill(self.pid)
-            return await original_list(self, *args, **kwargs)
-
-        monkeypatch.setattr(PipeMCPServer, "list_tools", list_tools)
     elif point == "call":
         original_call = PipeMCPServer.call_tool
 
@@ -261,7 +264,9 @@ def _between_calls_policy() -> Any:
     return policy
 
 
-KILL_POINTS = ["connect", "list_tools", "call", "between_calls"]
+# No "list_tools" point: the model's tool list comes from the launcher's catalog (`LazyToolServer`),
+# never from the tool server, which is launched at the first tool call (the "connect" point).
+KILL_POINTS = ["connect", "call", "between_calls"]
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])

@@ -5,7 +5,7 @@
                                               422 invalid_request (not a base64 data URL, bad name),
                                               413 request_too_large (over FILES_MAX_FILE_BYTES)
       └─ save_attachments(space, attachments) `uploads/<name>` (`<stem>-2<suffix>`, … when taken),
-                                              atomic, quota-checked: 507 insufficient_storage
+                                              atomic, quota-checked: 507 quota_exceeded
       └─ user_content(text, saved, vision)    the user item the model reads and the thread keeps:
                                               the text, one note per file naming its saved path
                                               (so the model's file tools can read it), and with
@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from chatgate.config import Settings
-from chatgate.errors import InsufficientStorageError, InvalidRequestError, RequestTooLargeError
+from chatgate.errors import QuotaExceededError, InvalidRequestError, RequestTooLargeError
 from chatgate.files.errors import AlreadyExists, FileSpaceError, LimitExceeded
 from chatgate.files.limits import FileLimits, human_bytes
 from chatgate.files.space import FileSpace
@@ -105,7 +105,7 @@ def save_attachments(space: FileSpace, attachments: list[Attachment]) -> list[Sa
     Blocking I/O: run it in a worker thread. Files saved before a failure stay saved.
 
     Raises:
-        InsufficientStorageError: the user's quota would be exceeded.
+        QuotaExceededError: the user's quota would be exceeded.
         InvalidRequestError: the space refuses the name (reserved, too long).
     """
     saved = []
@@ -119,7 +119,7 @@ def save_attachments(space: FileSpace, attachments: list[Attachment]) -> list[Sa
             except AlreadyExists:
                 continue
             except LimitExceeded:
-                raise InsufficientStorageError() from None
+                raise QuotaExceededError() from None
             except FileSpaceError as exc:
                 raise InvalidRequestError(f"{attachment.filename}: {exc}") from None
         else:

@@ -1,12 +1,13 @@
-"""One chat turn: claim the conversation, admit, launch the user's tool server, run the agent with the
-conversation's history, tear down, record the run.
+"""One chat turn: claim the conversation, admit, run the agent with the conversation's history (the
+user's tool server launched at the first tool call, if any), tear down, record the run.
 
     open_turn(turn)                     claim the conversation (409 if another message is being answered)
     run_turn(turn, on_event)
-      └─ tool_servers(...)              an admission slot, the user's tool server (`timed_launch`),
-           │                            the operator's MCP servers
+      └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
+           │                            `timed_launch` at the first tool call), the operator's MCP servers
            └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
-      └─ record the run, release the claim (every path, cancellation included)
+      └─ record the run and its history, release the claim: one transaction (every path,
+         cancellation included)
 
 Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
 `chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
@@ -28,6 +29,7 @@ from agents import Agent, Runner, RunResultStreaming, SessionSettings
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from agents.stream_events import StreamEvent
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.admission import Admission
@@ -35,24 +37,26 @@ from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
-from chatgate.conversations.history import ConversationSession
+from chatgate.conversations.history import ConversationSession, user_message_row
 from chatgate.conversations.message_index import MessageIndex
 from chatgate.conversations.replacement import ThreadCut
-from chatgate.conversations.shown_answer import ShownAnswer, keep_shown
+from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
     ChatgateError,
+    DatabaseUnavailableError,
     DeadlineExceededError,
     ModelNotConfiguredError,
     ToolServerUnavailableError,
 )
 from chatgate.launcher import Launcher, ToolServerError
+from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
-from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, ms_since
+from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
 from chatgate.storage.models import utc_now
 from chatgate.telemetry import Telemetry
-from chatgate.timed_launch import LaunchEnvironment, timed_launch
+from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
 from chatgate.turn import COMPLETED, INTERRUPTED, Turn
 
 logger = logging.getLogger(__name__)
@@ -98,6 +102,7 @@ class ChatService:
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
+        new = turn.conversation_id is None
         conversation_id = turn.conversation_id or uuid.uuid4().hex
         owner, cut = turn.principal.user_id, None
         if turn.replaces is not None:
@@ -108,7 +113,7 @@ class ChatService:
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
             await self.conversations.claim(
-                owner, conversation_id, turn.request_id, turn.message, then=cut.run if cut else None
+                owner, conversation_id, turn.request_id, turn.message, new=new, then=cut.run if cut else None
             )
         if cut is not None and cut.question is not None:
             turn.ask_instead(cut)
@@ -131,15 +136,14 @@ class ChatService:
         started_at = utc_now()
         outcome = INTERRUPTED  # unless the run ends some other way, below
         history_limit = self.settings.conversation_history_limit
-        session = ConversationSession(conversation_id, self.engine, history_limit=history_limit, owner=owner)
-        stored_before: int | None = None
-        index = MessageIndex(self.engine)
-        mark: int | None = None
-        shown = ShownAnswer()
+        # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
+        session = ConversationSession(
+            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
+        )
+        index, shown, mark = MessageIndex(self.engine), ShownAnswer(), None
         try:
-            stored_before = await session.stored_count()
             mark = await index.mark(owner, conversation_id)
-            result = await self._run_in_session(turn, session, on_event, shown)
+            result = await self._run_in_session(turn, session, shown.following(on_event))
             outcome = COMPLETED
         except ChatgateError as exc:
             outcome = exc.code
@@ -147,29 +151,23 @@ class ChatService:
         finally:
             run = turn.run_record(outcome, started_at)
             with anyio.CancelScope(shield=True):
-                # A cut-off run's history writes may still be finishing: see them before checking.
+                # A cut-off run's input write may still be finishing: see it before checking.
                 await session.settled()
-                if outcome == INTERRUPTED and stored_before is not None:
-                    # Cut off before the SDK stored the input (during launch, say): keep the message;
-                    # and the text the client was shown of a step not stored yet (a stopped answer).
-                    await _ignore_failure(session.ensure_user_message(turn.message, since=stored_before))
-                    await _ignore_failure(keep_shown(session, shown, since=stored_before))
-                if mark is not None:
-                    marked = index.record(
-                        owner,
-                        conversation_id,
-                        turn.ids,
-                        since=mark,
-                        started_at=started_at,
-                        interrupted=outcome == INTERRUPTED,
-                        failed_calls=failed_calls(turn.result),
-                    )
-                    await _ignore_failure(marked)
-                await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
+                # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
+                # and the text the client was shown of a step not finished (a stopped answer).
+                interrupted = outcome == INTERRUPTED
+                history = session.take_held(user_message=turn.message if interrupted else None)
+                if interrupted:
+                    history = missing_rows(shown, history)
+                marks = None if mark is None else turn.marking(mark, started_at, interrupted=interrupted)
+                finished = self.conversations.finish(
+                    owner, conversation_id, turn.request_id, run, history, then=marks
+                )
+                await _ignore_failure(finished)
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
-        self, turn: Turn, session: ConversationSession, on_event: EventSink | None, shown: ShownAnswer
+        self, turn: Turn, session: ConversationSession, on_event: EventSink | None
     ) -> RunResultBase:
         assert self.model_provider is not None
         provider = self.model_provider
@@ -177,14 +175,17 @@ class ChatService:
         timings = turn.timings
         try:
             with anyio.fail_after(deadline):
-                async with self.tool_servers(turn.principal, request_id=turn.request_id, timings=timings) as (
-                    server,
-                    extra,
-                ):
+                async with self.tool_servers(
+                    turn.principal, request_id=turn.request_id, timings=timings, lazy=True
+                ) as (server, extra):
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
-                        return await self._run(agent, turn, session, shown.following(on_event))
+                        return await self._run(agent, turn, session, on_event)
+                    except Exception:
+                        if isinstance(server, LazyToolServer) and server.launch_failure is not None:
+                            raise ToolServerUnavailableError() from None  # the first tool call's launch
+                        raise
                     finally:
                         timings.run = ms_since(started)
         except TimeoutError:
@@ -197,6 +198,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except SQLAlchemyError as exc:
+            # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
+            logger.warning("conversation history unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailableError() from None
 
     async def _run(
         self, agent: Agent[None], turn: Turn, session: ConversationSession, on_event: EventSink | None
@@ -229,35 +234,49 @@ class ChatService:
         """Release a claimed conversation whose run never started (the client left first); the user's
         message is kept (under `turn.ids.user`)."""
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
-        session = ConversationSession(conversation_id, self.engine, history_limit=None, owner=owner)
         run = turn.run_record(INTERRUPTED)
+        history = [user_message_row(turn.message)]
         with anyio.CancelScope(shield=True):
-            kept = MessageIndex(self.engine).keep_user_message(
-                session, owner, turn.message, turn.ids, at=run.started_at
+            mark = await MessageIndex(self.engine).mark(owner, conversation_id)
+            marks = turn.marking(mark, run.started_at, interrupted=True)
+            finished = self.conversations.finish(
+                owner, conversation_id, turn.request_id, run, history, then=marks
             )
-            await _ignore_failure(kept)
-            await _ignore_failure(self.conversations.finish(owner, conversation_id, turn.request_id, run))
+            await _ignore_failure(finished)
 
     @asynccontextmanager
     async def tool_servers(
-        self, principal: Principal, *, request_id: str, timings: Timings | None = None
+        self, principal: Principal, *, request_id: str, timings: Timings | None = None, lazy: bool = False
     ) -> AsyncIterator[tuple[AgentsMCPServer, list[AgentsMCPServer]]]:
         """`(tool server, operator MCP servers)` bound to `principal` for one unit of work (a chat
         turn, a catalog listing, a test's tool calls), in an admission slot; all torn down on exit.
 
-        `timings` (when given) gets the launch and teardown milliseconds."""
+        `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
+        is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
+        at its first tool call, if any. Operator MCP servers are always started up front: their
+        catalogs are only known from a running server."""
         timings = timings or Timings()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
-            server = await stack.enter_async_context(
-                timed_launch(
-                    self.launcher,
-                    principal,
-                    request_id=request_id,
-                    timings=timings,
-                    environment=self.launch_environment,
+            server: AgentsMCPServer
+            environment = self.launch_environment
+            if lazy:
+                tool_timeout = self.settings.mcp_tool_timeout_seconds
+                server = await lazy_launch(
+                    self.launcher, principal, request_id=request_id, timings=timings,
+                    environment=environment, tool_timeout=tool_timeout,
+                )  # fmt: skip
+                stack.push_async_callback(server.cleanup)
+            else:
+                server = await stack.enter_async_context(
+                    timed_launch(
+                        self.launcher,
+                        principal,
+                        request_id=request_id,
+                        timings=timings,
+                        environment=environment,
+                    )
                 )
-            )
             extra: list[AgentsMCPServer] = []
             if self.operator_mcp is not None:
                 started = time.perf_counter()
@@ -269,26 +288,6 @@ class ChatService:
 
     def _some_agent_uses(self, tool_name: str) -> bool:
         return any(spec.allows(tool_name) for spec in self.agents.all)
-
-    async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
-        """The tool catalog `principal`'s agent would see, read from real tool servers: one dict per
-        tool, `{"name": str, "description": str, "input_schema": dict, "annotations": dict}`."""
-        async with self.tool_servers(principal, request_id=request_id) as (server, extra):
-            try:
-                tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
-            except ToolServerError:
-                raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
-        return [
-            {
-                "name": tool.name,
-                "description": tool.description or "",
-                "input_schema": tool.input_schema,
-                "annotations": tool.annotations.model_dump(exclude_none=True, by_alias=True)
-                if tool.annotations
-                else {},
-            }
-            for tool in tools
-        ]
 
 
 async def _ignore_failure(operation: Awaitable[None]) -> None:

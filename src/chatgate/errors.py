@@ -30,7 +30,7 @@ its stable `error.code` and its `Retry-After` policy.
     ├── RateLimitUnavailableError             503 rate_limit_unavailable (Retry-After 5)
     ├── SchemaOutOfDateError                  503 schema_out_of_date (no Retry-After: operators fix it)
     ├── DeadlineExceededError                 504 deadline_exceeded
-    └── InsufficientStorageError              507 insufficient_storage (the user's file quota)
+    └── QuotaExceededError                    507 quota_exceeded (the user's file quota: attachments)
 
 Routes and services raise these; errors of lower layers (storage, the framework's own 404/405,
 request validation) are translated into them by `chatgate.api.error_handlers`, which renders every
@@ -290,9 +290,7 @@ class DeadlineExceededError(ChatgateError):
     default_message = "The agent did not finish within the time limit."
 
 
-class InsufficientStorageError(ChatgateError):
-    """The user's file quota would be exceeded (an attachment); nothing was written."""
-
+class QuotaExceededError(ChatgateError):
     status_code = 507
-    code = "insufficient_storage"
-    default_message = "Your file space is full (FILES_QUOTA_BYTES, FILES_QUOTA_FILES); nothing was saved."
+    code = "quota_exceeded"
+    default_message = "Your files would be over your quota; nothing was written."

@@ -80,6 +80,9 @@ def create_app(
             settings.resolved_database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            # Many chats arriving at once queue for a connection (on SQLite, for the one writer): a
+            # brief database turn is worth waiting for within the chat's own deadline.
+            pool_timeout=settings.chat_timeout_seconds,
         )
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
         # start-up error instead of a tool server (or the fork template) failing to start.

@@ -6,7 +6,8 @@ as UTF-8, so it would fail much later, far from where it came in (storing histor
 writing the response). Every entry point therefore replaces lone surrogates with U+FFFD (the
 replacement character), and joins a well-formed high+low pair into the character it spells:
 request bodies (`chatgate.api.schemas`), model output and tool arguments (`chatgate.model_wire`),
-and stored history read back (`chatgate.conversations.history`).
+stored history read back (`chatgate.conversations.history`), and what the storage tools write
+(`chatgate.storage.documents.check_document`, the declared tables' text columns).
 
 Why replace rather than refuse with 422: it is what a browser's `TextEncoder` does with the same
 string, so a client that had encoded UTF-8 itself would have sent exactly this; and one broken

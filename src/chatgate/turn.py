@@ -9,17 +9,20 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from agents.result import RunResultBase
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import item_text
-from chatgate.conversations.message_index import TurnIds
+from chatgate.conversations.message_index import TurnIds, record_on
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
-from chatgate.run_report import ChatResult, Timings, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
 # How a recorded run ended, besides a catalogue error's code.
@@ -61,6 +64,22 @@ class Turn:
         if cut.regenerates:
             self.asked = cut.question.item
             self.message = item_text(cut.question.item)
+
+    def marking(
+        self, since: int, started_at: datetime.datetime, *, interrupted: bool
+    ) -> Callable[[AsyncConnection], Awaitable[None]]:
+        """What marks this turn's messages (`record_on`: items after row `since`) in the transaction
+        that ends the run (`ConversationStore.finish(..., then=)`)."""
+        return partial(
+            record_on,
+            owner=self.principal.user_id,
+            conversation_id=self.claimed_conversation,
+            ids=self.ids,
+            since=since,
+            started_at=started_at,
+            interrupted=interrupted,
+            failed_calls=failed_calls(self.result),
+        )
 
     @property
     def model_input(self) -> str | list[Any]:

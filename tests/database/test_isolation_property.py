@@ -26,8 +26,11 @@ USERS = 3
 COLLECTIONS = ("notes", "todo")
 NEVER_CREATED = "00000000-0000-4000-8000-000000000000"
 
-# Storable text only: NUL is refused on purpose (PostgreSQL cannot store it), tested in test_records_tools.
-storable_text = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=8)
+# Text stored as written: NUL is refused and lone surrogates become U+FFFD on purpose (tested in
+# test_records_tools), so the model here would not predict them.
+storable_text = st.text(
+    alphabet=st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=8
+)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), storable_text)
 documents = st.dictionaries(st.sampled_from(["a", "b", "c"]), scalars, max_size=3)
 user = st.integers(0, USERS - 1)

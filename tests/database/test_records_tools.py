@@ -12,7 +12,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.mcp_server.tools import records as tools
-from chatgate.storage import create_engine, documents
+from chatgate.storage import TableStore, create_engine, documents
+from chatgate.storage.tables import builtin_tasks
 
 SQL_LOOKING = [
     "'; DROP TABLE records; --",
@@ -358,3 +359,22 @@ async def test_unreachable_database_is_a_curated_error(caplog: pytest.LogCapture
     for leak in ("127.0.0.1", "secret-password", "nowhere", "Connect", "Errno"):
         assert leak not in message
     assert "secret-password" not in caplog.text
+
+
+async def test_lone_surrogates_are_stored_as_replacement_characters(
+    engine: AsyncEngine, alice: str, tool_context: Any
+) -> None:
+    """JSON can spell a lone UTF-16 surrogate; UTF-8 (SQLite, PostgreSQL) cannot store it. It is
+    replaced by U+FFFD, in values and keys, on create and update, records and declared tables alike."""
+    ctx = tool_context(engine, alice)
+    created = await _create(ctx, "notes", {"half \ud83d": "emoji \ud83d cut", "pair": "\ud83d\ude42"})
+    assert created["data"] == {"half \ufffd": "emoji \ufffd cut", "pair": "🙂"}
+    updated = await tools.records_update(ctx, id=created["id"], patch={"b": "\udc00"})
+    assert updated["data"]["b"] == "\ufffd"
+    assert (await tools.records_get(ctx, id=created["id"]))["data"] == updated["data"]
+
+    tasks = TableStore(engine, builtin_tasks(), alice)
+    task = await tasks.create({"title": "call \ud800 back"})
+    assert task["title"] == "call \ufffd back"
+    changed = await tasks.update(task["id"], {"title": "\udfff"})
+    assert (await tasks.get(task["id"]))["title"] == changed["title"] == "\ufffd"

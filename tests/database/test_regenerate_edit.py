@@ -166,6 +166,21 @@ def test_unknown_or_foreign_ids_are_404_and_an_answer_is_not_editable(
     assert thread(app, user, cid).json()["messages"] == before
 
 
+def test_a_send_naming_its_own_new_message_is_an_ordinary_send(app: LiveApp, recorder: Recorder) -> None:
+    """Some clients (chatgate's playground) send `messageId` with every message: the id of the new
+    message itself, not stored yet, is a send; in a new conversation too."""
+    user = new_user("own-id")
+    cid, before = two_turns(app, user)
+    response = chat(app, user, {**use_chat_body(cid, "q3", "question 3"), "messageId": "q3", "stream": False})
+    assert response.status_code == 200, response.text
+    assert recorder.inputs[-1][-1] == ("user", "question 3") and len(recorder.inputs[-1]) == 5
+    assert len(thread(app, user, cid).json()["messages"]) == 6
+    fresh = uuid.uuid4().hex
+    first = chat(app, user, {**use_chat_body(fresh, "f1", "hello"), "messageId": "f1", "stream": False})
+    assert first.status_code == 200, first.text
+    assert [m["id"] for m in thread(app, user, fresh).json()["messages"]][0] == "f1"
+
+
 def test_a_failed_regenerate_keeps_the_question_without_the_old_answer(app: LiveApp) -> None:
     user = new_user("regen-fail")
     app.model.policy = Recorder()

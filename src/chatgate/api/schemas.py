@@ -104,7 +104,9 @@ class ChatRequest(RequestBody):
             target = self.messageId or self.input_message_id
             return Replacement(REGENERATE, target) if target else None
         if self.trigger == "submit-message" and self.messageId is not None:
-            return Replacement(EDIT, self.messageId, approvals=self._carries_approvals())
+            # A client naming the message it sends (new, so not stored yet) is sending, not editing.
+            sends = self.messageId == self.input_message_id
+            return Replacement(EDIT, self.messageId, approvals=self._carries_approvals(), or_new=sends)
         return None
 
     def _carries_approvals(self) -> bool:

@@ -6,15 +6,13 @@ import json
 from collections import defaultdict, deque
 from typing import Any
 
-import sqlalchemy as sa
-from agents.extensions.memory import SQLAlchemySession
 from agents.items import TResponseInputItem
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
-from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
+from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession
 from chatgate.model_wire.normalise import new_call_id
 from chatgate.storage.engine import present_owner
 from chatgate.surrogates import without_lone_surrogates
@@ -30,6 +28,12 @@ class ConversationSession(ShieldedSQLAlchemySession):
     on read, so one interrupted answer never breaks the conversation. History stored before chatgate
     normalised model output is repaired on read too: tool-call ids a provider reused are made
     distinct, lone surrogates become U+FFFD.
+
+    With `hold_writes`, the items the SDK adds during a run after its input (written at once, so an
+    instance killed mid-run keeps what the user said) are kept in memory, read back with the stored
+    ones, until `take_held` hands them over to be written in the one transaction that ends the run
+    (`ConversationStore.finish`) instead of one transaction per SDK call. Afterwards (an SDK run loop
+    that outlives the request, say) writes go straight through.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         *,
         history_limit: int | None,
         owner: str | None = None,
+        hold_writes: bool = False,
     ) -> None:
         super().__init__(
             conversation_id,
@@ -48,6 +53,9 @@ class ConversationSession(ShieldedSQLAlchemySession):
             messages_table=SDK_MESSAGES_TABLE,
         )
         self._history_limit = history_limit
+        # Serialized like the stored rows, so later changes to the SDK's item objects cannot leak in.
+        self._held: list[str] | None = [] if hold_writes else None
+        self._input_written = False
         if owner is not None:
             # On PostgreSQL the history tables sit behind the conversations policy: every transaction
             # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
@@ -57,36 +65,46 @@ class ConversationSession(ShieldedSQLAlchemySession):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         effective = limit if limit is not None else self._history_limit
-        items = without_lone_surrogates(await super().get_items(effective))
-        return paired_tool_items(distinct_call_ids(items))
+        held = [json.loads(row) for row in self._held or ()]
+        if effective is not None and 0 < effective <= len(held):
+            items = held[-effective:]  # the window lies within this run's items: no read
+        else:
+            items = [*await super().get_items(effective), *held]
+            if effective is not None and effective > 0:
+                items = items[-effective:]
+        return paired_tool_items(distinct_call_ids(without_lone_surrogates(items)))
 
-    async def stored_count(self) -> int:
-        """How many items are stored (cheap: a count, not a read)."""
-        query = sa.select(sa.func.count()).select_from(self._messages)
-        # Finished once begun, like every session operation (see `shielded_session`).
-        return await finished(self._count(query.where(self._messages.c.session_id == self.session_id)))
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        if self._held is None or not self._input_written:
+            # The run's input is written at once: an instance killed mid-run must not lose what the
+            # user said. Only the items after it are held.
+            await super().add_items(items)
+            self._input_written = True
+            return
+        self._held.extend([await self._serialize_item(item) for item in items])
 
-    async def _count(self, query: Any) -> int:
-        async with self._session() as session:
-            count = await session.scalar(query)
-        return int(count or 0)
+    def take_held(self, *, user_message: str | None = None) -> list[str]:
+        """The held items as stored rows (JSON), oldest first; from now on writes go straight through.
 
-    async def ensure_user_message(self, message: str, *, since: int | None) -> None:
-        """Store `message` as a user turn unless it is among the items stored after the first `since`.
-
-        A run cut off before the SDK stored its input would otherwise lose what the user said.
+        With `user_message`, a run cut off before the SDK added its input (during launch, say) still
+        keeps what the user said: it is put first unless the held items already carry it.
         """
-        if since is not None:
-            added = await self.stored_count() - since
-            if added > 0:
-                recent = await SQLAlchemySession.get_items(self, added)
-                if any(
-                    # Attachments add notes after the text (`chatgate.attachments`).
-                    _get(item, "role") == "user" and _text(_get(item, "content")).startswith(message)
-                    for item in recent
-                ):
-                    return
-        await self.add_items([{"role": "user", "content": message}])
+        held, self._held = self._held or [], None
+        if (
+            user_message is not None
+            and not self._input_written
+            and not any(
+                _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
+                for item in map(json.loads, held)
+            )
+        ):
+            held.insert(0, user_message_row(user_message))
+        return held
+
+
+def user_message_row(message: str) -> str:
+    """`message` as a user item, stored the way the SDK session stores items (ASCII-safe JSON)."""
+    return json.dumps({"role": "user", "content": message}, separators=(",", ":"))
 
 
 _OWNER_KEY = "chatgate_owner"

@@ -23,7 +23,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, Conversation, ConversationMessage
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
@@ -107,43 +106,18 @@ class MessageIndex:
         interrupted: bool,
         failed_calls: Iterable[str] = (),
     ) -> None:
-        """Mark the messages of the turn whose items were stored after row `since`.
-
-        The first user item is the user message (id `ids.user`; a fresh id if the thread already has
-        that one, as when a client resends a message); the first item after it starts the answer
-        (id `ids.assistant`), marked `interrupted` when the run was stopped. Nothing stored, nothing
-        marked. Raises `DatabaseUnavailableError` like every store.
-        """
+        """`record_on` in a transaction of its own."""
         async with owner_transaction(self._engine, owner, write=True) as connection:
-            rows = await _items(connection, conversation_id, after=since)
-            user_row = next((row for row in rows if row.item.get("role") == USER), None)
-            answer_from = user_row.row if user_row else since
-            answer_row = next(
-                (row for row in rows if row.row > answer_from and row.item.get("role") != USER), None
+            await record_on(
+                connection,
+                owner,
+                conversation_id,
+                ids,
+                since=since,
+                started_at=started_at,
+                interrupted=interrupted,
+                failed_calls=failed_calls,
             )
-            taken = set(
-                await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id))
-            )
-            marks: list[dict[str, Any]] = []
-            if user_row is not None:
-                user_id = ids.user if ids.user not in taken else new_message_id()
-                marks.append(_mark(owner, conversation_id, user_id, USER, user_row.row, started_at))
-            if answer_row is not None and ids.assistant not in taken:
-                answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
-                mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
-                mark["interrupted"] = interrupted
-                mark["failed_calls"] = json.dumps(sorted(set(failed_calls) & answer_calls))
-                marks.append(mark)
-            if marks:
-                await connection.execute(M.insert(), marks)
-
-    async def keep_user_message(
-        self, session: ConversationSession, owner: str, message: str, ids: TurnIds, *, at: datetime.datetime
-    ) -> None:
-        """Store `message` as the user's message of a turn whose run never started, and mark it."""
-        since = await self.mark(owner, session.session_id)
-        await session.ensure_user_message(message, since=None)
-        await self.record(owner, session.session_id, ids, since=since, started_at=at, interrupted=True)
 
     async def thread(self, owner: str, conversation_id: str) -> list[StoredMessage]:
         """The conversation's messages in order, each with its items.
@@ -167,6 +141,43 @@ async def read_thread(connection: AsyncConnection, owner: str, conversation_id: 
     )
     by_row = {mark.first_item: mark for mark in marks}
     return _messages(rows, by_row)
+
+
+async def record_on(
+    connection: AsyncConnection,
+    owner: str,
+    conversation_id: str,
+    ids: TurnIds,
+    *,
+    since: int,
+    started_at: datetime.datetime,
+    interrupted: bool,
+    failed_calls: Iterable[str] = (),
+) -> None:
+    """Mark, on `connection`, the messages of the turn whose items were stored after row `since`.
+
+    The first user item is the user message (id `ids.user`; a fresh id if the thread already has
+    that one, as when a client resends a message); the first item after it starts the answer
+    (id `ids.assistant`), marked `interrupted` when the run was stopped. Nothing stored, nothing
+    marked. Run in the transaction that writes the run's history (`ConversationStore.finish`).
+    """
+    rows = await _items(connection, conversation_id, after=since)
+    user_row = next((row for row in rows if row.item.get("role") == USER), None)
+    answer_from = user_row.row if user_row else since
+    answer_row = next((row for row in rows if row.row > answer_from and row.item.get("role") != USER), None)
+    taken = set(await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id)))
+    marks: list[dict[str, Any]] = []
+    if user_row is not None:
+        user_id = ids.user if ids.user not in taken else new_message_id()
+        marks.append(_mark(owner, conversation_id, user_id, USER, user_row.row, started_at))
+    if answer_row is not None and ids.assistant not in taken:
+        answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
+        mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
+        mark["interrupted"] = interrupted
+        mark["failed_calls"] = json.dumps(sorted(set(failed_calls) & answer_calls))
+        marks.append(mark)
+    if marks:
+        await connection.execute(M.insert(), marks)
 
 
 def _messages(rows: Sequence[StoredItem], marks: dict[int, Any]) -> list[StoredMessage]:

@@ -45,12 +45,14 @@ class Replacement:
     `kind` is `regenerate` (answer again the question of `message_id`, an answer or the question
     itself) or `edit` (replace user message `message_id` and all after it). `approvals`: the request
     carries tool approval answers, so a `messageId` naming an answer is the approvals continuation,
-    not an edit, and is left to it.
+    not an edit, and is left to it. `or_new`: an id not in the thread is a new message (a client
+    that names the message it sends), not a 404.
     """
 
     kind: str
     message_id: str
     approvals: bool = False
+    or_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ async def cut_thread(
     Returns:
         The removed question (re-asked by a regenerate), or None when the request is not a
         replacement after all (an answer's id with tool approval answers: the approvals
-        continuation).
+        continuation; a new message's own id with `or_new`).
 
     Raises:
         RowNotFoundError: the id is not a message of this owner's conversation.
@@ -79,6 +81,8 @@ async def cut_thread(
     messages = await read_thread(connection, owner, conversation_id)
     position = next((i for i, m in enumerate(messages) if m.id == replacement.message_id), None)
     if position is None:
+        if replacement.or_new:
+            return None
         raise RowNotFoundError("message")
     named = messages[position]
     if named.role == ASSISTANT and replacement.kind == EDIT:

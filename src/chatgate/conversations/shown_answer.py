@@ -4,22 +4,22 @@ The Agents SDK stores a model response's items only once its step is over (the m
 its tools ran). A client that stops the answer (closes the stream) cuts the run at any point: the
 text already streamed of an unfinished step is shown on the page but not stored. `ShownAnswer`
 collects the text of every model response the client was sent; when the run is cut off,
-`missing_items` gives the texts the stored history lacks, and they are stored (as assistant
-messages) before the answer is marked interrupted, so a reload shows them and the model sees them
+`missing_rows` adds the texts the run's history lacks (as assistant messages) to the rows written
+when the run ends, before the answer is marked interrupted, so a reload shows them and the model sees them
 next turn. Tool calls are kept only as the SDK stored them: a step whose tools had not all answered
 is not a completed step.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from agents.extensions.memory import SQLAlchemySession
 from agents.stream_events import StreamEvent
 
-from chatgate.conversations.history import ConversationSession, item_text
+from chatgate.conversations.history import item_text
 
 
 class ShownAnswer:
@@ -83,11 +83,8 @@ def _role(item: Any) -> Any:
     return item.get("role") if isinstance(item, dict) else getattr(item, "role", None)
 
 
-async def keep_shown(session: ConversationSession, shown: ShownAnswer, *, since: int) -> None:
-    """Store the texts `shown` the history lacks, after the `since` items stored before the turn
-    (the user's message is already among them: `ensure_user_message` runs first)."""
-    added = await session.stored_count() - since
-    stored = await SQLAlchemySession.get_items(session, added) if added > 0 else []
-    missing = shown.missing_items(stored)
-    if missing:
-        await session.add_items(missing)  # type: ignore[arg-type]
+def missing_rows(shown: ShownAnswer, history: list[str]) -> list[str]:
+    """`history` (the run's rows about to be written, JSON) followed by the texts `shown` it lacks,
+    stored the way the session stores items."""
+    missing = shown.missing_items(json.loads(row) for row in history)
+    return [*history, *(json.dumps(item, separators=(",", ":")) for item in missing)]

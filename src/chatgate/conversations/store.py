@@ -8,7 +8,7 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,8 +31,8 @@ from chatgate.storage.models import utc_now
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
 M = ConversationMessage.__table__  # type: ignore[attr-defined]
-_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"))
-_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"))
+_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column("message_data"))
+_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
 
 
 def title_from(message: str) -> str:
@@ -54,13 +54,15 @@ class ConversationStore:
         request_id: str,
         first_message: str,
         *,
+        new: bool = False,
         then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> bool:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
+        `new` says the caller generated the id for this call (it cannot exist yet).
         `then` runs in the same transaction once an existing conversation is claimed (regenerate
-        and edit cut the thread there): if it raises, the claim is rolled back with it. With `then`,
-        an unknown conversation is not created: it has no message to cut (`RowNotFoundError`).
+        and edit cut the thread there; a new conversation has none to cut): if it raises, the claim
+        (or the new conversation) is rolled back with it.
 
         Returns:
             True when the conversation was created by this call.
@@ -71,7 +73,20 @@ class ConversationStore:
             Whatever `then` raises.
         """
         now = utc_now()
+        row = {
+            "id": conversation_id,
+            "owner": owner,
+            "title": title_from(first_message),
+            "created_at": now,
+            "updated_at": now,
+            "active_request_id": request_id,
+            "active_since": now,
+        }
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            if new:
+                # An id the caller just made (a uuid4): one INSERT, no look-up, no savepoint.
+                await connection.execute(C.insert().values(**row))
+                return True
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             claimed = await connection.execute(
                 C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
@@ -83,27 +98,17 @@ class ConversationStore:
             exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
             if exists:
                 raise ConversationBusyError()
-            if then is not None:
-                raise RowNotFoundError("message")  # nothing to cut in a conversation that is not there
             try:
                 async with connection.begin_nested():
-                    await connection.execute(
-                        C.insert().values(
-                            id=conversation_id,
-                            owner=owner,
-                            title=title_from(first_message),
-                            created_at=now,
-                            updated_at=now,
-                            active_request_id=request_id,
-                            active_since=now,
-                        )
-                    )
+                    await connection.execute(C.insert().values(**row))
             except IntegrityError:
                 # Taken meanwhile: by a concurrent first message of this owner (busy), or it is another
                 # owner's id (not found, exactly as if it did not exist).
                 if await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
                     raise ConversationBusyError() from None
                 raise RowNotFoundError("conversation") from None
+            if then is not None:
+                await then(connection)  # a new conversation has no messages: a replacement is a 404
             return True
 
     def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
@@ -114,9 +119,28 @@ class ConversationStore:
         running = sa.case((self._free(utc_now()), False), else_=True).label("running")
         return [C.c.id, C.c.title, C.c.created_at, C.c.updated_at, running]
 
-    async def finish(self, owner: str, conversation_id: str, request_id: str, run: ConversationRun) -> None:
-        """Release the claim of `request_id` and record its run."""
+    async def finish(
+        self,
+        owner: str,
+        conversation_id: str,
+        request_id: str,
+        run: ConversationRun,
+        history: Sequence[str] = (),
+        *,
+        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
+        """Release the claim of `request_id`, record its run and append `history` to the conversation.
+
+        `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
+        `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
+        its record and the release are all stored or none is. `then` runs in that transaction once
+        the history is appended (the turn's message ids are marked there).
+        """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            if history:
+                await _append_history(connection, conversation_id, history)
+            if then is not None:
+                await then(connection)
             await connection.execute(
                 C.update()
                 .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
@@ -195,6 +219,22 @@ class ConversationStore:
             await connection.execute(
                 _SDK_SESSIONS.delete().where(_SDK_SESSIONS.c.session_id == conversation_id)
             )
+
+
+async def _append_history(connection: AsyncConnection, conversation_id: str, history: Sequence[str]) -> None:
+    # What the SDK's `add_items` does, in the caller's transaction: the session row (created by the
+    # first write), then the items in one executemany. The claim held by the caller serializes
+    # writers of this conversation, so no row lock is needed.
+    touched = await connection.execute(
+        _SDK_SESSIONS.update()
+        .where(_SDK_SESSIONS.c.session_id == conversation_id)
+        .values(updated_at=sa.func.current_timestamp())
+    )
+    if touched.rowcount == 0:
+        await connection.execute(_SDK_SESSIONS.insert().values(session_id=conversation_id))
+    await connection.execute(
+        _SDK_MESSAGES.insert(), [{"session_id": conversation_id, "message_data": row} for row in history]
+    )
 
 
 def _conversation(row: Any) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(args.socket))
     args.socket.chmod(0o600)
-    listener.listen(128)
+    # A burst of chats reaching their first tool call at once connects at once: room for all of them.
+    listener.listen(socket.SOMAXCONN)
     limits = ChildLimits(
         memory_bytes=args.memory_mb * 1024 * 1024 if args.memory_mb > 0 else None,
         cpu_seconds=max(1, int(args.lifetime)),

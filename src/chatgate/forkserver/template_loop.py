@@ -224,7 +224,11 @@ class Template:
                 self._children[pid] = now + 3600  # reaped on SIGCHLD; do not kill a recycled pid twice
         for fd, pending in list(self._pending.items()):
             if pending.deadline <= now:
-                self._drop(fd)
+                # A burst of requests is served one fork at a time: a request may have been waiting
+                # on us, not we on it. Read what it sent meanwhile before giving up on it.
+                self._read_request(fd)
+                if fd in self._pending:
+                    self._drop(fd)
 
     def _next_timeout(self) -> float | None:
         deadlines = [d for d in self._children.values() if d != _NO_DEADLINE]

@@ -47,9 +47,17 @@ def warm_up(base_environ: Mapping[str, str]) -> WarmState:
     return WarmState(tools=tools, server=build_server(settings, bind=False))
 
 
-async def _round_trip(settings: ChildSettings) -> list[dict[str, Any]]:
+async def listed_tools(base_environ: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The tool list, as JSON, that a server built from `base_environ` answers over MCP (bound to the
+    placeholder user: registration ignores the identity). The exec launcher's catalog."""
+    settings = ChildSettings.from_environ({**base_environ, ENV_USER_ID: WARM_UP_USER})
+    return await _round_trip(settings, call=False)
+
+
+async def _round_trip(settings: ChildSettings, *, call: bool = True) -> list[dict[str, Any]]:
     server = build_server(settings)
     async with Client(server) as client:
         listed = await client.list_tools()
-        await client.call_tool("whoami", {})
+        if call:
+            await client.call_tool("whoami", {})
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed.tools]

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.types import Tool as MCPTool
 
 from chatgate.auth.principal import Principal
 
@@ -33,6 +34,14 @@ class Launcher(Protocol):
 
     async def stop(self) -> None:
         """Release shared machinery (called once at app shutdown)."""
+
+    async def catalog(self) -> list[MCPTool]:
+        """The tools every server this launcher starts lists, whoever it is bound to (no process).
+
+        Raises:
+            ToolServerStartError: the catalog cannot be had (the fork template does not start).
+        """
+        ...
 
     def launch(
         self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None

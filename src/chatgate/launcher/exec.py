@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.client.stdio import get_default_environment
+from mcp.types import Tool as MCPTool
 
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
+from chatgate.forkserver.protocol import WARM_UP_USER
 from chatgate.launcher.base import ToolServerStartError
 from chatgate.launcher.environment import child_environment
 from chatgate.launcher.process import ToolProcess
@@ -29,6 +31,8 @@ from chatgate.tool_outcomes import curated_tool_failure, record_tool_outcome
 logger = logging.getLogger(__name__)
 
 CHILD_MODULE = "chatgate.mcp_server"
+# The catalog is listed for a placeholder identity no tool server ever serves (as the fork template's).
+CATALOG_PRINCIPAL = Principal(WARM_UP_USER)
 
 
 class ExecLauncher:
@@ -38,9 +42,23 @@ class ExecLauncher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._tools: list[MCPTool] | None = None
 
     async def start(self) -> None:
-        return None
+        await self.catalog()
+
+    async def catalog(self) -> list[MCPTool]:
+        """Listed once, in this process, from a server built the way every child builds its own.
+
+        The child environment is the one a tool server gets, for a placeholder user that never
+        serves: registration ignores the identity, so every bound child lists exactly this.
+        """
+        if self._tools is None:
+            from chatgate.forkserver.warmup import listed_tools
+
+            env = child_environment(self._settings, CATALOG_PRINCIPAL, request_id="catalog")
+            self._tools = [MCPTool.model_validate(tool) for tool in await listed_tools(env)]
+        return self._tools
 
     async def stop(self) -> None:
         return None
@@ -64,6 +82,7 @@ class ExecLauncher:
         # No await between the spawn and this `try`: from here on, every exit path tears down.
         server = PipeMCPServer(
             process,
+            tools=self._tools,
             name="chatgate",
             # One request, one process: its tool list cannot change underneath us.
             cache_tools_list=True,

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.types import Tool as MCPTool
 
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
@@ -79,6 +80,16 @@ class ForkLauncher:
             template, self._template = self._template, None
             await anyio.to_thread.run_sync(template.terminate)
 
+    async def catalog(self) -> list[MCPTool]:
+        """The template's tool list: what every child lists (registration ignores the identity)."""
+        try:
+            with anyio.fail_after(self._settings.mcp_connect_timeout_seconds):
+                template = await self._ensure_template()
+        except (TimeoutError, TemplateUnavailableError) as exc:
+            logger.warning("fork template unavailable: %s", exc)
+            raise ToolServerStartError("tool server failed to start") from exc
+        return template.tools
+
     @asynccontextmanager
     async def launch(
         self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
@@ -90,7 +101,8 @@ class ForkLauncher:
                 template = await self._ensure_template()
                 process = await template.fork_child(env, str(settings.state_dir.resolve()))
         except (TimeoutError, TemplateUnavailableError) as exc:
-            logger.warning("fork template unavailable: %s", exc)
+            cause = type(exc.__cause__).__name__ if exc.__cause__ else "-"
+            logger.warning("fork template unavailable: %s (%s: %s)", exc, cause, exc.__cause__)
             raise ToolServerStartError("tool server failed to start") from exc
         # No await between receiving the child and this `try`: from here on, every exit tears down.
         server = PipeMCPServer(

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from chatgate.storage.errors import InvalidInputError
+from chatgate.surrogates import without_lone_surrogates
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_DEPTH = 32
@@ -66,14 +67,19 @@ def check_document(document: object, *, what: str = "data") -> dict[str, Any]:
 
     Refused: non-objects, NUL characters (PostgreSQL text and JSONB cannot hold them), NaN and
     infinities (not JSON), integers beyond 64 bits, nesting deeper than `MAX_DEPTH`.
+
+    Returns the document to store: `document` itself, or a copy with each lone UTF-16 surrogate
+    (which JSON can spell but UTF-8 cannot encode) replaced by U+FFFD, keys included
+    (`chatgate.surrogates`).
     """
     if not isinstance(document, dict):
         raise InvalidInputError(f"{what} must be a JSON object")
-    _check_value(document, what, 0)
-    size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    cleaned: dict[str, Any] = without_lone_surrogates(document)
+    _check_value(cleaned, what, 0)
+    size = len(json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_DOCUMENT_BYTES:
         raise InvalidInputError(f"{what} is {size} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes")
-    return document
+    return cleaned
 
 
 def _check_value(value: object, where: str, depth: int) -> None:

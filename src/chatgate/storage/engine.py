@@ -106,6 +106,7 @@ def create_engine(
     identity_token: str | None = None,
     pool_size: int | None = None,
     max_overflow: int | None = None,
+    pool_timeout: float | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An async engine for `url`; connects lazily, so creating one costs no I/O.
@@ -116,7 +117,8 @@ def create_engine(
 
     On PostgreSQL `pool_size` and `max_overflow` bound the connections this engine holds (SQLite
     ignores them), and `?pgbouncer=true` in the URL (see `transaction_pooled`) turns off what a
-    transaction-mode pooler cannot carry between transactions: prepared statements.
+    transaction-mode pooler cannot carry between transactions: prepared statements. `pool_timeout`
+    (seconds to wait for a free connection) applies to both, except to SQLite in memory.
 
     `identity_token` (a tool server's, minted by the service for its bound user) is what its
     transactions present to PostgreSQL's row-level security; without one the engine mints its own
@@ -136,6 +138,9 @@ def create_engine(
         # Convenience for the embedded default; if it fails, connecting fails later with a curated error.
         with contextlib.suppress(OSError):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if pool_timeout is not None and not in_memory and "poolclass" not in kwargs:
+        kwargs.setdefault("pool_timeout", pool_timeout)
     if parsed.get_backend_name() == "postgresql":
         if pool_size is not None and "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", pool_size)

@@ -138,7 +138,7 @@ class RecordStore:
             chatgate.storage.errors.InvalidInputError: a bad collection name or document.
         """
         documents.check_collection(collection)
-        documents.check_document(data)
+        data = documents.check_document(data)
         now = utc_now()
         values = {
             "id": uuid.uuid4(),
@@ -162,7 +162,7 @@ class RecordStore:
             chatgate.storage.errors.RowNotFoundError: no such record for this owner.
         """
         key = documents.parse_uuid(record_id)
-        documents.check_document(patch, what="patch")
+        patch = documents.check_document(patch, what="patch")
         async with owner_transaction(self._engine, self._owner, write=True) as connection:
             row = (
                 await connection.execute(

@@ -21,6 +21,7 @@ from chatgate.storage import documents
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import InvalidInputError, RowNotFoundError
 from chatgate.storage.tables import TIMESTAMP_COLUMNS, TableSpec
+from chatgate.surrogates import without_lone_surrogates
 
 _FILTERABLE_TYPES = (str, int, float, bool, datetime.date, uuid.UUID)
 
@@ -204,7 +205,9 @@ class TableStore:
     async def create(self, values: dict[str, Any]) -> dict[str, Any]:
         """Insert a row of the writable `values`, owned by this owner; returns the row as stored."""
         try:
-            checked = self._schemas.create.model_validate(values).model_dump()
+            # Lone surrogates become U+FFFD before validation, as wherever text enters
+            # (`chatgate.surrogates`).
+            checked = self._schemas.create.model_validate(without_lone_surrogates(values)).model_dump()
         except ValidationError as exc:
             raise _invalid(exc, self._spec.item) from None
         _check_text(checked)
@@ -224,7 +227,7 @@ class TableStore:
         """Set the writable columns in `changes` on the row `key`; returns the updated row."""
         primary = self._key(key)
         try:
-            patch = self._schemas.patch.model_validate(changes)
+            patch = self._schemas.patch.model_validate(without_lone_surrogates(changes))
         except ValidationError as exc:
             raise _invalid(exc, "changes") from None
         updates = {name: getattr(patch, name) for name in patch.model_fields_set}

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.types import Tool as MCPTool
 
 from chatgate.admission import Admission
 from chatgate.auth.principal import Principal
@@ -28,6 +29,9 @@ class ObservedLauncher:
 
     async def stop(self) -> None:
         await self.inner.stop()
+
+    async def catalog(self) -> list[MCPTool]:
+        return await self.inner.catalog()
 
     @asynccontextmanager
     async def launch(
