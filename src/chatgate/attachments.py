@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from chatgate.config import Settings
-from chatgate.errors import QuotaExceededError, InvalidRequestError, RequestTooLargeError
+from chatgate.errors import InvalidRequestError, QuotaExceededError, RequestTooLargeError
 from chatgate.files.errors import AlreadyExists, FileSpaceError, LimitExceeded
 from chatgate.files.limits import FileLimits, human_bytes
 from chatgate.files.space import FileSpace
