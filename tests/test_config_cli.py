@@ -146,6 +146,11 @@ def test_serve_prints_a_curl_that_works(tmp_path: Path) -> None:
                     time.sleep(0.05)
             assert response.status_code == 200, response.text
             assert "whoami" in {tool["name"] for tool in response.json()["tools"]}
+            # ... and the playground's address, where a newcomer can chat.
+            playground = next(line for line in lines if line.startswith("Playground:"))
+            assert f"http://127.0.0.1:{port}/ " in playground
+            page = httpx.get(f"http://127.0.0.1:{port}/", timeout=60)
+            assert page.status_code == 200 and "chatgate playground" in page.text
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=20)

@@ -3,7 +3,7 @@
     {"type": "file", "mediaType": "image/png", "filename": "cat.png", "url": "data:image/png;base64,…"}
       └─ parse_attachments(parts, limits)     decoded and checked, nothing stored yet:
                                               422 invalid_request (not a base64 data URL, bad name),
-                                              413 request_too_large (over FILES_MAX_FILE_BYTES)
+                                              413 file_too_large (over FILES_MAX_FILE_BYTES)
       └─ save_attachments(space, attachments) `uploads/<name>` (`<stem>-2<suffix>`, … when taken),
                                               atomic, quota-checked: 507 quota_exceeded
       └─ user_content(text, saved, vision)    the user item the model reads and the thread keeps:
@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from chatgate.config import Settings
-from chatgate.errors import InvalidRequestError, QuotaExceededError, RequestTooLargeError
+from chatgate.errors import FileTooLargeError, InvalidRequestError, QuotaExceededError
 from chatgate.files.errors import AlreadyExists, FileSpaceError, LimitExceeded
 from chatgate.files.limits import FileLimits, human_bytes
 from chatgate.files.space import FileSpace
@@ -65,7 +65,7 @@ def parse_attachments(parts: list[dict[str, Any]], limits: FileLimits) -> list[A
 
     Raises:
         InvalidRequestError: a part without a base64 `data:` URL, a bad media type, too many files.
-        RequestTooLargeError: a file over `limits.max_file_bytes`.
+        FileTooLargeError: a file over `limits.max_file_bytes`.
     """
     files = [part for part in parts if part.get("type") == "file"]
     if len(files) > MAX_ATTACHMENTS:
@@ -81,7 +81,7 @@ def parse_attachments(parts: list[dict[str, Any]], limits: FileLimits) -> list[A
         except (binascii.Error, ValueError):
             raise InvalidRequestError(f"file {index}: the data URL is not valid base64.") from None
         if len(data) > limits.max_file_bytes:
-            raise RequestTooLargeError(
+            raise FileTooLargeError(
                 f"file {index}: larger than {human_bytes(limits.max_file_bytes)} (FILES_MAX_FILE_BYTES)."
             )
         media_type = str(part.get("mediaType") or match.group(1) or "application/octet-stream")

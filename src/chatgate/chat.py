@@ -38,7 +38,6 @@ from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
-from chatgate.conversations.message_index import MessageIndex
 from chatgate.conversations.replacement import ThreadCut
 from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
@@ -104,10 +103,9 @@ class ChatService:
             raise ModelNotConfiguredError()
         new = turn.conversation_id is None
         conversation_id = turn.conversation_id or uuid.uuid4().hex
-        owner, cut = turn.principal.user_id, None
-        if turn.replaces is not None:
-            # Regenerate, edit: the thread is cut in the claim's transaction (404: nothing changed).
-            cut = ThreadCut(owner, conversation_id, turn.replaces)
+        owner = turn.principal.user_id
+        # Regenerate, edit: the thread is cut in the claim's transaction (404: nothing changed).
+        cut = ThreadCut(owner, conversation_id, turn.replaces) if turn.replaces is not None else None
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
@@ -140,9 +138,8 @@ class ChatService:
         session = ConversationSession(
             conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
         )
-        index, shown, mark = MessageIndex(self.engine), ShownAnswer(), None
+        shown = ShownAnswer()
         try:
-            mark = await index.mark(owner, conversation_id)
             result = await self._run_in_session(turn, session, shown.following(on_event))
             outcome = COMPLETED
         except ChatgateError as exc:
@@ -150,20 +147,15 @@ class ChatService:
             raise
         finally:
             run = turn.run_record(outcome, started_at)
+            # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
+            # and what a stopped answer showed of a step it did not finish.
+            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
+            history = missing_rows(shown, history) if outcome == INTERRUPTED else history
+            marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
-                # A cut-off run's input write may still be finishing: see it before checking.
-                await session.settled()
-                # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
-                # and the text the client was shown of a step not finished (a stopped answer).
-                interrupted = outcome == INTERRUPTED
-                history = session.take_held(user_message=turn.message if interrupted else None)
-                if interrupted:
-                    history = missing_rows(shown, history)
-                marks = None if mark is None else turn.marking(mark, started_at, interrupted=interrupted)
-                finished = self.conversations.finish(
-                    owner, conversation_id, turn.request_id, run, history, then=marks
+                await _ignore_failure(
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
                 )
-                await _ignore_failure(finished)
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
     async def _run_in_session(
@@ -236,13 +228,11 @@ class ChatService:
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         run = turn.run_record(INTERRUPTED)
         history = [user_message_row(turn.message)]
+        marks = turn.marks(INTERRUPTED, run.started_at)
         with anyio.CancelScope(shield=True):
-            mark = await MessageIndex(self.engine).mark(owner, conversation_id)
-            marks = turn.marking(mark, run.started_at, interrupted=True)
-            finished = self.conversations.finish(
-                owner, conversation_id, turn.request_id, run, history, then=marks
+            await _ignore_failure(
+                self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
             )
-            await _ignore_failure(finished)
 
     @asynccontextmanager
     async def tool_servers(

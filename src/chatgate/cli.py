@@ -77,6 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _print_quickstart(settings: Settings, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
+    if settings.playground_enabled:
+        how = "a button there mints dev tokens" if not settings.auth_configured else "paste a token there"
+        _out(f"\nPlayground: open {base}/ in a browser ({how}; CHATGATE_PLAYGROUND=false turns it off)")
     if settings.auth_configured and settings.jwt_secret is None:
         _out(f"chatgate on {base} (JWKS auth: use a token from your identity provider)")
         return

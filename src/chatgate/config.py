@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
     )
+    # The chat page at `/` (`chatgate.playground`); None: on in dev, off in production.
+    playground: bool | None = Field(default=None, validation_alias="CHATGATE_PLAYGROUND")
 
     # Per-user limits (429 rate_limited); 0 turns a limit off. Shared across instances with REDIS_URL.
     rate_limit_chats_per_minute: int = Field(
@@ -179,6 +181,7 @@ class Settings(BaseSettings):
         "metrics_token",
         "metrics_port",
         "otel_exporter_otlp_endpoint",
+        "playground",
         mode="before",
     )
     @classmethod
@@ -223,6 +226,11 @@ class Settings(BaseSettings):
     def model_configured(self) -> bool:
         """True when a model endpoint is configured (an OpenAI key or a compatible base URL)."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def playground_enabled(self) -> bool:
+        """Whether `/` serves the playground: `CHATGATE_PLAYGROUND`, else on outside production."""
+        return self.playground if self.playground is not None else self.env != "production"
 
     @property
     def resolved_mcp_launcher(self) -> Literal["exec", "fork"]:

@@ -11,11 +11,17 @@ its stable `error.code` and its `Retry-After` policy.
     ├── CorsPrivateNetworkNotAllowedError     400 cors_private_network_not_allowed
     ├── AuthenticationError                   401 invalid_token (WWW-Authenticate)
     │   └── MissingTokenError                 401 missing_token (WWW-Authenticate)
+    ├── UnsafeEntryError                      403 unsafe_entry (a link or special file: /api/files)
     ├── NotFoundError                         404 not_found
     ├── MethodNotAllowedError                 405 method_not_allowed
     ├── ConversationBusyError                 409 conversation_busy (Retry-After 2)
+    ├── AlreadyExistsError                    409 already_exists (/api/files)
+    ├── WrongKindError                        409 wrong_kind (a folder for a file, or back: /api/files)
+    ├── NotEmptyError                         409 not_empty (/api/files)
     ├── RequestTooLargeError                  413 request_too_large
+    ├── FileTooLargeError                     413 file_too_large (over FILES_MAX_FILE_BYTES: /api/files)
     ├── InvalidRequestError                   422 invalid_request
+    ├── InvalidPathError                      422 invalid_path (/api/files)
     ├── RateLimitedError                      429 rate_limited (Retry-After: the limiter's wait, at least 1)
     ├── ModelError                            502 model_error
     │   └── MaxTurnsExceededError             502 max_turns_exceeded
@@ -24,15 +30,16 @@ its stable `error.code` and its `Retry-After` policy.
     ├── SaturatedError                        503 saturated (Retry-After 1, or the admission wait)
     ├── AuthUnavailableError                  503 auth_unavailable (Retry-After 5, or the refetch budget)
     ├── DatabaseUnavailableError              503 database_unavailable (Retry-After 2)
+    ├── StorageUnavailableError               503 storage_unavailable (the file storage: /api/files)
     ├── EncryptionUnavailableError            503 encryption_unavailable (no usable CHATGATE_ENCRYPTION_KEY)
     ├── NotReadyError                         503 not_ready (Retry-After 5)
     ├── DrainingError                         503 draining (Retry-After 1, or the drain's)
     ├── RateLimitUnavailableError             503 rate_limit_unavailable (Retry-After 5)
     ├── SchemaOutOfDateError                  503 schema_out_of_date (no Retry-After: operators fix it)
     ├── DeadlineExceededError                 504 deadline_exceeded
-    └── QuotaExceededError                    507 quota_exceeded (the user's file quota: attachments)
+    └── QuotaExceededError                    507 quota_exceeded (the user's file quota: /api/files)
 
-Routes and services raise these; errors of lower layers (storage, the framework's own 404/405,
+Routes and services raise these; errors of lower layers (storage, the file space, the framework's own 404/405,
 request validation) are translated into them by `chatgate.api.error_handlers`, which renders every
 one as `{"error": {"code": …, "message": …}}`. Messages are written for humans and never carry
 secrets, stack traces or upstream error text.
@@ -143,6 +150,58 @@ class NotFoundError(ChatgateError):
     status_code = 404
     code = "not_found"
     default_message = "Not found."
+
+
+# The file space's refusals (`chatgate.files`, translated for /api/files): their messages are the
+# file space's own, which name only the caller's relative path.
+
+
+class UnsafeEntryError(ChatgateError):
+    status_code = 403
+    code = "unsafe_entry"
+    default_message = "A symbolic link, hard-linked file or special file is on that path; it is never used."
+
+
+class AlreadyExistsError(ChatgateError):
+    status_code = 409
+    code = "already_exists"
+    default_message = "Something already exists at that path."
+
+
+class WrongKindError(ChatgateError):
+    status_code = 409
+    code = "wrong_kind"
+    default_message = "A folder where a file was expected, or the other way round."
+
+
+class NotEmptyError(ChatgateError):
+    status_code = 409
+    code = "not_empty"
+    default_message = "The folder is not empty."
+
+
+class FileTooLargeError(ChatgateError):
+    status_code = 413
+    code = "file_too_large"
+    default_message = "The file is over the size limit per file (FILES_MAX_FILE_BYTES); nothing was written."
+
+
+class InvalidPathError(ChatgateError):
+    status_code = 422
+    code = "invalid_path"
+    default_message = "The path is not acceptable."
+
+
+class StorageUnavailableError(ChatgateError):
+    status_code = 503
+    code = "storage_unavailable"
+    default_message = "The file storage is not available right now."
+
+
+class QuotaExceededError(ChatgateError):
+    status_code = 507
+    code = "quota_exceeded"
+    default_message = "Your files would be over your quota; nothing was written."
 
 
 class MethodNotAllowedError(ChatgateError):
@@ -288,9 +347,3 @@ class DeadlineExceededError(ChatgateError):
     status_code = 504
     code = "deadline_exceeded"
     default_message = "The agent did not finish within the time limit."
-
-
-class QuotaExceededError(ChatgateError):
-    status_code = 507
-    code = "quota_exceeded"
-    default_message = "Your files would be over your quota; nothing was written."

@@ -22,7 +22,17 @@ from chatgate.api.middleware import (
     SchemaGateMiddleware,
     StartupErrorMiddleware,
 )
-from chatgate.api.routes import chat, chat_resume, conversations, credentials, health, metrics, tools
+from chatgate.api.routes import (
+    chat,
+    chat_resume,
+    conversations,
+    credentials,
+    files,
+    health,
+    metrics,
+    playground,
+    tools,
+)
 from chatgate.api.services import Services
 from chatgate.auth.verify import TokenVerifier
 from chatgate.chat import ChatService
@@ -194,12 +204,19 @@ def create_app(
     app.include_router(tools.router)
     app.include_router(conversations.router)
     app.include_router(credentials.router)
+    app.include_router(files.router)
+    if settings.playground_enabled:
+        app.include_router(playground.page_router)
+        if verifier.config.dev_mode:  # tokens signed with the generated dev secret: dev only
+            app.include_router(playground.dev_router)
     install_error_handlers(app)
     # The last added is the outermost: CORS wraps everything (errors included get CORS headers), then
     # the request context, so even a 413, a 500 or a schema refusal gets a request id and a log line.
     # The start-up error reporter sees only the lifespan.
     app.add_middleware(SchemaGateMiddleware, gate=schema)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_prefixes=(f"{files.PREFIX}/",)
+    )
     # Inside the request context: the request span carries the request id.
     app.add_middleware(TracingMiddleware, tracing=telemetry.tracing)
     app.add_middleware(RequestContextMiddleware)

@@ -9,17 +9,14 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 from agents.result import RunResultBase
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import item_text
-from chatgate.conversations.message_index import TurnIds, record_on
+from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
 from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
@@ -65,25 +62,9 @@ class Turn:
             self.asked = cut.question.item
             self.message = item_text(cut.question.item)
 
-    def marking(
-        self, since: int, started_at: datetime.datetime, *, interrupted: bool
-    ) -> Callable[[AsyncConnection], Awaitable[None]]:
-        """What marks this turn's messages (`record_on`: items after row `since`) in the transaction
-        that ends the run (`ConversationStore.finish(..., then=)`)."""
-        return partial(
-            record_on,
-            owner=self.principal.user_id,
-            conversation_id=self.claimed_conversation,
-            ids=self.ids,
-            since=since,
-            started_at=started_at,
-            interrupted=interrupted,
-            failed_calls=failed_calls(self.result),
-        )
-
     @property
     def model_input(self) -> str | list[Any]:
-        """What the agent is asked: the message, or the re-asked stored question."""
+        """What the agent is asked: the message, or the item in `asked`."""
         return [self.asked] if self.asked is not None else self.message
 
     @property
@@ -112,6 +93,16 @@ class Turn:
             input_tokens=usage["input_tokens"],
             output_tokens=usage["output_tokens"],
             total_tokens=usage["total_tokens"],
+        )
+
+    def marks(self, outcome: str, started_at: datetime.datetime) -> TurnMarks:
+        """What this turn's messages are stored with: their ids, whether the answer was stopped
+        (`outcome` `interrupted`), which tool calls failed."""
+        return TurnMarks(
+            self.ids,
+            started_at,
+            interrupted=outcome == INTERRUPTED,
+            failed_calls=frozenset(failed_calls(self.result)),
         )
 
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:

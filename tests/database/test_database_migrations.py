@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from chatgate.conversations.history import ConversationSession
-from chatgate.conversations.message_index import MessageIndex, TurnIds
+from chatgate.conversations.history import user_message_row
+from chatgate.conversations.message_index import MessageIndex, TurnIds, TurnMarks
+from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
@@ -130,12 +131,9 @@ async def _thread_of_a_new_conversation(url: str) -> None:
         store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
         await store.claim("alice", "c1", "req", "hi")
         index = MessageIndex(engine)
-        await ConversationSession("c1", engine, history_limit=None, owner="alice").add_items(
-            [{"role": "user", "content": "hi"}]
-        )
-        await index.record(
-            "alice", "c1", TurnIds(user="u1"), since=0, started_at=utc_now(), interrupted=False
-        )
+        history = [user_message_row("hi")]
+        run = ConversationRun(conversation_id="c1", owner="alice", request_id="req", outcome="interrupted")
+        await store.finish("alice", "c1", "req", run, history, TurnMarks(TurnIds(user="u1"), utc_now()))
         assert [message.id for message in await index.thread("alice", "c1")] == ["u1"]
         with pytest.raises(RowNotFoundError):
             await index.thread("bob", "c1")

@@ -16,8 +16,16 @@ import pytest
 
 from chatgate.files import FileSpace, FileSpaceError, StorageUnavailable, UnsafeEntry
 from chatgate.files.encoding import space_dir_name
+from support.file_attacks import (
+    ENCODED_NAMES,
+    LEXICAL_ATTACKS,
+    SECRET,
+    SYMLINK_ATTACKS,
+    SYMLINKS,
+    plant_symlinks,
+    resolve,
+)
 
-SECRET = b"TOP SECRET outside the space"  # as planted by the `outside` fixture
 Snapshot = dict[str, tuple[object, ...]]
 
 
@@ -37,32 +45,6 @@ OPERATIONS: dict[str, Operation] = {
     "search_in": lambda space, path: space.search("SECRET", path),
 }
 
-LEXICAL_ATTACKS = [
-    "../outside/secret.txt",
-    "../../outside",
-    "..",
-    "../",
-    "a/../../outside/secret.txt",
-    "a/b/../../../outside",
-    "../outside/./secret.txt",
-    "..\\outside\\secret.txt",
-    "a\\..\\..\\outside",
-    "..\\",
-    "{outside}/secret.txt",
-    "{outside}",
-    "//{outside}/secret.txt",
-    "/etc/passwd",
-    "~/secret.txt",
-    "secret.txt\x00.md",
-    "\x00",
-    "../u-bob/notes.txt",
-    "../" + space_dir_name("bob"),
-    "notes/\u202e..",
-    "x" * 300,
-    "/".join(["d"] * 40),
-    ".chatgate-lock",
-]
-
 
 @pytest.fixture
 def armed(space: FileSpace, home: Path, root: Path) -> FileSpace:
@@ -70,10 +52,6 @@ def armed(space: FileSpace, home: Path, root: Path) -> FileSpace:
     space.write("mine.txt", "alice's own")
     FileSpace(root, "bob").write("notes.txt", "bob's private notes")
     return space
-
-
-def _resolve(path: str, outside: Path) -> str:
-    return path.replace("{outside}", str(outside))
 
 
 def _home_state(home: Path) -> dict[str, bytes | str | None]:
@@ -121,13 +99,11 @@ def _refuse_everywhere(space: FileSpace, path: str, home: Path, root: Path, outs
 def test_lexical_attacks_are_refused(
     armed: FileSpace, home: Path, root: Path, outside: Path, untouched: Callable[[], None], attack: str
 ) -> None:
-    _refuse_everywhere(armed, _resolve(attack, outside), home, root, outside)
+    _refuse_everywhere(armed, resolve(attack, outside), home, root, outside)
     untouched()
 
 
-@pytest.mark.parametrize(
-    "attack", ["%2e%2e%2foutside%2fsecret.txt", "..%2f..%2foutside", "．．/outside/secret.txt"]
-)
+@pytest.mark.parametrize("attack", ENCODED_NAMES)
 def test_encoded_separators_are_just_names_inside_the_space(
     armed: FileSpace, home: Path, outside: Path, root: Path, untouched: Callable[[], None], attack: str
 ) -> None:
@@ -139,34 +115,9 @@ def test_encoded_separators_are_just_names_inside_the_space(
     untouched()
 
 
-SYMLINKS = {
-    "link.txt": "{outside}/secret.txt",
-    "rel.txt": "../../outside/secret.txt",
-    "dirlink": "{outside}",
-    "up": "..",
-    "loop": "loop",
-    "dangling": "{outside}/created-by-attack.txt",
-}
-SYMLINK_ATTACKS = [
-    "link.txt",
-    "rel.txt",
-    "dirlink",
-    "dirlink/secret.txt",
-    "dirlink/sub/inner.txt",
-    "dirlink/new.txt",
-    "dirlink/sub",
-    "up/" + space_dir_name("bob") + "/notes.txt",
-    "up/" + space_dir_name("bob"),
-    "loop",
-    "loop/x",
-    "dangling",
-]
-
-
 @pytest.fixture
 def planted(armed: FileSpace, home: Path, outside: Path) -> FileSpace:
-    for name, target in SYMLINKS.items():
-        (home / name).symlink_to(_resolve(target, outside))
+    plant_symlinks(home, outside)
     return armed
 
 

@@ -40,6 +40,7 @@ SCRUBBED_ENV = (
     "METRICS_TOKEN",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "SHUTDOWN_GRACE_SECONDS",
+    "CHATGATE_PLAYGROUND",
 )
 # Tests send many chats per user quickly: the per-user limits are raised far out of the way unless a
 # test sets them (tests/test_rate_limits.py does).

@@ -11,6 +11,7 @@ from chatgate.auth.principal import Principal
 from chatgate.auth.verify import bearer_token
 from chatgate.chat import ChatService
 from chatgate.errors import AuthenticationError, AuthUnavailableError
+from chatgate.files import FileSpace
 from chatgate.intake import ChatIntake
 from chatgate.observability import request_id_var
 
@@ -64,3 +65,12 @@ def get_request_id() -> str:
 
 
 RequestId = Annotated[str, Depends(get_request_id)]
+
+
+def get_user_files(principal: CurrentPrincipal, services: ServicesDep) -> FileSpace:
+    """The caller's own file space: the one their tool servers use, under the same limits."""
+    settings = services.settings
+    return FileSpace(settings.resolved_files_root, principal.user_id, settings.files_limits)
+
+
+UserFiles = Annotated[FileSpace, Depends(get_user_files)]

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatgate import errors
 from chatgate.api.disconnect import ClientDisconnectedError
 from chatgate.errors import ChatgateError
+from chatgate.files import errors as files
 from chatgate.storage import errors as storage
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,19 @@ _STORAGE: tuple[tuple[type[storage.StorageError], type[ChatgateError]], ...] = (
     (storage.InvalidInputError, errors.InvalidRequestError),
     (storage.DatabaseUnavailableError, errors.DatabaseUnavailableError),
     (storage.StorageError, errors.InternalError),
+)
+# The file space's errors carry curated messages too (relative paths only); most specific first.
+_FILES: tuple[tuple[type[files.FileSpaceError], type[ChatgateError]], ...] = (
+    (files.PathRefused, errors.InvalidPathError),
+    (files.PathNotFound, errors.NotFoundError),
+    (files.AlreadyExists, errors.AlreadyExistsError),
+    (files.WrongKind, errors.WrongKindError),
+    (files.NotEmpty, errors.NotEmptyError),
+    (files.UnsafeEntry, errors.UnsafeEntryError),
+    (files.QuotaExceeded, errors.QuotaExceededError),
+    (files.LimitExceeded, errors.FileTooLargeError),
+    (files.StorageUnavailable, errors.StorageUnavailableError),
+    (files.FileSpaceError, errors.InvalidRequestError),
 )
 # The framework's own refusals (an unparsable body, no route, wrong method, too large) by status;
 # any other `HTTPException` would be a bug of ours: answered 500 and logged.
@@ -58,6 +72,8 @@ def error_for(exc: BaseException) -> ChatgateError:
         return exc
     if isinstance(exc, storage.StorageError):
         return next(error(str(exc)) for kind, error in _STORAGE if isinstance(exc, kind))
+    if isinstance(exc, files.FileSpaceError):
+        return next(error(str(exc)) for kind, error in _FILES if isinstance(exc, kind))
     if isinstance(exc, RequestValidationError):
         return _validation_error(exc)
     if isinstance(exc, StarletteHTTPException) and exc.status_code in _FRAMEWORK:
@@ -86,7 +102,8 @@ def _validation_error(exc: RequestValidationError) -> ChatgateError:
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     error = error_for(exc)
-    if isinstance(error, errors.InternalError) and not isinstance(exc, ChatgateError | storage.StorageError):
+    expected = ChatgateError | storage.StorageError | files.FileSpaceError
+    if isinstance(error, errors.InternalError) and not isinstance(exc, expected):
         # A last resort: `RequestContextMiddleware` normally answers first (with the request id).
         logger.error("unhandled error: %s", type(exc).__name__)
     request.state.error_code = error.code
@@ -102,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     handled: tuple[type[Exception], ...] = (
         ChatgateError,
         storage.StorageError,
+        files.FileSpaceError,
         RequestValidationError,
         StarletteHTTPException,
         Exception,

@@ -97,14 +97,20 @@ class BodyLimitMiddleware:
 
     The body is read up front (it is small by construction) and replayed to the app; later
     `receive()` calls reach the server, so routes still see `http.disconnect`.
+    `PUT`s below `upload_prefixes` pass unread: file uploads are bigger than any JSON body, and
+    their route streams them against its own limit (`FILES_MAX_FILE_BYTES`).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_prefixes = upload_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "PUT" and scope["path"].startswith(self.upload_prefixes):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -7,8 +7,9 @@ their outputs, over several model calls). `conversation_messages` marks where ea
 saw while it streamed, and regenerate or edit can find a message by id and drop it with everything
 after it (`StoredMessage.first_item`).
 
-History written before ids were stored (or by a run cut off before they were) has no marks: its
-messages get ids derived from their first row (`item_<row>`), which never change.
+A turn's marks are written with its history, in the transaction that ends the run
+(`ConversationStore.finish` calls `mark_turn`). History written before ids were stored has no marks:
+its messages get ids derived from their first row (`item_<row>`), which never change.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,43 +82,62 @@ class StoredMessage:
     failed_calls: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class TurnMarks:
+    """What to mark for one turn, written with its history (`ConversationStore.finish`): the ids,
+    when the user sent the message, whether the answer was stopped, which tool calls failed."""
+
+    ids: TurnIds
+    started_at: datetime.datetime
+    interrupted: bool = False
+    failed_calls: frozenset[str] = frozenset()
+
+
+async def last_item(connection: AsyncConnection, conversation_id: str) -> int:
+    """The row id of the conversation's last stored item (0 when none)."""
+    last = await connection.scalar(
+        sa.select(sa.func.max(_ITEMS.c.id)).where(_ITEMS.c.session_id == conversation_id)
+    )
+    return int(last or 0)
+
+
+async def mark_turn(
+    connection: AsyncConnection, owner: str, conversation_id: str, marks: TurnMarks, *, since: int
+) -> None:
+    """Mark the messages of the turn whose items are the rows after `since`, in the caller's
+    transaction (the conversation's claim keeps other writers out).
+
+    The first user item is the user message (id `marks.ids.user`; a fresh id if the thread already
+    has that one, as when a client resends a message); the first item after it starts the answer (id
+    `marks.ids.assistant`). Nothing stored, nothing marked.
+    """
+    rows = await _items(connection, conversation_id, after=since)
+    user_row = next((row for row in rows if row.item.get("role") == USER), None)
+    answer_from = user_row.row if user_row else since
+    answer_row = next((row for row in rows if row.row > answer_from and row.item.get("role") != USER), None)
+    if user_row is None and answer_row is None:
+        return
+    taken = set(await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id)))
+    ids = marks.ids
+    new: list[dict[str, Any]] = []
+    if user_row is not None:
+        user_id = ids.user if ids.user not in taken else new_message_id()
+        new.append(_mark(owner, conversation_id, user_id, USER, user_row.row, marks.started_at))
+    if answer_row is not None and ids.assistant not in taken:
+        answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
+        mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
+        mark["interrupted"] = marks.interrupted
+        mark["failed_calls"] = json.dumps(sorted(marks.failed_calls & answer_calls))
+        new.append(mark)
+    if new:
+        await connection.execute(M.insert(), new)
+
+
 class MessageIndex:
-    """Reads and writes the marks of one database's conversations (owner-filtered, RLS on PostgreSQL)."""
+    """Reads the threads of one database's conversations (owner-filtered, RLS on PostgreSQL)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def mark(self, owner: str, conversation_id: str) -> int:
-        """The row id of the conversation's last stored item (0 when none): where a turn starts."""
-        async with owner_transaction(self._engine, owner) as connection:
-            last = await connection.scalar(
-                sa.select(sa.func.max(_ITEMS.c.id)).where(_ITEMS.c.session_id == conversation_id)
-            )
-        return int(last or 0)
-
-    async def record(
-        self,
-        owner: str,
-        conversation_id: str,
-        ids: TurnIds,
-        *,
-        since: int,
-        started_at: datetime.datetime,
-        interrupted: bool,
-        failed_calls: Iterable[str] = (),
-    ) -> None:
-        """`record_on` in a transaction of its own."""
-        async with owner_transaction(self._engine, owner, write=True) as connection:
-            await record_on(
-                connection,
-                owner,
-                conversation_id,
-                ids,
-                since=since,
-                started_at=started_at,
-                interrupted=interrupted,
-                failed_calls=failed_calls,
-            )
 
     async def thread(self, owner: str, conversation_id: str) -> list[StoredMessage]:
         """The conversation's messages in order, each with its items.
@@ -139,45 +159,7 @@ async def read_thread(connection: AsyncConnection, owner: str, conversation_id: 
     marks = await connection.execute(
         sa.select(M).where(M.c.conversation_id == conversation_id, M.c.owner == owner)
     )
-    by_row = {mark.first_item: mark for mark in marks}
-    return _messages(rows, by_row)
-
-
-async def record_on(
-    connection: AsyncConnection,
-    owner: str,
-    conversation_id: str,
-    ids: TurnIds,
-    *,
-    since: int,
-    started_at: datetime.datetime,
-    interrupted: bool,
-    failed_calls: Iterable[str] = (),
-) -> None:
-    """Mark, on `connection`, the messages of the turn whose items were stored after row `since`.
-
-    The first user item is the user message (id `ids.user`; a fresh id if the thread already has
-    that one, as when a client resends a message); the first item after it starts the answer
-    (id `ids.assistant`), marked `interrupted` when the run was stopped. Nothing stored, nothing
-    marked. Run in the transaction that writes the run's history (`ConversationStore.finish`).
-    """
-    rows = await _items(connection, conversation_id, after=since)
-    user_row = next((row for row in rows if row.item.get("role") == USER), None)
-    answer_from = user_row.row if user_row else since
-    answer_row = next((row for row in rows if row.row > answer_from and row.item.get("role") != USER), None)
-    taken = set(await connection.scalars(sa.select(M.c.id).where(M.c.conversation_id == conversation_id)))
-    marks: list[dict[str, Any]] = []
-    if user_row is not None:
-        user_id = ids.user if ids.user not in taken else new_message_id()
-        marks.append(_mark(owner, conversation_id, user_id, USER, user_row.row, started_at))
-    if answer_row is not None and ids.assistant not in taken:
-        answer_calls = {_call_id(row.item) for row in rows if row.row >= answer_row.row}
-        mark = _mark(owner, conversation_id, ids.assistant, ASSISTANT, answer_row.row, utc_now())
-        mark["interrupted"] = interrupted
-        mark["failed_calls"] = json.dumps(sorted(set(failed_calls) & answer_calls))
-        marks.append(mark)
-    if marks:
-        await connection.execute(M.insert(), marks)
+    return _messages(rows, {mark.first_item: mark for mark in marks})
 
 
 def _messages(rows: Sequence[StoredItem], marks: dict[int, Any]) -> list[StoredMessage]:

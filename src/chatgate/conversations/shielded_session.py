@@ -28,38 +28,24 @@ _running: set[asyncio.Task[Any]] = set()
 class ShieldedSQLAlchemySession(SQLAlchemySession):
     """`SQLAlchemySession` whose operations are not interrupted by cancellation."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_flight: set[asyncio.Task[Any]] = set()
-
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        return await finished(super().get_items(limit), self._in_flight)
+        return await finished(super().get_items(limit))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        await finished(super().add_items(items), self._in_flight)
+        await finished(super().add_items(items))
 
     async def pop_item(self) -> TResponseInputItem | None:
-        return await finished(super().pop_item(), self._in_flight)
+        return await finished(super().pop_item())
 
     async def clear_session(self) -> None:
-        await finished(super().clear_session(), self._in_flight)
-
-    async def settled(self) -> None:
-        """Wait until every operation begun on this session has ended, those whose callers were
-        cancelled included: only then does a read see all that a cut-off run wrote."""
-        while self._in_flight:
-            await asyncio.wait(set(self._in_flight))
+        await finished(super().clear_session())
 
 
-async def finished(operation: Coroutine[Any, Any, T], tracked: set[asyncio.Task[Any]] | None = None) -> T:
-    """Await `operation` in its own task: cancelling the caller does not interrupt it. The task is
-    in `tracked` (when given) until it ends."""
+async def finished(operation: Coroutine[Any, Any, T]) -> T:
+    """Await `operation` in its own task: cancelling the caller does not interrupt it."""
     task = asyncio.get_running_loop().create_task(operation)
     _running.add(task)
     task.add_done_callback(_forget)
-    if tracked is not None:
-        tracked.add(task)
-        task.add_done_callback(tracked.discard)
     return await asyncio.shield(task)
 
 

@@ -8,6 +8,7 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
     SDK_SESSIONS_TABLE,
@@ -60,9 +62,9 @@ class ConversationStore:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
         `new` says the caller generated the id for this call (it cannot exist yet).
-        `then` runs in the same transaction once an existing conversation is claimed (regenerate
-        and edit cut the thread there; a new conversation has none to cut): if it raises, the claim
-        (or the new conversation) is rolled back with it.
+        `then` runs in the same transaction once the conversation is claimed (regenerate and edit
+        cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
+        new conversation) is rolled back with it.
 
         Returns:
             True when the conversation was created by this call.
@@ -126,21 +128,26 @@ class ConversationStore:
         request_id: str,
         run: ConversationRun,
         history: Sequence[str] = (),
-        *,
-        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        marks: TurnMarks | None = None,
     ) -> None:
         """Release the claim of `request_id`, record its run and append `history` to the conversation.
 
         `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
         `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
-        its record and the release are all stored or none is. `then` runs in that transaction once
-        the history is appended (the turn's message ids are marked there).
+        its record and the release are all stored or none is. `marks` (the turn's message ids) are
+        written with them: the turn is the user's message (already stored when the SDK wrote the
+        run's input, else `history[0]`) and everything appended after it.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            before = await last_item(connection, conversation_id) if marks is not None else 0
             if history:
                 await _append_history(connection, conversation_id, history)
-            if then is not None:
-                await then(connection)
+            if marks is not None:
+                # The SDK wrote the run's input (row `before`) unless the history starts with it.
+                input_held = bool(history) and json.loads(history[0]).get("role") == USER
+                await mark_turn(
+                    connection, owner, conversation_id, marks, since=before if input_held else before - 1
+                )
             await connection.execute(
                 C.update()
                 .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)

@@ -42,6 +42,14 @@ class LimitExceeded(FileSpaceError):
     """The file size cap or the user's quota would be exceeded; nothing was written."""
 
 
+class FileTooLarge(LimitExceeded):
+    """The file would be over the per-file size cap (`FILES_MAX_FILE_BYTES`)."""
+
+
+class QuotaExceeded(LimitExceeded):
+    """The user's files would be over their quota in bytes or in entries."""
+
+
 class StorageUnavailable(FileSpaceError):
     """The disk is full, or the space cannot be opened."""
 

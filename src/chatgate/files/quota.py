@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import stat
 
-from chatgate.files.errors import LimitExceeded
+from chatgate.files.errors import FileTooLarge, QuotaExceeded
 from chatgate.files.limits import WALK_MAX_DEPTH, FileLimits
 from chatgate.files.limits import human_bytes as human
 from chatgate.files.paths import ROOT, RelPath
@@ -19,10 +19,10 @@ def check_size(limits: FileLimits, rel: RelPath, size: int) -> None:
     """Refuse a file of `size` bytes at `rel` over the per-file limit.
 
     Raises:
-        chatgate.files.errors.LimitExceeded: the file would be too large.
+        chatgate.files.errors.FileTooLarge: the file would be too large.
     """
     if size > limits.max_file_bytes:
-        raise LimitExceeded(
+        raise FileTooLarge(
             f"{rel.display} would be {human(size)}, over the {human(limits.max_file_bytes)} limit "
             "per file; nothing was written"
         )
@@ -34,18 +34,18 @@ def check_quota(
     """Refuse growth past the quota; shrinking or same-size changes always pass.
 
     Raises:
-        chatgate.files.errors.LimitExceeded: the space would hold too many bytes or entries.
+        chatgate.files.errors.QuotaExceeded: the space would hold too many bytes or entries.
     """
     if added_bytes <= 0 and added_entries <= 0:
         return
     used_bytes, used_entries = usage(space_fd, sweep=True)
     if added_bytes > 0 and used_bytes + added_bytes > limits.quota_bytes:
-        raise LimitExceeded(
+        raise QuotaExceeded(
             f"{rel.display} would bring your files to {human(used_bytes + added_bytes)}, over your "
             f"{human(limits.quota_bytes)} quota; nothing was written (delete something first)"
         )
     if added_entries > 0 and used_entries + added_entries > limits.quota_files:
-        raise LimitExceeded(
+        raise QuotaExceeded(
             f"{rel.display} would make {used_entries + added_entries} files and folders, over your "
             f"limit of {limits.quota_files}; nothing was written (delete something first)"
         )

@@ -9,14 +9,13 @@ the target and the folder fsynced: a reader sees the old content or the new, nev
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from chatgate.files.encoding import space_dir_name
 from chatgate.files.errors import (
@@ -33,14 +32,13 @@ from chatgate.files.limits import (
     MAX_DEPTH,
     FileLimits,
 )
-from chatgate.files.paths import RelPath, parse_path
+from chatgate.files.lock import write_lock
+from chatgate.files.paths import parse_path
 from chatgate.files.quota import check_quota, check_size, usage
 from chatgate.files.reading import read_bytes, read_lines
 from chatgate.files.search import SearchScope, search_tree
 from chatgate.files.text import BINARY_SAMPLE_BYTES, looks_binary, media_type
 from chatgate.files.walk import (
-    FILE_MODE,
-    LOCK_NAME,
     closing_fd,
     describe_entry,
     existing_folders,
@@ -48,6 +46,7 @@ from chatgate.files.walk import (
     lstat_at,
     open_dir,
     open_file,
+    open_file_below,
     open_space,
     require_plain_file,
     tree_height,
@@ -114,7 +113,7 @@ class FileSpace:
         if unit not in ("lines", "bytes"):
             raise FileSpaceError("unit must be 'lines' or 'bytes'")
         with self._opened() as space_fd, translated(rel.display):
-            fd, st = self._open_file(space_fd, rel)
+            fd, st = open_file_below(space_fd, rel)
             try:
                 head = os.pread(fd, BINARY_SAMPLE_BYTES, 0)
                 if looks_binary(head):
@@ -131,6 +130,13 @@ class FileSpace:
             finally:
                 os.close(fd)
         return {"path": rel.display, **body}
+
+    def open_binary(self, path: str) -> tuple[BinaryIO, int]:
+        """`path` opened for its raw bytes (checked like `read`), and its size; the caller closes it."""
+        rel = parse_path(path)
+        with self._opened() as space_fd, translated(rel.display):
+            fd, st = open_file_below(space_fd, rel)
+        return os.fdopen(fd, "rb"), st.st_size
 
     def search(
         self,
@@ -169,7 +175,7 @@ class FileSpace:
     # Changing --------------------------------------------------------------------------------
 
     def write(self, path: str, content: str | bytes, *, mode: WriteMode = "create") -> dict[str, Any]:
-        """Write text (or bytes: an attachment) to a file atomically, creating missing folders.
+        """Write text (or raw bytes: uploads) to a file atomically, creating missing folders.
 
         Returns `{"path": str, "size": int (bytes after the write), "created": bool}`.
 
@@ -280,17 +286,6 @@ class FileSpace:
 
     @contextmanager
     def _locked(self) -> Iterator[int]:
-        """The open space with this user's write lock held (released when the lock file closes)."""
-        with self._opened() as space_fd:
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            try:
-                lock_fd = os.open(LOCK_NAME, flags, FILE_MODE, dir_fd=space_fd)
-            except OSError as exc:
-                raise StorageUnavailable("your file space is not available right now") from exc
-            with closing_fd(lock_fd):
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                yield space_fd
-
-    def _open_file(self, space_fd: int, rel: RelPath) -> tuple[int, os.stat_result]:
-        with closing_fd(open_dir(space_fd, rel.parent)) as parent_fd:
-            return open_file(parent_fd, rel)
+        """The open space with this user's write lock held."""
+        with self._opened() as space_fd, write_lock(space_fd):
+            yield space_fd

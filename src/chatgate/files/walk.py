@@ -174,6 +174,12 @@ def open_file(dir_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
     return fd, st
 
 
+def open_file_below(base_fd: int, path: RelPath) -> tuple[int, os.stat_result]:
+    """Open the regular file `path` below `base_fd`, its folders walked no-follow; the caller closes it."""
+    with closing_fd(open_dir(base_fd, path.parent)) as parent_fd:
+        return open_file(parent_fd, path)
+
+
 def fsync_dir(dir_fd: int) -> None:
     """Make a rename or unlink in `dir_fd` durable, as far as the file system lets us.
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from contextlib import suppress
 
-from chatgate.files.errors import LimitExceeded
+from chatgate.files.errors import FileTooLarge
 from chatgate.files.limits import FileLimits
 from chatgate.files.paths import RelPath
 from chatgate.files.walk import DIR_FLAGS, FILE_MODE, TEMP_PREFIX, closing_fd, fsync_dir
@@ -41,7 +41,7 @@ def replace_atomically(
                 while chunk := os.read(prefix_fd, _COPY_CHUNK):
                     written += _write_all(fd, chunk)
                     if written + len(data) > limits.max_file_bytes:
-                        raise LimitExceeded(f"{rel.display} would pass the per-file limit; nothing written")
+                        raise FileTooLarge(f"{rel.display} would pass the per-file limit; nothing written")
             written += _write_all(fd, data)
             os.fsync(fd)
         finally:

@@ -1,0 +1,99 @@
+// Drives chatgate's playground page in headless Chromium, as a person would, and prints what it saw
+// as JSON on stdout (tests/test_playground_browser.py asserts on it). Any step that does not happen
+// within its timeout fails the run with a message on stderr.
+//
+// Usage: node playground.mjs CHROMIUM_PATH BASE_URL
+import { chromium } from "playwright-core";
+
+const [executablePath, baseUrl] = process.argv.slice(2);
+const STEP_MS = 60_000; // a ceiling on a loaded machine, not a speed
+// A 1x1 PNG: an attachment the page sends as a `file` part with a data: URL.
+const PIXEL = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+const report = { consoleErrors: [], chatBodies: [] };
+const browser = await chromium.launch({
+  executablePath,
+  // Root in a container has no user namespaces for Chromium's sandbox; the page is our own.
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  page.on("console", (message) => {
+    if (message.type() === "error") report.consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => report.consoleErrors.push(String(error)));
+  page.on("request", (request) => {
+    if (request.url().endsWith("/api/agents/chat")) report.chatBodies.push(JSON.parse(request.postData()));
+  });
+
+  const assistant = (n) => page.locator(".msg.assistant").nth(n);
+  const lastAssistant = () => page.locator(".msg.assistant").last();
+  const send = async (text) => {
+    await page.fill("#input", text);
+    await page.press("#input", "Enter");
+  };
+
+  // Sign in with a dev token minted for a typed user name.
+  await page.goto(baseUrl + "/");
+  await page.fill("#user", "alice");
+  await page.click("#mint");
+  await page.locator("#who", { hasText: "alice" }).waitFor();
+
+  // 1. Send: streamed text and tool parts (one output, one error).
+  await send("who am I?");
+  await assistant(0).locator(".text", { hasText: "You are alice." }).waitFor();
+  report.first = {
+    tools: await assistant(0).locator(".tool summary").allTextContents(),
+    output: await assistant(0).locator(".tool .output").allTextContents(),
+    errors: await assistant(0).locator(".tool .error").allTextContents(),
+    texts: await assistant(0).locator(".text").allTextContents(),
+  };
+  report.conversationsAfterFirst = await page.locator("#conversations li").allTextContents();
+
+  // 2. Stop: the answer is mid-way (its tool ran, the model has not finished); Stop ends it.
+  await send("slow please");
+  await assistant(1).locator('.tool[data-state="output-available"]').waitFor();
+  await page.click("#stop");
+  await page.locator(".msg.assistant.interrupted").waitFor();
+  await page.locator("#stop").waitFor({ state: "hidden" });
+  report.stopped = {
+    texts: await assistant(1).locator(".text").allTextContents(),
+    status: await page.textContent("#status"),
+  };
+
+  // 3. An attachment travels as a `file` part with a data: URL.
+  await page.setInputFiles("#attach", { name: "pixel.png", mimeType: "image/png", buffer: PIXEL });
+  await send("what is in the picture?");
+  await assistant(2).locator(".text", { hasText: "answer 1" }).waitFor();
+  report.attachmentShown = await page.locator(".msg.user .file img").count();
+
+  // 4. Regenerate: the last answer is replaced, not added to.
+  await page.click("#regenerate");
+  await lastAssistant().locator(".text", { hasText: "answer 2" }).waitFor();
+  report.afterRegenerate = {
+    assistants: await page.locator(".msg.assistant").count(),
+    last: await lastAssistant().locator(".text").allTextContents(),
+  };
+
+  // 5. Reload: the thread comes back from the server.
+  const hash = new URL(page.url()).hash;
+  await page.reload();
+  await page.locator(".msg.assistant .text", { hasText: "You are alice." }).waitFor();
+  report.restored = {
+    hash,
+    url: page.url(),
+    users: await page.locator(".msg.user .text").allTextContents(),
+    tools: await page.locator(".msg.assistant .tool summary").allTextContents(),
+    outputs: await page.locator(".msg.assistant .tool .output").allTextContents(),
+    texts: await page.locator(".msg.assistant .text").allTextContents(),
+    interrupted: await page.locator(".msg.assistant.interrupted").count(),
+  };
+  report.features = await page.getAttribute('meta[name="chatgate-features"]', "content");
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(report));
