@@ -133,7 +133,7 @@ def test_attachments_are_saved_read_by_the_file_tool_and_restored(app: LiveApp) 
         (
             file_part("big.bin", "application/octet-stream", b"x" * (MAX_FILE_BYTES + 1)),
             413,
-            "request_too_large",
+            "file_too_large",
         ),
         (
             {"type": "file", "mediaType": "text/plain", "filename": "a.txt", "url": "https://example.com/a"},
