@@ -38,6 +38,8 @@ from chatgate.approvals import flow
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
+from chatgate.conversations.replacement import ThreadCut
+from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
 from chatgate.errors import (
     ChatgateError,
@@ -94,19 +96,25 @@ class ChatService:
             The conversation id (also set on `turn`), now marked as being answered by its request.
 
         Raises:
-            ModelNotConfiguredError, NotFoundError (another owner's conversation), ConversationBusyError.
+            ModelNotConfiguredError, NotFoundError (another owner's conversation; a replaced message
+            not in it), ConversationBusyError, InvalidRequestError (an edit naming an answer).
         """
         if self.model_provider is None:
             raise ModelNotConfiguredError()
         new = turn.conversation_id is None
         conversation_id = turn.conversation_id or uuid.uuid4().hex
+        owner = turn.principal.user_id
+        # Regenerate, edit: the thread is cut in the claim's transaction (404: nothing changed).
+        cut = ThreadCut(owner, conversation_id, turn.replaces) if turn.replaces is not None else None
         # Shielded: a cancellation that lands after the claim committed (while its connection is
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
             await self.conversations.claim(
-                turn.principal.user_id, conversation_id, turn.request_id, turn.message, new=new
+                owner, conversation_id, turn.request_id, turn.message, new=new, then=cut.run if cut else None
             )
+        if cut is not None and cut.question is not None:
+            turn.ask_instead(cut)
         turn.conversation_id = conversation_id
         return conversation_id
 
@@ -130,17 +138,20 @@ class ChatService:
         session = ConversationSession(
             conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
         )
+        shown = ShownAnswer()
         try:
             await turn.deny_waiting(self.approvals, session)
-            result = await self._run_in_session(turn, session, on_event)
+            result = await self._run_in_session(turn, session, shown.following(on_event))
             outcome = await turn.ended(self.approvals, result)
         except ChatgateError as exc:
             outcome = exc.code
             raise
         finally:
             run = turn.run_record(outcome, started_at)
-            # Cut off before the SDK added the input (during launch, say): the message is kept anyway.
+            # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
+            # and what a stopped answer showed of a step it did not finish.
             history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
+            history = missing_rows(shown, history) if outcome == INTERRUPTED else history
             marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
                 await _ignore_failure(
@@ -269,26 +280,6 @@ class ChatService:
 
     def _some_agent_uses(self, tool_name: str) -> bool:
         return any(spec.allows(tool_name) for spec in self.agents.all)
-
-    async def list_tools(self, principal: Principal, *, request_id: str) -> list[dict[str, Any]]:
-        """The tool catalog `principal`'s agent would see, read from real tool servers: one dict per
-        tool, `{"name": str, "description": str, "input_schema": dict, "annotations": dict}`."""
-        async with self.tool_servers(principal, request_id=request_id) as (server, extra):
-            try:
-                tools = [tool for each in (server, *extra) for tool in await each.list_tools()]
-            except ToolServerError:
-                raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
-        return [
-            {
-                "name": tool.name,
-                "description": tool.description or "",
-                "input_schema": tool.input_schema,
-                "annotations": tool.annotations.model_dump(exclude_none=True, by_alias=True)
-                if tool.annotations
-                else {},
-            }
-            for tool in tools
-        ]
 
 
 async def _ignore_failure(operation: Awaitable[None]) -> None:

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         default=30.0, ge=1, validation_alias="JWKS_REFETCH_INTERVAL_SECONDS"
     )
 
-    # Model
+    # Model. AGENT_VISION: attached images are also given to the model as image input.
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_api: Literal["chat_completions", "responses"] | None = Field(
@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     )
     agent_model: str = Field(default="gpt-4.1-mini", validation_alias="AGENT_MODEL")
     agent_max_turns: int = Field(default=10, ge=1, le=100, validation_alias="AGENT_MAX_TURNS")
+    agent_vision: bool = Field(default=False, validation_alias="AGENT_VISION")
     openai_tracing: bool = Field(default=False, validation_alias="OPENAI_TRACING")
 
     # Tool data
@@ -78,8 +79,7 @@ class Settings(BaseSettings):
         default=FileLimits.max_read_bytes, ge=1024, validation_alias="FILES_MAX_READ_BYTES"
     )
 
-    # Tool servers
-    # None: `fork` on Linux, `exec` elsewhere (see `resolved_mcp_launcher`).
+    # Tool servers. The launcher, when None: `fork` on Linux, `exec` elsewhere (`resolved_mcp_launcher`).
     mcp_launcher: Literal["exec", "fork"] | None = Field(default=None, validation_alias="MCP_LAUNCHER")
     mcp_child_memory_mb: int = Field(default=1024, ge=0, le=1 << 20, validation_alias="MCP_CHILD_MEMORY_MB")
     mcp_child_lifetime_seconds: float = Field(

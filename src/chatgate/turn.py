@@ -9,7 +9,7 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import Agent, RunState
@@ -19,8 +19,10 @@ from agents.result import RunResultBase
 from chatgate.approvals import flow
 from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
 from chatgate.auth.principal import Principal
+from chatgate.conversations.history import item_text
 from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.replacement import Replacement, ThreadCut
 from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
 
@@ -39,6 +41,8 @@ class Turn:
     `result` is the SDK's run as soon as it starts: its usage so far stays readable if it is cut off.
     `ids` are the message ids the turn is stored under: the client's for the user message, and the
     answer's (announced in the stream's `start` chunk, returned as `message_id`).
+    `replaces` (regenerate, edit: `chatgate.conversations.replacement`) is resolved by `open_turn`,
+    which then sets `ids.user` (and, for a regenerate, `message` and `asked`) from the stored thread.
     """
 
     principal: Principal
@@ -53,6 +57,25 @@ class Turn:
     resume: PausedTurn | None = None
     # The calls the run stopped at, waiting for the user.
     approvals: list[Approval] = field(default_factory=list)
+    # Regenerate or edit: the stored messages this turn replaces (cut when `open_turn` claims).
+    replaces: Replacement | None = None
+    # The user item asked instead of `message`: a regenerate's stored question, or the message with
+    # its attachments (`chatgate.attachments`).
+    asked: dict[str, Any] | None = None
+
+    def ask_instead(self, cut: ThreadCut) -> None:
+        """Ask in place of the question `cut` removed: under its id; a regenerate with its stored
+        content (what the client sent is not trusted to match it)."""
+        assert cut.question is not None
+        self.ids = replace(self.ids, user=cut.question.id)
+        if cut.regenerates:
+            self.asked = cut.question.item
+            self.message = item_text(cut.question.item)
+
+    @property
+    def model_input(self) -> str | list[Any]:
+        """What the agent is asked: the message, or the item in `asked`."""
+        return [self.asked] if self.asked is not None else self.message
 
     @property
     def claimed_conversation(self) -> str:
@@ -67,9 +90,9 @@ class Turn:
             store, self.resume, session, self.principal.user_id, self.claimed_conversation
         )
 
-    async def input_for(self, agent: Agent[Any]) -> str | RunState[Any, Any]:
-        """What the run starts from: the message, or the paused run with the user's decisions."""
-        return await flow.run_input(agent, self.message, self.resume)
+    async def input_for(self, agent: Agent[Any]) -> str | list[Any] | RunState[Any, Any]:
+        """What the run starts from: `model_input`, or the paused run with the user's decisions."""
+        return await flow.run_input(agent, self.model_input, self.resume)
 
     async def ended(self, store: ApprovalStore | None, result: RunResultBase) -> str:
         """The outcome of a run that finished: `awaiting_approval` when it stopped at calls the user

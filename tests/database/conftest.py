@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import BoundIdentity, ChildSettings
 from chatgate.storage import create_engine, upgrade_database
+from support.live_app import LiveApp, start_live_app
 from support.postgres import PostgresRun, execute, postgres_admin_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -103,6 +104,25 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def thread_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, launcher_name: str
+) -> Iterator[LiveApp]:
+    """A live app per module, launcher and backend, for tests of conversation threads."""
+    state = tmp_path_factory.mktemp("threads")
+    env: dict[str, Any] = {"MCP_LAUNCHER": launcher_name}
+    if request.param == "postgres":
+        run: PostgresRun = request.getfixturevalue("postgres_run")
+        env["DATABASE_URL"] = run.app_url
+    else:
+        database = state / "chatgate.db"
+        asyncio.run(upgrade_database(f"sqlite+aiosqlite:///{database}"))
+        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    server, live = start_live_app(state, **env)
+    with server:
+        yield live
 
 
 def new_user(label: str = "user") -> str:

@@ -8,7 +8,6 @@ import datetime
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,50 +17,19 @@ from agents.testing import ModelCall, assistant_message, function_call
 from chatgate.conversations.history import ConversationSession
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
-from chatgate.storage import create_engine, upgrade_database
-from database.conftest import BACKENDS, new_user
-from support.live_app import LiveApp, start_live_app, stream_chat
-from support.models import answer, turn_outputs, until_set
-from support.postgres import PostgresRun
+from chatgate.storage import create_engine
+from database.conftest import new_user
+from support.live_app import LiveApp, stream_chat
+from support.models import answer, stalls_mid_text, turn_outputs, until_set
 from support.processes import tool_server_children, wait_until
+from support.threads import chat, thread, use_chat_body
 from support.tokens import auth
 from support.ui_stream import parse_sse
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def app(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, launcher_name: str
-) -> Iterator[LiveApp]:
-    state = tmp_path_factory.mktemp("threads")
-    env: dict[str, Any] = {"MCP_LAUNCHER": launcher_name}
-    if request.param == "postgres":
-        run: PostgresRun = request.getfixturevalue("postgres_run")
-        env["DATABASE_URL"] = run.app_url
-    else:
-        database = state / "chatgate.db"
-        asyncio.run(upgrade_database(f"sqlite+aiosqlite:///{database}"))
-        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
-    server, live = start_live_app(state, **env)
-    with server:
-        yield live
-
-
-def chat(app: LiveApp, user: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{app.url}/api/agents/chat", json=body, headers=auth(user), timeout=60)
-
-
-def thread(app: LiveApp, user: str, conversation_id: str) -> httpx.Response:
-    return httpx.get(
-        f"{app.url}/api/agents/conversations/{conversation_id}/messages", headers=auth(user), timeout=30
-    )
-
-
-def use_chat_body(conversation_id: str, message_id: str, text: str) -> dict[str, Any]:
-    return {
-        "id": conversation_id,
-        "messages": [{"id": message_id, "role": "user", "parts": [{"type": "text", "text": text}]}],
-        "trigger": "submit-message",
-    }
+@pytest.fixture
+def app(thread_app: LiveApp) -> LiveApp:
+    return thread_app
 
 
 def who_then_fail_then_answer(call: ModelCall) -> Any:
@@ -240,3 +208,49 @@ async def _store_legacy_history(url: str, user: str, cid: str) -> None:
         await store.finish(user, cid, "legacy", run)
     finally:
         await engine.dispose()
+
+
+def test_a_stop_mid_text_keeps_what_was_shown_and_the_model_sees_it(app: LiveApp) -> None:
+    """Stop while the model is still writing: the text the page showed is stored, marked interrupted,
+    restored by the messages endpoint, and sent to the model on the next turn."""
+    user, release = new_user("mid-text"), threading.Event()
+    seen_next: list[Any] = []
+
+    def policy(call: ModelCall) -> Any:
+        items = [item for item in call.input if isinstance(item, dict)]
+        if any(item.get("content") == "go on" for item in items):
+            seen_next.append(items)  # the turn after the stop
+            return [assistant_message("continued")]
+        if not turn_outputs(call):
+            return [function_call("whoami", {}, call_id="call_seen")]
+        return stalls_mid_text("Half an ans", release)
+
+    app.model.policy = policy
+    try:
+        with stream_chat(app, "tell me slowly", user=user) as response:
+            cid = response.headers["x-conversation-id"]
+            seen = ""
+            for text in response.iter_text():
+                seen += text
+                if "Half an ans" in seen:
+                    break
+        assert wait_until(lambda: not tool_server_children(), timeout=60)
+    finally:
+        release.set()
+    detail = f"{app.url}/api/agents/conversations/{cid}"
+    assert wait_until(
+        lambda: not httpx.get(detail, headers=auth(user), timeout=30).json()["running"], timeout=60
+    )
+    messages = thread(app, user, cid).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    stopped = messages[1]
+    assert stopped["metadata"]["interrupted"] is True
+    kinds = [part["type"] for part in stopped["parts"]]
+    assert "dynamic-tool" in kinds and stopped["parts"][-1] == {"type": "text", "text": "Half an ans"}
+
+    response = chat(app, user, {"message": "go on", "conversation_id": cid})
+    assert response.status_code == 200, response.text
+    answers = [json.dumps(item.get("content")) for item in seen_next[0] if item.get("role") == "assistant"]
+    assert any("Half an ans" in content for content in answers)
+    questions = [item for item in seen_next[0] if item.get("content") == "tell me slowly"]
+    assert len(questions) == 1

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from agents import Model
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+from agents.testing.model import _stream_events_for_step
 
 Policy = Callable[[ModelCall], Any]
 
@@ -88,3 +89,22 @@ async def until_set(event: threading.Event, limit_seconds: float = 120.0) -> boo
             return True
         await asyncio.sleep(0.02)
     return event.is_set()
+
+
+def stalls_mid_text(text: str, release: threading.Event) -> ModelStep:
+    """A streamed model response that sends `text` as its first text delta, then waits for
+    `release` (the test's Stop lands meanwhile) before finishing."""
+    # The SDK's own scripted event sequence for the whole message, cut after its first text delta.
+    events = list(
+        _stream_events_for_step(ModelStep(output=[assistant_message(text)]), preserve_raw_usage=False)
+    )
+    cut = next(i for i, event in enumerate(events) if event.type == "response.output_text.delta") + 1
+
+    async def stream(_call: ModelCall) -> AsyncIterator[Any]:
+        for event in events[:cut]:
+            yield event
+        await until_set(release)
+        for event in events[cut:]:
+            yield event
+
+    return ModelStep.stream(stream)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chatgate.conversations.replacement import EDIT, REGENERATE, Replacement
 from chatgate.surrogates import without_lone_surrogates
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -72,6 +73,13 @@ class ChatRequest(RequestBody):
     approvals: list[ApprovalAnswerIn] | None = Field(
         default=None, min_length=1, max_length=128, description="Answers to the calls awaiting approval."
     )
+    # JSON clients' regenerate and edit (`useChat` says the same with `trigger` and `messageId`).
+    regenerate: str | None = Field(
+        default=None, description="Answer again: drop this answer (and all after it), re-answer its question."
+    )
+    edit: str | None = Field(
+        default=None, description="Replace this user message (and all after it) with `message`."
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ChatRequest:
@@ -81,16 +89,52 @@ class ChatRequest(RequestBody):
             if not self.conversation:
                 raise ValueError("'approvals' answer a conversation: send its 'conversation_id'")
             return self
+        if self.regenerate is not None and self.message is None and self.messages is None:
+            self.message = ""  # the stored question is answered again
         if (self.message is None) == (self.messages is None):
             raise ValueError("send either 'message' or 'messages'")
         if self.conversation_id and self.id and self.conversation_id != self.id:
             raise ValueError("'conversation_id' and 'id' disagree")
-        if not self.input_text.strip():
+        if self.regenerate is not None and self.edit is not None:
+            raise ValueError("send either 'regenerate' or 'edit'")
+        replacement = self.replacement
+        if replacement is not None and self.conversation is None:
+            raise ValueError("regenerate and edit need the conversation's id")
+        asks = replacement is None or replacement.kind == EDIT
+        if asks and not self.input_text.strip() and not self.input_files:
             raise ValueError("the message must not be blank")
-        message_id = self.input_message_id
-        if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
-            raise ValueError("the message id must be 1 to 128 printable ASCII characters without spaces")
+        for message_id in (self.input_message_id, replacement.message_id if replacement else None):
+            if message_id is not None and not MESSAGE_ID_PATTERN.fullmatch(message_id):
+                raise ValueError("message ids must be 1 to 128 printable ASCII characters without spaces")
         return self
+
+    @property
+    def replacement(self) -> Replacement | None:
+        """Which stored message this request replaces, if any (None: an ordinary new message).
+
+        `regenerate-message` names the answer to redo (or, without `messageId`, the question it
+        answers: the last user message sent); `submit-message` with a `messageId` names the user
+        message being edited (or an answer carrying tool approvals: see `Replacement.kind`).
+        """
+        if self.regenerate is not None:
+            return Replacement(REGENERATE, self.regenerate)
+        if self.edit is not None:
+            return Replacement(EDIT, self.edit)
+        if self.trigger == "regenerate-message":
+            target = self.messageId or self.input_message_id
+            return Replacement(REGENERATE, target) if target else None
+        if self.trigger == "submit-message" and self.messageId is not None:
+            # A client naming the message it sends (new, so not stored yet) is sending, not editing.
+            sends = self.messageId == self.input_message_id
+            return Replacement(EDIT, self.messageId, approvals=self._carries_approvals(), or_new=sends)
+        return None
+
+    def _carries_approvals(self) -> bool:
+        return any(
+            part.get("state") == "approval-responded"
+            for message in self.messages or []
+            for part in message.parts
+        )
 
     @property
     def input_text(self) -> str:
@@ -100,6 +144,12 @@ class ChatRequest(RequestBody):
             return self.message
         users = [message for message in self.messages or [] if message.role == "user"]
         return users[-1].text() if users else ""
+
+    @property
+    def input_files(self) -> list[dict[str, Any]]:
+        """The file parts of the input message (`useChat` attachments), as sent."""
+        users = [message for message in self.messages or [] if message.role == "user"]
+        return [part for part in users[-1].parts if part.get("type") == "file"] if users else []
 
     @property
     def input_message_id(self) -> str | None:

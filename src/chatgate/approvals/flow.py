@@ -44,8 +44,11 @@ async def deny_waiting(
         await session.add_items(denial_outputs(superseded))  # type: ignore[arg-type]
 
 
-async def run_input(agent: Agent[Any], message: str, resume: PausedTurn | None) -> str | RunState[Any, Any]:
-    """What the run starts from: the message, or the paused run restored with the user's decisions."""
+async def run_input(
+    agent: Agent[Any], message: str | list[Any], resume: PausedTurn | None
+) -> str | list[Any] | RunState[Any, Any]:
+    """What the run starts from: the message (text or input items), or the paused run restored with
+    the user's decisions."""
     return message if resume is None else await restore(agent, resume)
 
 

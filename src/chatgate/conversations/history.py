@@ -215,6 +215,11 @@ def transcript(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
     return shown
 
 
+def item_text(item: Any) -> str:
+    """The text of a stored model item (its content's text parts joined)."""
+    return _text(_get(item, "content"))
+
+
 def _get(item: Any, key: str) -> Any:
     return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
 

@@ -149,12 +149,17 @@ class MessageIndex:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
             if not await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
                 raise RowNotFoundError("conversation")
-            rows = await _items(connection, conversation_id, after=0)
-            marks = await connection.execute(
-                sa.select(M).where(M.c.conversation_id == conversation_id, M.c.owner == owner)
-            )
-            by_row = {mark.first_item: mark for mark in marks}
-        return _messages(rows, by_row)
+            return await read_thread(connection, owner, conversation_id)
+
+
+async def read_thread(connection: AsyncConnection, owner: str, conversation_id: str) -> list[StoredMessage]:
+    """The thread's messages in order, read on `connection` (the caller's transaction, owner
+    presented); an unknown conversation reads as no messages."""
+    rows = await _items(connection, conversation_id, after=0)
+    marks = await connection.execute(
+        sa.select(M).where(M.c.conversation_id == conversation_id, M.c.owner == owner)
+    )
+    return _messages(rows, {mark.first_item: mark for mark in marks})
 
 
 def _messages(rows: Sequence[StoredItem], marks: dict[int, Any]) -> list[StoredMessage]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,11 +50,21 @@ class ConversationStore:
         self._stale_after = stale_after
 
     async def claim(
-        self, owner: str, conversation_id: str, request_id: str, first_message: str, *, new: bool = False
+        self,
+        owner: str,
+        conversation_id: str,
+        request_id: str,
+        first_message: str,
+        *,
+        new: bool = False,
+        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> bool:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
         `new` says the caller generated the id for this call (it cannot exist yet).
+        `then` runs in the same transaction once the conversation is claimed (regenerate and edit
+        cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
+        new conversation) is rolled back with it.
 
         Returns:
             True when the conversation was created by this call.
@@ -62,6 +72,7 @@ class ConversationStore:
         Raises:
             chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
             ConversationBusyError: a run is in progress.
+            Whatever `then` raises.
         """
         now = utc_now()
         row = {
@@ -83,6 +94,8 @@ class ConversationStore:
                 C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
             )
             if claimed.rowcount == 1:
+                if then is not None:
+                    await then(connection)
                 return False
             exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
             if exists:
@@ -96,6 +109,8 @@ class ConversationStore:
                 if await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine)):
                     raise ConversationBusyError() from None
                 raise RowNotFoundError("conversation") from None
+            if then is not None:
+                await then(connection)  # a new conversation has no messages: a replacement is a 404
             return True
 
     def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:

@@ -18,6 +18,7 @@ import re
 from collections import defaultdict, deque
 from typing import Any
 
+from chatgate.attachments import ATTACHED_NOTE
 from chatgate.conversations.message_index import ASSISTANT, StoredMessage
 from chatgate.streaming.ui_message_stream import TOOL_FAILED_TEXT, maybe_json, parse_arguments
 from chatgate.surrogates import without_lone_surrogates
@@ -50,8 +51,29 @@ def _user_parts(message: StoredMessage) -> list[Part]:
         if isinstance(content, str):
             parts.append({"type": "text", "text": content})
         elif isinstance(content, list):
-            parts.extend(part for piece in content if (part := _content_part(piece)) is not None)
+            parts.extend(_attachment_parts(content))
     return parts or [{"type": "text", "text": ""}]
+
+
+def _attachment_parts(content: list[Any]) -> list[Part]:
+    """Content pieces as parts; an attachment's note (`chatgate.attachments`) is its file part,
+    served by the files API, and the image input given to the model beside it is not shown twice."""
+    parts: list[Part] = []
+    after_note = False
+    for piece in content:
+        text = piece.get("text") if isinstance(piece, dict) and piece.get("type") == "input_text" else None
+        note = ATTACHED_NOTE.fullmatch(text) if parts and isinstance(text, str) else None
+        shown_beside = after_note and isinstance(piece, dict) and piece.get("type") == "input_image"
+        if note is not None:
+            path = note.group(1)
+            url = f"/api/files/{path}"
+            parts.append(
+                {"type": "file", "mediaType": note.group(2), "filename": path.rsplit("/", 1)[-1], "url": url}
+            )
+        elif not shown_beside and (part := _content_part(piece)) is not None:
+            parts.append(part)
+        after_note = note is not None
+    return parts
 
 
 def _content_part(piece: Any) -> Part | None:

@@ -15,6 +15,7 @@ from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorRe
 from chatgate.approvals.answers import approval_answers
 from chatgate.approvals.resume import denied_call_ids
 from chatgate.approvals.store import Approval
+from chatgate.attachments import parse_attachments, saved_user_item
 from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
 from chatgate.intake import AdmittedChat
@@ -33,7 +34,7 @@ _STREAM_DOC: dict[str, object] = {
     "content": {"text/event-stream": {}},
 }
 _ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 429, 502, 503, 504)
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 409, 413, 422, 429, 502, 503, 504, 507)
 }
 
 
@@ -52,6 +53,8 @@ async def chat(
     limit = service.settings.max_message_chars
     if len(message) > limit:
         raise InvalidRequestError(f"message: must be at most {limit} characters (MAX_MESSAGE_CHARS).")
+    # Attachments are decoded and checked before anything is claimed or stored (413, 422).
+    attachments = parse_attachments(body.input_files, service.settings.files_limits)
     streamed = _wants_stream(body, request)
     # Draining and per-user limits refuse before anything is claimed; the admission is held until the
     # answer ends (a stream's last byte) and records how the chat ended.
@@ -60,10 +63,13 @@ async def chat(
     # returned (`message_id`), and both are stored with the thread.
     ids = TurnIds(user=body.input_message_id or new_message_id())
     turn = Turn(principal, message, request_id=request_id, conversation_id=body.conversation, ids=ids)
+    # Regenerate and edit cut the stored thread when the conversation is claimed (README).
+    turn.replaces = body.replacement
     answers = approval_answers(body.approvals, body.messages, body.trigger, body.messageId)
     try:
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 404 / 409.
         if answers is not None and body.conversation is not None:
+            turn.replaces = None  # an answer carrying approvals continues its message, it edits nothing
             answered = await answer_approvals(service, turn, answers)
             if isinstance(answered, list):  # some calls still wait: nothing runs yet
                 return await _still_waiting(answered, turn, admitted, streamed)
@@ -72,6 +78,8 @@ async def chat(
             assistant = answered.message_id or body.messageId or turn.ids.assistant
             turn.ids = TurnIds(user=turn.ids.user, assistant=assistant)
         else:
+            if attachments:  # saved under uploads/; the model is told where (README: Attachments)
+                turn.asked = await saved_user_item(service.settings, principal.user_id, message, attachments)
             await service.open_turn(turn)
     except BaseException as exc:
         await admitted.refused(exc)

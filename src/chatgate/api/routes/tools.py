@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from chatgate.agent_tools import list_tools as catalog
 from chatgate.api.deps import ChatServiceDep, CurrentPrincipal, RequestId
 from chatgate.api.schemas import ErrorResponse, ToolOut, ToolsResponse
 
@@ -19,5 +20,5 @@ async def list_tools(
     principal: CurrentPrincipal, service: ChatServiceDep, request_id: RequestId
 ) -> ToolsResponse:
     """List the tools (name, description, input schema) a real per-request tool server offers the caller."""
-    tools = await service.list_tools(principal, request_id=request_id)
+    tools = await catalog(service, principal, request_id=request_id)
     return ToolsResponse(tools=[ToolOut(**tool) for tool in tools])
