@@ -139,6 +139,9 @@ def test_the_model_gets_exactly_what_a_server_bound_to_the_user_lists(app: LiveA
     names = {name for name, _, _ in bound}
     assert {"whoami", "api_mine_whoami", "api_shop_getItem"} <= names
     assert any(name.startswith("notes_") for name in names)  # the operator's toolset
+    # The listing's server is torn down after its response is sent: wait for it, so the count below
+    # is of this chat's servers only.
+    assert wait_until(lambda: not tool_server_children(), timeout=CEILING)
 
     policy = Paused([])
     response, live = chat_while_paused(app, policy, user)
