@@ -13,7 +13,6 @@ A Redis failure (down, timeout) admits the chat with a warning (fail open), or r
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -22,13 +21,11 @@ from redis.exceptions import RedisError
 
 from chatgate.errors import RateLimitUnavailableError
 from chatgate.limits import WINDOW_SECONDS, Permit, concurrency_refusal, per_minute_refusal
+from chatgate.redis_support import ThrottledWarning, redis_client
 from chatgate.telemetry import Metrics
 
 logger = logging.getLogger(__name__)
 
-# Redis answers in well under a millisecond on a healthy network; past this it is treated as down.
-REDIS_TIMEOUT_SECONDS = 2.0
-WARN_EVERY_SECONDS = 30.0
 
 # KEYS: starts, running. ARGV: window ms, per-minute limit, concurrent limit, token, permit ttl ms.
 # Returns {verdict, retry_after_ms}: 0 admitted, 1 per-minute limit, 2 concurrency limit.
@@ -77,14 +74,11 @@ class RedisRateLimiter:
         self._ttl_ms = int(permit_ttl_seconds * 1000)
         self._fail_closed = fail_closed
         self._metrics = metrics
-        self._warned_at: float | None = None
+        self._outage_warning = ThrottledWarning(logger)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisRateLimiter:
-        client = Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-        )
-        return cls(client, **options)
+        return cls(redis_client(url), **options)
 
     async def acquire(self, key: str) -> Permit:
         token = uuid.uuid4().hex
@@ -118,14 +112,11 @@ class RedisRateLimiter:
         action = "fail_closed" if self._fail_closed else "fail_open"
         if self._metrics is not None:
             self._metrics.rate_limit_backend_errors.labels(action).inc()
-        now = time.monotonic()
-        if self._warned_at is None or now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            logger.warning(
-                "rate limiter store unavailable (%s): chats are %s",
-                type(exc).__name__,
-                "refused (RATE_LIMIT_FAIL_CLOSED)" if self._fail_closed else "admitted without limits",
-            )
+        self._outage_warning.warn(
+            "rate limiter store unavailable (%s): chats are %s",
+            type(exc).__name__,
+            "refused (RATE_LIMIT_FAIL_CLOSED)" if self._fail_closed else "admitted without limits",
+        )
         if self._fail_closed:
             raise RateLimitUnavailableError()
         return Permit(key=key, token="", counted=False)

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from chatgate.redis_support import REDIS_FAILURES, ThrottledWarning, redis_client
 from chatgate.streaming.run_buffer import (
     ABORT_CHUNK,
     FINISHED_LINGER_SECONDS,
@@ -42,12 +41,10 @@ from chatgate.streaming.run_buffer import (
 
 logger = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 2.0
 # Below the socket timeout, or redis-py reads a long block as a dead connection.
 BLOCK_MILLISECONDS = 1000
 READ_BATCH = 512
-WARN_EVERY_SECONDS = 30.0
-_FAILURES = (RedisError, OSError)
+_FAILURES = REDIS_FAILURES
 
 # KEYS: the pointer. ARGV: the run id. Deletes the pointer only if it still names this run.
 _RELEASE_SCRIPT = """
@@ -65,20 +62,17 @@ def _stream(key: str, run_id: str) -> str:
 
 
 class _Warnings:
-    """One warning per WARN_EVERY_SECONDS at most: an outage must not flood the log."""
+    """An outage's warning: at most one per `WARN_EVERY_SECONDS`, so it cannot flood the log."""
 
     def __init__(self) -> None:
-        self._last: float | None = None
+        self._throttled = ThrottledWarning(logger)
 
     def warn(self, what: str, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self._last is None or now - self._last >= WARN_EVERY_SECONDS:
-            self._last = now
-            logger.warning(
-                "stream resume store unavailable (%s while %s): streaming without resume",
-                type(exc).__name__,
-                what,
-            )
+        self._throttled.warn(
+            "stream resume store unavailable (%s while %s): streaming without resume",
+            type(exc).__name__,
+            what,
+        )
 
 
 class _Publisher:
@@ -159,10 +153,7 @@ class RedisRunBuffer:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisRunBuffer:
-        client = Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-        )
-        return cls(client, **options)
+        return cls(redis_client(url), **options)
 
     async def start(self, key: str) -> _Publisher:
         run_id = uuid.uuid4().hex
