@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from agents import Model, ModelBehaviorError, ModelResponse, ModelTracing
+from agents import ModelBehaviorError, ModelResponse, ModelTracing
 from agents.items import TResponseInputItem, TResponseOutputItem, TResponseStreamEvent
 from openai.types.responses import ResponseOutputMessage, ResponseReasoningItem
 
+from chatgate.model_delegate import DelegatingModel, close_stream
+
 if TYPE_CHECKING:
     from agents import ModelSettings
-    from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 
 
 class EmptyAnswerError(ModelBehaviorError):
@@ -42,11 +43,8 @@ def is_empty_answer(output: Iterable[TResponseOutputItem]) -> bool:
     return True
 
 
-class RefuseEmptyAnswers(Model):
+class RefuseEmptyAnswers(DelegatingModel):
     """`inner`, except that an empty answer raises `EmptyAnswerError`."""
-
-    def __init__(self, inner: Model) -> None:
-        self.inner = inner
 
     async def get_response(
         self,
@@ -87,15 +85,4 @@ class RefuseEmptyAnswers(Model):
                     raise EmptyAnswerError()
                 yield event
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()  # the provider's stream is closed now, not when collected
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
-        return self.inner.get_retry_advice(request)
-
-    async def _cleanup_on_run_end(self, owner: object) -> None:
-        await self.inner._cleanup_on_run_end(owner)
+            await close_stream(events)

@@ -16,11 +16,11 @@ from agents.items import TResponseInputItem, TResponseStreamEvent
 
 from chatgate.agents import ModelProvider, NamedModels
 from chatgate.empty_answers import is_empty_answer
+from chatgate.model_delegate import DelegatingModel, close_stream
 from chatgate.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from agents import ModelSettings
-    from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 
 
 def error_kind(exc: BaseException) -> str:
@@ -67,11 +67,11 @@ def observed_provider(provider: ModelProvider, telemetry: Telemetry) -> Observed
     return ObservedProvider(provider, telemetry)
 
 
-class ObservedModel(Model):
+class ObservedModel(DelegatingModel):
     """`inner`, measured."""
 
     def __init__(self, inner: Model, telemetry: Telemetry) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._telemetry = telemetry
 
     async def get_response(
@@ -132,9 +132,7 @@ class ObservedModel(Model):
             kind = error_kind(exc)
             raise
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await close_stream(events)
             if finished or kind is not None:
                 self._record("stream", started, kind)
             self._telemetry.tracing.end(span, error=kind is not None)
@@ -147,12 +145,3 @@ class ObservedModel(Model):
         metrics.model_call_seconds.labels(mode).observe(time.perf_counter() - started)
         if error is not None:
             metrics.model_errors.labels(error).inc()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
-        return self.inner.get_retry_advice(request)
-
-    async def _cleanup_on_run_end(self, owner: object) -> None:
-        await self.inner._cleanup_on_run_end(owner)
