@@ -22,8 +22,8 @@ from agents.testing import ModelCall, assistant_message, function_call
 
 from support.live_app import LiveApp, start_live_app
 from support.models import until_set
+from support.node import NODE_DIR, install_node_packages
 
-NODE_DIR = Path(__file__).parent / "node"
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
 
@@ -44,17 +44,9 @@ def browser_tools() -> tuple[Path, Path]:
     if not chromium or not Path(chromium).is_file():
         _unavailable("Chromium is not installed (Debian: apt-get install chromium; or set CHATGATE_CHROMIUM)")
     assert node and npm and chromium
-    if not (NODE_DIR / "node_modules" / "playwright-core").exists():
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if installed.returncode != 0:
-            _unavailable(f"npm ci failed (the npm registry must be reachable):\n{installed.stderr[-2000:]}")
+    failure = install_node_packages(npm, ["playwright-core"])
+    if failure is not None:
+        _unavailable(f"npm ci failed (the npm registry must be reachable):\n{failure}")
     return Path(node), Path(chromium)
 
 

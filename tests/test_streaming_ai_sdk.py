@@ -16,9 +16,9 @@ from agents.testing import assistant_message, function_call
 
 from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs, turn_outputs
+from support.node import NODE_DIR, install_node_packages
 from support.tokens import auth, mint
 
-NODE_DIR = Path(__file__).parent / "node"
 FLAVORS = ["ai5", "ai6", "ai7"]  # npm aliases of `ai` 5, 6 and 7 (tests/node/package.json)
 
 pytestmark = pytest.mark.node
@@ -29,17 +29,9 @@ def node_client() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         pytest.skip("Node.js and npm are not installed; the AI SDK client check needs them")
-    if not all((NODE_DIR / "node_modules" / flavor).exists() for flavor in FLAVORS):
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"npm ci failed (the npm registry must be reachable):\n{installed.stderr[-2000:]}")
+    failure = install_node_packages(npm, FLAVORS, timeout=300)
+    if failure is not None:
+        pytest.fail(f"npm ci failed (the npm registry must be reachable):\n{failure}")
     return Path(node)
 
 

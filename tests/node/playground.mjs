@@ -52,6 +52,8 @@ try {
     errors: await assistant(0).locator(".tool .error").allTextContents(),
     texts: await assistant(0).locator(".text").allTextContents(),
   };
+  // The list is refreshed once the answer has ended: wait for it, then read all of it.
+  await page.locator("#conversations li").first().waitFor();
   report.conversationsAfterFirst = await page.locator("#conversations li").allTextContents();
 
   // 2. Stop: the answer is mid-way (its tool ran, the model has not finished); Stop ends it.
