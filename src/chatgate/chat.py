@@ -116,6 +116,7 @@ class ChatService:
         if cut is not None and cut.question is not None:
             turn.ask_instead(cut)
         turn.conversation_id = conversation_id
+        turn.new_conversation = new
         return conversation_id
 
     async def run_turn(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
@@ -136,11 +137,17 @@ class ChatService:
         history_limit = self.settings.conversation_history_limit
         # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
         session = ConversationSession(
-            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
+            conversation_id,
+            self.engine,
+            history_limit=history_limit,
+            owner=owner,
+            hold_writes=True,
+            new=turn.new_conversation,
         )
         shown = ShownAnswer()
         try:
-            await turn.deny_waiting(self.approvals, session)
+            if not turn.new_conversation:  # a conversation this turn created has no calls waiting
+                await turn.deny_waiting(self.approvals, session)
             result = await self._run_in_session(turn, session, shown.following(on_event))
             outcome = await turn.ended(self.approvals, result)
         except ChatgateError as exc:

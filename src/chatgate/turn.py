@@ -62,6 +62,8 @@ class Turn:
     # The user item asked instead of `message`: a regenerate's stored question, or the message with
     # its attachments (`chatgate.attachments`).
     asked: dict[str, Any] | None = None
+    # Set by `open_turn`: the conversation was created by this turn (so it holds nothing else yet).
+    new_conversation: bool = False
 
     def ask_instead(self, cut: ThreadCut) -> None:
         """Ask in place of the question `cut` removed: under its id; a regenerate with its stored

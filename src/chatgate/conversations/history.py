@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
-from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession
+from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
+from chatgate.conversations.store import append_history
 from chatgate.model_wire.normalise import new_call_id
-from chatgate.storage.engine import present_owner
+from chatgate.storage.engine import owner_transaction, present_owner
 from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -49,6 +50,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         history_limit: int | None,
         owner: str | None = None,
         hold_writes: bool = False,
+        new: bool = False,
     ) -> None:
         prototype = _prototypes.get(engine.sync_engine)
         if prototype is None:
@@ -72,6 +74,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
         # Serialized like the stored rows, so later changes to the SDK's item objects cannot leak in.
         self._held: list[str] | None = [] if hold_writes else None
         self._input_written = False
+        self._owner = owner
+        # A conversation this request created (and holds the claim of) has stored nothing but what
+        # this session writes: while writes are held, its history is read from here, not the database.
+        self._written: list[str] | None = [] if new and hold_writes and owner is not None else None
         if owner is not None:
             # On PostgreSQL the history tables sit behind the conversations policy: every transaction
             # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
@@ -84,6 +90,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
         held = [json.loads(row) for row in self._held or ()]
         if effective is not None and 0 < effective <= len(held):
             items = held[-effective:]  # the window lies within this run's items: no read
+        elif self._written is not None and self._held is not None:
+            items = [*map(json.loads, self._written), *held]  # a new conversation: nothing else stored
+            if effective is not None and effective > 0:
+                items = items[-effective:]
         else:
             items = [*await super().get_items(effective), *held]
             if effective is not None and effective > 0:
@@ -94,10 +104,22 @@ class ConversationSession(ShieldedSQLAlchemySession):
         if self._held is None or not self._input_written:
             # The run's input is written at once: an instance killed mid-run must not lose what the
             # user said. Only the items after it are held.
-            await super().add_items(items)
+            if self._written is not None and self._held is not None and self._owner is not None:
+                await finished(self._write_new(items, self._owner, self._written))
+            else:
+                await super().add_items(items)
             self._input_written = True
             return
         self._held.extend([await self._serialize_item(item) for item in items])
+
+    async def _write_new(self, items: list[TResponseInputItem], owner: str, written: list[str]) -> None:
+        # The SDK's `add_items` locks the session row (a lookup, a savepoint to create it, an update)
+        # because it cannot know the conversation is new; the claim already serializes its writers.
+        rows = [await self._serialize_item(item) for item in items]
+        if rows:
+            async with owner_transaction(self._engine, owner, write=True) as connection:
+                await append_history(connection, self.session_id, rows, first=not written)
+            written.extend(rows)
 
     def take_held(self, *, user_message: str | None = None) -> list[str]:
         """The held items as stored rows (JSON), oldest first; from now on writes go straight through.
