@@ -83,14 +83,14 @@ async def measure_sessions(mode: str, state_dir: Path, *, sessions: int, live: i
             await one_session(launcher, f"warm-{index}")
         await settle(launcher)
         gc.collect()
-        cpu_before = _tree_cpu(launcher)
+        cpu_before = tree_cpu(launcher)
         for index in range(sessions):
             ready, call, teardown = await one_session(launcher, f"user-{index}")
             result.ready_ms.append(ready)
             result.first_call_ms.append(call)
             result.teardown_ms.append(teardown)
         await settle(launcher)
-        result.cpu_ms_per_session = (_tree_cpu(launcher) - cpu_before) * 1000 / sessions
+        result.cpu_ms_per_session = (tree_cpu(launcher) - cpu_before) * 1000 / sessions
         await _measure_memory(launcher, result, live)
         return result
     finally:
@@ -151,7 +151,7 @@ def _tool_server_pids(launcher: Launcher) -> set[int]:
     return {child.pid for child in psutil.Process().children(recursive=True) if child.pid != template}
 
 
-def _tree_cpu(launcher: Launcher) -> float:
+def tree_cpu(launcher: Launcher) -> float:
     """CPU seconds of this process, the template, and every reaped tool server."""
     total = _cpu(psutil.Process())
     template = getattr(launcher, "template_pid", None)

@@ -3,7 +3,8 @@
 - **ready**: a fork launcher and the no-isolation launcher (`bench.baseline`) in this process;
   sequential sessions (`launch()` entered → connected server with its tool list, `bench.sessions`),
   in batches that alternate between the two for `rounds` rounds. Reported: fork's ready p50/p99 and
-  the no-isolation figure beside it.
+  the no-isolation figure beside it, and the CPU of each launcher's whole tree per session (ready
+  in wall time is mostly waiting for a core on a loaded machine; the CPU it needs is not).
 - **throughput**: two services (`bench.serve --mode fork` and `--mode baseline`, the scripted model
   making one `whoami` call per chat) running at once; batches of chats at a fixed concurrency (16)
   alternate between them for `rounds` rounds. Reported: chats/s of each per round, the ratio per
@@ -22,7 +23,7 @@ from typing import Any
 
 from bench.chat import ServiceUnderLoad, run_level
 from bench.machine import load_average
-from bench.sessions import WARM_UP_SESSIONS, bench_settings, make_launcher, one_session, settle
+from bench.sessions import WARM_UP_SESSIONS, bench_settings, make_launcher, one_session, settle, tree_cpu
 from bench.stats import percentile
 
 ISOLATED, NONE = "fork", "baseline"
@@ -34,6 +35,9 @@ class TargetsResult:
 
     concurrency: int
     ready_ms: dict[str, list[float]] = field(default_factory=lambda: {ISOLATED: [], NONE: []})
+    # CPU of the launcher's whole tree (this process, template, tool servers) per session, per batch:
+    # unlike wall time, barely moved by other work on the machine.
+    session_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {ISOLATED: [], NONE: []})
     throughput: dict[str, list[float]] = field(default_factory=lambda: {ISOLATED: [], NONE: []})
     chats: dict[str, int] = field(default_factory=lambda: {ISOLATED: 0, NONE: 0})
     seconds: dict[str, float] = field(default_factory=lambda: {ISOLATED: 0.0, NONE: 0.0})
@@ -54,6 +58,10 @@ class TargetsResult:
             "concurrency": self.concurrency,
             "ready_ms_p50": {mode: percentile(values, 50) for mode, values in self.ready_ms.items()},
             "ready_ms_p99": {mode: percentile(values, 99) for mode, values in self.ready_ms.items()},
+            "session_cpu_ms": {
+                mode: statistics.median(values) if values else None
+                for mode, values in self.session_cpu_ms.items()
+            },
             "throughput_per_round": self.throughput,
             "throughput_ratio_per_round": per_round,
             "throughput_ratio_median": statistics.median(per_round) if per_round else None,
@@ -83,10 +91,13 @@ async def measure_ready(result: TargetsResult, state_dir: Path, *, sessions: int
         for round_index in range(rounds):
             order = list(launchers) if round_index % 2 == 0 else list(reversed(launchers))
             for mode in order:
+                cpu_before = tree_cpu(launchers[mode])
                 for index in range(per_batch):
                     ready, _, _ = await one_session(launchers[mode], f"user-{round_index}-{index}")
                     result.ready_ms[mode].append(ready)
                 await settle(launchers[mode])
+                spent = tree_cpu(launchers[mode]) - cpu_before
+                result.session_cpu_ms[mode].append(spent * 1000 / per_batch)
     finally:
         for launcher in launchers.values():
             await launcher.stop()
@@ -155,6 +166,11 @@ def table(summary: dict[str, Any], per_chat: dict[str, dict[str, dict[str, Any]]
         row("fork ready p50 (ms)", _ms(p50[ISOLATED]), "≤ 5")
         lines.append(
             f"  fork p99 {_ms(p99[ISOLATED])}; no isolation p50 {_ms(p50[NONE])}, p99 {_ms(p99[NONE])} (ms)"
+        )
+        cpu = summary["session_cpu_ms"]
+        lines.append(
+            f"  CPU per session (launch, list, one call, teardown; whole tree, median of batches):"
+            f" fork {_ms(cpu[ISOLATED])}, no isolation {_ms(cpu[NONE])} (ms)"
         )
     if summary["throughput_ratio_pooled"] is not None:
         rounds = ", ".join(f"{value:.0%}" for value in summary["throughput_ratio_per_round"])
