@@ -112,6 +112,14 @@ class ConversationSession(ShieldedSQLAlchemySession):
             return
         self._held.extend([await self._serialize_item(item) for item in items])
 
+    async def pop_item(self) -> TResponseInputItem | None:
+        self._written = None  # the stored history is no longer just what was written: read it back
+        return await super().pop_item()
+
+    async def clear_session(self) -> None:
+        self._written = None
+        await super().clear_session()
+
     async def _write_new(self, items: list[TResponseInputItem], owner: str, written: list[str]) -> None:
         # The SDK's `add_items` locks the session row (a lookup, a savepoint to create it, an update)
         # because it cannot know the conversation is new; the claim already serializes its writers.
