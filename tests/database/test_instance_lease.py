@@ -104,6 +104,22 @@ async def test_a_dead_instances_claim_is_taken_over_and_its_run_recorded_interru
     ]
 
 
+async def test_an_instance_never_takes_its_own_claims_over(engine: AsyncEngine, alice: str) -> None:
+    """Its lease not renewed yet, or lapsed (the database was unreachable a while): its own runs are
+    still running, so a second message on the same instance is still busy."""
+    lease_a, store_a = instance(engine, "a")
+    cid = uuid.uuid4().hex
+    await store_a.claim(alice, cid, "req-1", "hello")
+    with pytest.raises(ConversationBusyError):
+        await store_a.claim(alice, cid, "req-2", "again")
+    await lease_a.renew()
+    await date_back(engine, lease_a)
+    with pytest.raises(ConversationBusyError):
+        await store_a.claim(alice, cid, "req-2", "again")
+    _, store_b = instance(engine, "b")
+    assert await store_b.claim(alice, cid, "req-b", "elsewhere") is False  # for the others it is dead
+
+
 async def test_concurrent_takeovers_of_one_dead_claim_let_one_through(
     engine: AsyncEngine, alice: str
 ) -> None:

@@ -46,7 +46,11 @@ class ClaimRules:
         claimed so long ago that the run is past its deadline."""
         free = [C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after]
         if self._lease is not None:
-            free.append(sa.and_(C.c.active_instance.is_not(None), ~self._lease.alive(C.c.active_instance)))
+            instance = C.c.active_instance
+            # This instance's own claims are live whatever its lease row says (not renewed yet, or a
+            # renewal failed): it is running.
+            lapsed = sa.and_(instance.is_not(None), instance != self._lease.id, ~self._lease.alive(instance))
+            free.append(lapsed)
         return sa.or_(*free)
 
     async def take_over(
