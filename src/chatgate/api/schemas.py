@@ -109,7 +109,7 @@ class ChatRequest(RequestBody):
             if not self.conversation:
                 raise ValueError("'approvals' answer a conversation: send its 'conversation_id'")
             if self.regenerate is not None or self.edit is not None:
-                raise ValueError("'approvals' continue a paused run: send 'regenerate' or 'edit' on their own")
+                raise ValueError("send 'approvals' without 'regenerate' or 'edit'")
             return self
         if self.regenerate is not None and self.message is None and self.messages is None:
             self.message = ""  # the stored question is answered again
