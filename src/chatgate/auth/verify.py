@@ -253,9 +253,7 @@ def bearer_token(authorization: str | Sequence[str] | None) -> str:
             raise error
         authorization = authorization[0] if authorization else None
     if not authorization:
-        error = MissingTokenError(
-            "Send an Authorization: Bearer <token> header.", reason="missing_token"
-        )
+        error = MissingTokenError("Send an Authorization: Bearer <token> header.", reason="missing_token")
         log_refusal(error)
         raise error
     scheme, _, token = authorization.strip().partition(" ")
