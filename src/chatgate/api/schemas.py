@@ -27,7 +27,7 @@ class RequestBody(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _replace_lone_surrogates(cls, data: Any) -> Any:
+    def _bounded_and_cleaned(cls, data: Any) -> Any:
         if _nested_deeper_than(data, MAX_JSON_DEPTH):
             raise ValueError(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         return without_lone_surrogates(data)
