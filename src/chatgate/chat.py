@@ -39,6 +39,7 @@ from chatgate.approvals import flow
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
+from chatgate.conversations.models import INTERRUPTED
 from chatgate.conversations.replacement import ThreadCut
 from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
@@ -58,7 +59,7 @@ from chatgate.storage.models import utc_now
 from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
 from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
-from chatgate.turn import INTERRUPTED, Turn
+from chatgate.turn import Turn
 
 logger = logging.getLogger(__name__)
 
