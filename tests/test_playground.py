@@ -32,7 +32,8 @@ def test_dev_mode_serves_the_page_and_mints_tokens(tmp_path: Path) -> None:
         page = client.get(f"{url}/")
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
-        assert '<meta name="chatgate-features" content="dev-tokens">' in page.text
+        # Dev tokens, and the thread endpoint to restore conversations from.
+        assert '<meta name="chatgate-features" content="dev-tokens messages">' in page.text
         # The policy lets exactly the page's own inline script run, nothing else.
         policy = page.headers["content-security-policy"]
         script = re.search(r"<script>(.*?)</script>", page.text, re.DOTALL)
@@ -102,7 +103,7 @@ def test_the_dev_token_endpoint_does_not_exist_outside_dev(
         page = client.get(f"{url}/")
         assert page.status_code == page_status
         if page_status == 200:
-            assert '<meta name="chatgate-features" content="">' in page.text
+            assert '<meta name="chatgate-features" content="messages">' in page.text
         else:
             assert page.json()["error"]["code"] == "not_found"
         minted = client.post(f"{url}/api/dev/token", json={"user": "alice"})

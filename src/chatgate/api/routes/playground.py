@@ -8,12 +8,12 @@ tokens are signed with the generated dev secret (no auth configured, not product
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, field_validator
+from starlette.routing import NoMatchFound
 
 from chatgate.api.deps import ServicesDep
 from chatgate.api.schemas import ErrorResponse, RequestBody
@@ -25,7 +25,7 @@ from chatgate.spawn import MAX_USER_ID_CHARS
 DEV_TOKEN_TTL_SECONDS = 12 * 3600
 # The UIMessage thread endpoint (issue 13): the page restores threads from it when it is served,
 # from the older transcript endpoint otherwise.
-_MESSAGES_ROUTE = re.compile(r"^/api/agents/conversations/\{[^}/]+\}/messages$")
+_MESSAGES_ROUTE = "get_messages"
 
 page_router = APIRouter(tags=["playground"])
 dev_router = APIRouter(prefix="/api/dev", tags=["playground"])
@@ -35,7 +35,7 @@ dev_router = APIRouter(prefix="/api/dev", tags=["playground"])
 async def playground(request: Request, services: ServicesDep) -> HTMLResponse:
     """The chat page (CHATGATE_PLAYGROUND)."""
     features = {"dev-tokens"} if services.verifier.config.dev_mode else set()
-    if any(_MESSAGES_ROUTE.match(getattr(route, "path", "")) for route in request.app.routes):
+    if _serves(request, _MESSAGES_ROUTE):
         features.add("messages")
     page = load_page(features)
     headers = {
@@ -45,6 +45,16 @@ async def playground(request: Request, services: ServicesDep) -> HTMLResponse:
         "cache-control": "no-cache",
     }
     return HTMLResponse(page.html, headers=headers)
+
+
+def _serves(request: Request, route_name: str) -> bool:
+    # Looked up by name: FastAPI lists an included router as one opaque entry in `app.routes`, so
+    # matching paths there finds nothing (the page then never used the thread endpoint).
+    try:
+        request.app.url_path_for(route_name, conversation_id="x")
+    except NoMatchFound:
+        return False
+    return True
 
 
 class DevTokenIn(RequestBody):
