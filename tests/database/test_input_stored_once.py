@@ -4,6 +4,7 @@ The input write finishes in a task of its own (`ShieldedSQLAlchemySession`) even
 cancelled meanwhile; the run's end must then neither lose the message nor add it a second time.
 The write is held open on an event until the cancellation has reached the run, so the cut lands
 in the middle of it on every machine; then the conversation is read back through the real endpoints.
+A deadline that strikes before the input write began keeps the message too, as a Stop does.
 """
 
 from __future__ import annotations
@@ -168,4 +169,31 @@ def test_a_deadline_while_the_input_is_written_stores_the_message_once(
         gate.release.set()
         sender.join(timeout=CEILING)
     assert outcome["r"].status_code == 504
+    assert_stored_once(app, user, cid, message, "user-msg-1")
+
+
+def test_a_deadline_before_the_input_is_written_keeps_the_message_once(
+    deadline_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline passes while the SDK still reads the history: its input write never begins, and
+    the run's end stores the message instead (as for a Stop), under the client's id."""
+    app, user = deadline_app, new_user("early")
+    app.model.policy = answer("warm")
+    assert chat(app, user, {"message": "warm up"}).status_code == 200
+    cid, message = uuid.uuid4().hex, f"never read {uuid.uuid4().hex[:6]}"
+    reading, release = threading.Event(), threading.Event()
+    read = SQLAlchemySession.get_items
+
+    async def held_read(session: SQLAlchemySession, limit: int | None = None) -> list[Any]:
+        if session.session_id == cid:
+            reading.set()
+            await until_set(release, limit_seconds=CEILING * 2)
+        return await read(session, limit)
+
+    monkeypatch.setattr(SQLAlchemySession, "get_items", held_read)
+    try:
+        response = chat(app, user, {**use_chat_body(cid, "user-msg-1", message), "stream": False})
+    finally:
+        release.set()
+    assert reading.is_set() and response.status_code == 504
     assert_stored_once(app, user, cid, message, "user-msg-1")
