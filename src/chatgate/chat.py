@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 from agents import Agent, Runner, RunResultStreaming, SessionSettings
+from agents.exceptions import ModelBehaviorError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from sqlalchemy.exc import SQLAlchemyError
@@ -193,6 +194,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except RecursionError:
+            # What nests without bound in a run is the model's answer (tool arguments a thousand
+            # levels deep: the walks over them, ours and the SDK's, give up): its failure, a 502.
+            raise model_error(ModelBehaviorError("nested too deeply")) from None
         except SQLAlchemyError as exc:
             # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
             logger.warning("conversation history unavailable: %s", type(exc).__name__)

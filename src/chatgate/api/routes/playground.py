@@ -7,6 +7,7 @@ tokens are signed with the generated dev secret (no auth configured, not product
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -64,11 +65,15 @@ class DevTokenOut(BaseModel):
 
 
 @dev_router.post("/token", response_model=DevTokenOut, responses={422: {"model": ErrorResponse}})
-async def mint_dev_token(body: DevTokenIn, services: ServicesDep) -> DevTokenOut:
+async def mint_dev_token(body: DevTokenIn, request: Request, services: ServicesDep) -> DevTokenOut:
     """Dev only: a token for any user name, signed with the generated dev secret (12 hours)."""
     config = services.verifier.config
     if not config.dev_mode or config.hs256_secret is None:  # never included then; checked again
         raise NotFoundError()
+    if not _named_by_its_owner(request.url.hostname):
+        raise NotFoundError(
+            "Dev tokens are minted only for pages opened at localhost or an IP address (like 127.0.0.1)."
+        )
     token = mint_token(
         config.hs256_secret,
         body.user,
@@ -77,3 +82,21 @@ async def mint_dev_token(body: DevTokenIn, services: ServicesDep) -> DevTokenOut
         audience=config.audience,
     )
     return DevTokenOut(token=token, user_id=body.user, expires_in=DEV_TOKEN_TTL_SECONDS)
+
+
+def _named_by_its_owner(host: str | None) -> bool:
+    """Whether the request's `Host` is `localhost` (or below it) or an IP address.
+
+    DNS rebinding: a page of `attacker.example` whose name is made to resolve to 127.0.0.1 is
+    same-origin with this server, so it could mint a token for any user and act with it. Its
+    requests carry its own name as `Host`; an address or `localhost` is a name no one else controls.
+    """
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
