@@ -150,12 +150,13 @@ class ChatService:
             raise
         finally:
             run = turn.run_record(outcome, started_at)
-            # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
-            # and what a stopped answer showed of a step it did not finish.
-            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
-            history = missing_rows(shown, history) if outcome == INTERRUPTED else history
             marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
+                # Cut off before the SDK stored the input (during launch, say): the message is kept
+                # anyway, once; and what a stopped answer showed of a step it did not finish.
+                cut_off = outcome in (INTERRUPTED, DeadlineExceededError.code)
+                history = await session.take_held(user_message=turn.message if cut_off else None)
+                history = missing_rows(shown, history) if outcome == INTERRUPTED else history
                 await _ignore_failure(
                     self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
                 )

@@ -63,6 +63,7 @@ from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
 from chatgate.telemetry.model import observed_provider
 from chatgate.telemetry.tracing import Tracing, TracingMiddleware
 from chatgate.tool_config import ToolConfigError, load_tool_config
+from chatgate.toolsets.loader import add_import_paths, toolset_entries
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,12 @@ def create_app(
             pool_timeout=settings.chat_timeout_seconds,
         )
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
-        # start-up error instead of a tool server (or the fork template) failing to start.
-        load_table_specs(load_tool_config(settings.config_file))
+        # start-up error instead of a tool server (or the fork template) failing to start. As there,
+        # the toolsets' folders come first on the import path: the models may live in them.
+        tool_config = load_tool_config(settings.config_file)
+        config_dir = settings.config_file.parent if settings.config_file else None
+        add_import_paths(toolset_entries(tool_config, base_dir=config_dir))
+        load_table_specs(tool_config)
         apis = ApiService.from_settings(settings, engine)
         # After the API catalog is written: the agents' tool allowlists are checked against every tool.
         agents = agent_team_from_settings(settings)
