@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -273,11 +274,20 @@ def test_unexpected_failure_is_500_in_the_error_shape_with_request_id(live_app: 
 
     live_app.model.policy = broken
     records: list[logging.LogRecord] = []
+    request_logged = threading.Event()
+
+    def keep(record: logging.LogRecord) -> None:
+        records.append(record)
+        if record.name == "chatgate.request":
+            request_logged.set()
+
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = keep  # type: ignore[method-assign]
     logging.getLogger("chatgate").addHandler(handler)
     try:
         response = chat(live_app)
+        # The request line is written after the response has gone out.
+        assert request_logged.wait(30), "no request log line"
     finally:
         logging.getLogger("chatgate").removeHandler(handler)
     assert response.status_code == 500
