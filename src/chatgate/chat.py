@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 from agents import Agent, Runner, RunResultStreaming, SessionSettings
+from agents.exceptions import ModelBehaviorError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +39,7 @@ from chatgate.approvals import flow
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
+from chatgate.conversations.models import INTERRUPTED
 from chatgate.conversations.replacement import ThreadCut
 from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
@@ -57,7 +59,7 @@ from chatgate.storage.models import utc_now
 from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
 from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
-from chatgate.turn import INTERRUPTED, Turn
+from chatgate.turn import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -134,20 +136,11 @@ class ChatService:
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         started_at = utc_now()
         outcome = INTERRUPTED  # unless the run ends some other way, below
-        history_limit = self.settings.conversation_history_limit
         # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
-        session = ConversationSession(
-            conversation_id,
-            self.engine,
-            history_limit=history_limit,
-            owner=owner,
-            hold_writes=True,
-            new=turn.new_conversation,
-        )
+        session = turn.history(self.engine, self.settings.conversation_history_limit)
         shown = ShownAnswer()
         try:
-            if not turn.new_conversation:  # a conversation this turn created has no calls waiting
-                await turn.deny_waiting(self.approvals, session)
+            await turn.deny_waiting(self.approvals, session)
             result = await self._run_in_session(turn, session, shown.following(on_event))
             outcome = await turn.ended(self.approvals, result)
         except ChatgateError as exc:
@@ -155,12 +148,13 @@ class ChatService:
             raise
         finally:
             run = turn.run_record(outcome, started_at)
-            # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
-            # and what a stopped answer showed of a step it did not finish.
-            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
-            history = missing_rows(shown, history) if outcome == INTERRUPTED else history
             marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
+                # Cut off before the SDK stored the input (during launch, say): the message is kept
+                # anyway, once; and what a stopped answer showed of a step it did not finish.
+                cut_off = outcome in (INTERRUPTED, DeadlineExceededError.code)
+                history = await session.take_held(user_message=turn.message if cut_off else None)
+                history = missing_rows(shown, history) if outcome == INTERRUPTED else history
                 await _ignore_failure(
                     self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
                 )
@@ -199,6 +193,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except RecursionError:
+            # What nests without bound in a run is the model's answer (tool arguments a thousand
+            # levels deep: the walks over them, ours and the SDK's, give up): its failure, a 502.
+            raise model_error(ModelBehaviorError("nested too deeply")) from None
         except SQLAlchemyError as exc:
             # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
             logger.warning("conversation history unavailable: %s", type(exc).__name__)

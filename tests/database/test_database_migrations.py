@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -13,11 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from chatgate.conversations.history import user_message_row
+from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import MessageIndex, TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
+from chatgate.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import MIGRATIONS_DIR, head_revision
 from chatgate.storage.models import utc_now
@@ -56,6 +59,25 @@ async def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
     await asyncio.gather(*(upgrade_database(url) for _ in range(3)))
     assert await current_revision(url) == head_revision()
+
+
+async def test_an_upgrade_waits_out_another_instances_long_write_on_sqlite(tmp_path: Path) -> None:
+    # Another instance's migration can hold SQLite's write lock for longer than the ordinary busy
+    # timeout (a loaded machine, a big table); this upgrade must wait for it, not fail "database is locked".
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_instance_was_here (x INTEGER)")
+    upgrade = asyncio.create_task(upgrade_database(f"sqlite+aiosqlite:///{path}"))
+    try:
+        await asyncio.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 1)  # hold the lock past the ordinary timeout
+        assert not upgrade.done(), upgrade.exception() if upgrade.done() else None
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    await upgrade
+    assert await current_revision(f"sqlite+aiosqlite:///{path}") == head_revision()
 
 
 @pytest.mark.postgres
@@ -99,8 +121,9 @@ async def test_grant_app_role_refuses_roles_that_bypass_rls(postgres_run: object
 
 @pytest.mark.postgres
 def test_upgrading_keeps_the_service_role_working_on_new_conversation_tables() -> None:
-    """A database granted before 0005 (no `conversation_messages` then): after the upgrade the service's
-    role reaches the new table, for its own conversations only, with no new grant."""
+    """A database granted before 0005 (no `conversation_messages`, `instance_leases` then): after the
+    upgrade the service's role reaches the new tables (messages for its own conversations only), with no
+    new grant."""
     role = f"chatgate_upgrade_{uuid.uuid4().hex[:10]}"
     with fresh_postgres_database() as admin_url:
         asyncio.run(upgrade_database(admin_url, "0004"))
@@ -128,7 +151,10 @@ def test_upgrading_keeps_the_service_role_working_on_new_conversation_tables() -
 async def _thread_of_a_new_conversation(url: str) -> None:
     engine = create_engine(url)
     try:
-        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
+        # 0007's instance lease too: granted like conversations, with no new grant.
+        lease = InstanceLease(engine, lease_seconds=15)
+        await lease.renew()
+        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5), lease=lease)
         await store.claim("alice", "c1", "req", "hi")
         index = MessageIndex(engine)
         history = [user_message_row("hi")]

@@ -14,6 +14,7 @@ and handed back for resuming.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import secrets
@@ -153,6 +154,13 @@ class ApprovalStore:
         now = utc_now()
         return [approval for approval in rows if approval.expires_at > now]
 
+    async def paused_message_id(self, owner: str, conversation_id: str) -> str | None:
+        """The id of the answer the paused run continues in (None: no paused run, or no id stored)."""
+        async with owner_transaction(self._engine, owner) as connection:
+            query = sa.select(P.c.message_id).where(*_of(P, owner, conversation_id))
+            message_id: str | None = (await connection.execute(query)).scalar_one_or_none()
+        return message_id
+
     async def answer(
         self, owner: str, conversation_id: str, answers: Sequence[Answer]
     ) -> PausedTurn | list[Approval]:
@@ -206,7 +214,7 @@ class ApprovalStore:
                     .where(A.c.id == approval.id, A.c.owner == owner)
                     .values(decision=decision, answered_at=now)
                 )
-                decided.append(_with(approval, decision, None))
+                decided.append(dataclasses.replace(approval, decision=decision, reason=None))
             await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
         return decided
 
@@ -266,19 +274,6 @@ def _approval(row: Any) -> Approval:
         expires_at=_aware(row["expires_at"]),
         decision=row["decision"],
         reason=row["reason"],
-    )
-
-
-def _with(approval: Approval, decision: str, reason: str | None) -> Approval:
-    return Approval(
-        approval.id,
-        approval.tool_call_id,
-        approval.tool,
-        approval.arguments,
-        approval.created_at,
-        approval.expires_at,
-        decision,
-        reason,
     )
 
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import copy
+import asyncio
 import json
-import weakref
 from collections import defaultdict, deque
 from typing import Any
 
 from agents.items import TResponseInputItem
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
-from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, finished
+from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, started
 from chatgate.conversations.store import append_history
 from chatgate.model_wire.normalise import new_call_id
 from chatgate.storage.engine import owner_transaction, present_owner
 from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-# Per engine: the SDK session state the first `ConversationSession` built (see its `__init__`).
-_prototypes: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class ConversationSession(ShieldedSQLAlchemySession):
@@ -40,6 +36,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
     ones, until `take_held` hands them over to be written in the one transaction that ends the run
     (`ConversationStore.finish`) instead of one transaction per SDK call. Afterwards (an SDK run loop
     that outlives the request, say) writes go straight through.
+
+    The input's write runs to its end even when the run is cancelled during it; `take_held` waits
+    for it, so the run's end knows whether the user's message is stored (and where) and writes it
+    exactly once.
     """
 
     def __init__(
@@ -52,28 +52,18 @@ class ConversationSession(ShieldedSQLAlchemySession):
         hold_writes: bool = False,
         new: bool = False,
     ) -> None:
-        prototype = _prototypes.get(engine.sync_engine)
-        if prototype is None:
-            super().__init__(
-                conversation_id,
-                engine=engine,
-                create_tables=False,
-                sessions_table=SDK_SESSIONS_TABLE,
-                messages_table=SDK_MESSAGES_TABLE,
-            )
-            _prototypes[engine.sync_engine] = dict(vars(self))
-        else:
-            # The SDK builds a MetaData and both Tables per session: ~1 ms per chat, and statements on
-            # fresh Table objects miss SQLAlchemy's compiled cache, so every statement of every chat
-            # was compiled again (8% of the API's CPU). Sessions on one engine share the first one's
-            # state instead (tables, session factory, SQLite lock): only the id and settings are theirs.
-            vars(self).update(prototype)
-            self.session_id = conversation_id
-            self.session_settings = copy.copy(prototype["session_settings"])
+        super().__init__(
+            conversation_id,
+            engine=engine,
+            create_tables=False,
+            sessions_table=SDK_SESSIONS_TABLE,
+            messages_table=SDK_MESSAGES_TABLE,
+        )
         self._history_limit = history_limit
         # Serialized like the stored rows, so later changes to the SDK's item objects cannot leak in.
         self._held: list[str] | None = [] if hold_writes else None
-        self._input_written = False
+        # The write of the run's input (the first `add_items` while holding), once begun.
+        self._input_write: asyncio.Task[None] | None = None
         self._owner = owner
         # A conversation this request created (and holds the claim of) has stored nothing but what
         # this session writes: while writes are held, its history is read from here, not the database.
@@ -101,16 +91,19 @@ class ConversationSession(ShieldedSQLAlchemySession):
         return paired_tool_items(distinct_call_ids(without_lone_surrogates(items)))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        if self._held is None or not self._input_written:
+        if self._held is None:
+            await super().add_items(items)
+        elif self._input_write is None:
             # The run's input is written at once: an instance killed mid-run must not lose what the
-            # user said. Only the items after it are held.
-            if self._written is not None and self._held is not None and self._owner is not None:
-                await finished(self._write_new(items, self._owner, self._written))
+            # user said. Only the items after it are held. A cancelled caller cannot tell whether the
+            # write landed, so the task is kept for `take_held` to ask.
+            if self._written is not None and self._owner is not None:
+                self._input_write = started(self._write_new(items, self._owner, self._written))
             else:
-                await super().add_items(items)
-            self._input_written = True
-            return
-        self._held.extend([await self._serialize_item(item) for item in items])
+                self._input_write = self.start_adding(items)
+            await asyncio.shield(self._input_write)
+        else:
+            self._held.extend([await self._serialize_item(item) for item in items])
 
     async def pop_item(self) -> TResponseInputItem | None:
         self._written = None  # the stored history is no longer just what was written: read it back
@@ -129,16 +122,20 @@ class ConversationSession(ShieldedSQLAlchemySession):
                 await append_history(connection, self.session_id, rows, first=not written)
             written.extend(rows)
 
-    def take_held(self, *, user_message: str | None = None) -> list[str]:
+    async def take_held(self, *, user_message: str | None = None) -> list[str]:
         """The held items as stored rows (JSON), oldest first; from now on writes go straight through.
 
-        With `user_message`, a run cut off before the SDK added its input (during launch, say) still
-        keeps what the user said: it is put first unless the held items already carry it.
+        Waits for the input's write if it is still running (it is short, bounded by the database's
+        lock timeout), so nothing of this run is written after the rows returned here; call it
+        shielded from cancellation. With `user_message`, a run cut off before the SDK stored its
+        input (during launch, or a write that failed) still keeps what the user said: it is put
+        first unless the held items already carry it.
         """
+        input_stored = await self._input_stored()
         held, self._held = self._held or [], None
         if (
             user_message  # an approval answer carries none
-            and not self._input_written
+            and not input_stored
             and not any(
                 _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
                 for item in map(json.loads, held)
@@ -146,6 +143,13 @@ class ConversationSession(ShieldedSQLAlchemySession):
         ):
             held.insert(0, user_message_row(user_message))
         return held
+
+    async def _input_stored(self) -> bool:
+        write = self._input_write
+        if write is None:
+            return False
+        await asyncio.wait({write})  # never raises: the write's own failure is read below
+        return not write.cancelled() and write.exception() is None
 
 
 def user_message_row(message: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatgate.conversations.claims import ClaimRules
+from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
@@ -29,6 +32,8 @@ from chatgate.errors import ConversationBusyError
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
+
+logger = logging.getLogger(__name__)
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
@@ -44,10 +49,11 @@ def title_from(message: str) -> str:
 
 
 class ConversationStore:
-    def __init__(self, engine: AsyncEngine, *, stale_after: datetime.timedelta) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, stale_after: datetime.timedelta, lease: InstanceLease | None = None
+    ) -> None:
         self._engine = engine
-        # A claim older than this is from a process that died mid-run; it no longer blocks.
-        self._stale_after = stale_after
+        self._claims = ClaimRules(stale_after=stale_after, lease=lease)
 
     async def claim(
         self,
@@ -66,6 +72,9 @@ class ConversationStore:
         cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
         new conversation) is rolled back with it.
 
+        A claim left by a run that cannot be running any more (its instance's lease lapsed, or it is
+        older than `stale_after`) is taken over, and that run is recorded as interrupted.
+
         Returns:
             True when the conversation was created by this call.
 
@@ -75,14 +84,14 @@ class ConversationStore:
             Whatever `then` raises.
         """
         now = utc_now()
+        claim = self._claims.values(request_id, now)
         row = {
             "id": conversation_id,
             "owner": owner,
             "title": title_from(first_message),
             "created_at": now,
             "updated_at": now,
-            "active_request_id": request_id,
-            "active_since": now,
+            **claim,
         }
         async with owner_transaction(self._engine, owner, write=True) as connection:
             if new:
@@ -90,16 +99,16 @@ class ConversationStore:
                 await connection.execute(C.insert().values(**row))
                 return True
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
+            # The usual case, one statement: nothing is running.
             claimed = await connection.execute(
-                C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
+                C.update().where(mine, C.c.active_request_id.is_(None)).values(**claim)
             )
-            if claimed.rowcount == 1:
+            if claimed.rowcount == 1 or await self._claims.take_over(
+                connection, owner, conversation_id, claim
+            ):
                 if then is not None:
                     await then(connection)
                 return False
-            exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
-            if exists:
-                raise ConversationBusyError()
             try:
                 async with connection.begin_nested():
                     await connection.execute(C.insert().values(**row))
@@ -113,12 +122,8 @@ class ConversationStore:
                 await then(connection)  # a new conversation has no messages: a replacement is a 404
             return True
 
-    def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
-        """No run in progress: never claimed, released, or claimed by a process that died long ago."""
-        return sa.or_(C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after)
-
     def _columns(self) -> list[Any]:
-        running = sa.case((self._free(utc_now()), False), else_=True).label("running")
+        running = sa.case((self._claims.free(utc_now()), False), else_=True).label("running")
         return [C.c.id, C.c.title, C.c.created_at, C.c.updated_at, running]
 
     async def finish(
@@ -136,9 +141,23 @@ class ConversationStore:
         `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
         its record and the release are all stored or none is. `marks` (the turn's message ids) are
         written with them: the turn is the user's message (already stored when the SDK wrote the
-        run's input, else `history[0]`) and everything appended after it.
+        run's input, else `history[0]`) and everything appended after it. A run whose claim was
+        taken over (`chatgate.conversations.claims`) stores nothing: the taker recorded it.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            released = await connection.execute(
+                C.update()
+                .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
+                .values(active_request_id=None, active_since=None, active_instance=None, updated_at=utc_now())
+            )
+            if released.rowcount == 0:
+                # The claim was taken over (this instance's lease lapsed: cut off from the database, or
+                # stalled) and the taker recorded this run as interrupted. Its history stays unwritten:
+                # it would interleave with the run that holds the conversation now.
+                logger.warning(
+                    "request %s lost its conversation's claim: its history is not stored", request_id
+                )
+                return
             before = await last_item(connection, conversation_id) if marks is not None else 0
             if history:
                 await append_history(connection, conversation_id, history)
@@ -148,11 +167,6 @@ class ConversationStore:
                 await mark_turn(
                     connection, owner, conversation_id, marks, since=before if input_held else before - 1
                 )
-            await connection.execute(
-                C.update()
-                .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
-                .values(active_request_id=None, active_since=None, updated_at=utc_now())
-            )
             await connection.execute(R.insert().values(**run.model_dump()))
 
     async def page(self, owner: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -208,7 +222,7 @@ class ConversationStore:
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
-            free = (await connection.execute(sa.select(self._free(utc_now())).where(mine))).first()
+            free = (await connection.execute(sa.select(self._claims.free(utc_now())).where(mine))).first()
             if free is None:
                 raise RowNotFoundError("conversation")
             if not free[0]:

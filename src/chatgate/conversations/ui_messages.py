@@ -9,7 +9,8 @@
 The parts match what the same answer produced while it streamed (`streaming.ui_message_stream`):
 a `step-start` per model call, one text part per text the model wrote, one `dynamic-tool` part per
 tool call. Like the history the model reads, a tool call without its output (a run cut off while
-the tool ran) is left out, and lone surrogates become U+FFFD.
+the tool ran) is left out, and lone surrogates become U+FFFD. Calls waiting for the user's approval
+are not in the history yet: the route adds them (`chatgate.approvals.ui_parts`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from chatgate.api.schemas import (
     RunOut,
     UIMessagesOut,
 )
+from chatgate.approvals.ui_parts import with_pending_approvals
 from chatgate.conversations.history import ConversationSession, transcript
 from chatgate.conversations.message_index import MessageIndex
 from chatgate.conversations.ui_messages import ui_messages
@@ -73,9 +74,17 @@ async def get_messages(
     conversation_id: ConversationId, principal: CurrentPrincipal, services: ServicesDep
 ) -> UIMessagesOut:
     """The conversation as the AI SDK's `UIMessage` list, to restore a `useChat` thread
-    (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts."""
-    thread = await MessageIndex(services.chat.engine).thread(principal.user_id, conversation_id)
-    return UIMessagesOut(messages=ui_messages(thread))
+    (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts,
+    and calls waiting for the user's approval as tool parts in state `approval-requested`."""
+    owner = principal.user_id
+    thread = await MessageIndex(services.chat.engine).thread(owner, conversation_id)
+    messages = ui_messages(thread)
+    approvals = services.chat.approvals
+    if approvals is not None and (pending := await approvals.pending(owner, conversation_id)):
+        # Calls waiting for the user, as tool parts to answer (they are not in the history yet).
+        paused_in = await approvals.paused_message_id(owner, conversation_id)
+        messages = with_pending_approvals(messages, pending, paused_in)
+    return UIMessagesOut(messages=messages)
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)
