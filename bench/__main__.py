@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from bench.per_chat import measure_per_chat
 from bench.per_chat_report import as_json, summarize, table
 from bench.sessions import UNSANDBOXED_FORK, SessionResult, measure_sessions
 from bench.stats import percentile, ratio
+from bench.targets import TargetsResult, measure_ready, measure_throughput
+from bench.targets import table as targets_table
 
 MODES = ["exec", "fork", "baseline"]
 RESULTS = Path(__file__).parent / "results"
@@ -70,7 +73,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     floor.add_argument("--per-chat-chats", type=int, default=150, help="chats per variant and kind")
     floor.add_argument("--per-chat-exec-chats", type=int, default=20, help="the same for exec (~1 s each)")
     floor.add_argument("--rounds", type=int, default=3, help="batches per variant and kind, interleaved")
-    return parser.parse_args(argv)
+    goals = parser.add_argument_group(
+        "issue 16 targets",
+        "one run, ratios within it: the per-chat comparison (bare SDK and fork only, unless --variants "
+        "says otherwise), then fork's session ready p50 and its chat throughput at --targets-concurrency "
+        "against no isolation, in batches alternating between the two (bench.targets)",
+    )
+    goals.add_argument(
+        "--targets", action="store_true", help="run only the targets and print them side by side"
+    )
+    goals.add_argument("--targets-sessions", type=int, default=200, help="sequential sessions per launcher")
+    goals.add_argument("--targets-concurrency", type=int, default=16, help="chat concurrency for throughput")
+    goals.add_argument("--targets-chats", type=int, default=64, help="chats per throughput batch")
+    goals.add_argument("--targets-rounds", type=int, default=4, help="alternating batches per launcher")
+    args = parser.parse_args(argv)
+    if args.targets and args.variants == ",".join(PER_CHAT_VARIANTS):
+        args.variants = "bare,fork"
+    return args
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -79,7 +98,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def _session_table(results: dict[str, SessionResult]) -> str:
     base = results.get("baseline")
-    rows = [
+    rows: list[tuple[str, Callable[[SessionResult], float | None]]] = [
         ("session ready p50 (ms)", lambda r: percentile(r.ready_ms, 50)),
         ("session ready p99 (ms)", lambda r: percentile(r.ready_ms, 99)),
         ("first tool call p50 (ms)", lambda r: percentile(r.first_call_ms, 50)),
@@ -157,8 +176,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         args.sessions, args.exec_sessions, args.live = 20, 3, 4
         args.per_chat_chats, args.per_chat_exec_chats, args.rounds = 12, 2, 2
+        args.targets_sessions, args.targets_chats, args.targets_rounds = 20, 16, 2
     report: dict[str, Any] = {"machine": machine(), "arguments": vars(args)}
     with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
+        if args.targets:
+            return await _targets(args, Path(tmp), report)
         if not args.per_chat:
             report.update(await _isolation(args, Path(tmp)))
         if not args.no_per_chat:
@@ -230,6 +252,27 @@ async def _per_chat(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return as_json(result)
 
 
+async def _targets(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 16's targets in one run: per-chat CPU ratios, fork ready p50, throughput ratio at c=16."""
+    per_chat = await _per_chat(args, tmp / "per-chat")
+    report["per_chat"] = per_chat
+    result = TargetsResult(concurrency=args.targets_concurrency)
+    rounds = max(1, args.targets_rounds)
+    print(f"[targets] ready: {args.targets_sessions} sessions per launcher in {rounds} rounds …", flush=True)
+    await measure_ready(result, tmp / "targets", sessions=args.targets_sessions, rounds=rounds)
+    await measure_throughput(
+        result,
+        tmp / "targets",
+        chats=args.targets_chats,
+        rounds=rounds,
+        model_latency_ms=args.model_latency_ms,
+    )
+    report["targets"] = result.as_json()
+    print("\n" + targets_table(report["targets"]["summary"], per_chat["summary"]), flush=True)
+    print(f"load average now: {load_average()}\n", flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     started = time.perf_counter()
@@ -245,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     report["duration_seconds"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    prefix = "per-chat" if args.per_chat else "bench"
+    prefix = "targets" if args.targets else "per-chat" if args.per_chat else "bench"
     path = RESULTS / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")

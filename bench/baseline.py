@@ -33,7 +33,7 @@ class _InMemoryAgentsServer(MCPServerStdio):
         self._mcp_server = server
 
     def create_streams(self) -> AbstractAsyncContextManager[MCPStreamTransport]:
-        return InMemoryTransport(self._mcp_server)  # type: ignore[return-value]
+        return InMemoryTransport(self._mcp_server)
 
 
 class SharedInProcessLauncher:

@@ -63,11 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     SlowScriptedModel.latency = args.model_latency_ms / 1000
     if args.mode == "baseline":
-        chatgate.main.create_launcher = SharedInProcessLauncher  # type: ignore[assignment]
+        chatgate.main.create_launcher = SharedInProcessLauncher  # type: ignore[attr-defined]
     model: dict[str, Any] = {}
     if args.model_url:
         model = {"OPENAI_BASE_URL": args.model_url, "OPENAI_API_KEY": "bench", "AGENT_MODEL": "scripted"}
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         **model,
         CHATGATE_STATE_DIR=args.state,

@@ -64,7 +64,7 @@ def make_launcher(mode: str, settings: Settings) -> Launcher:
 
 def bench_settings(state_dir: Path, *, sandbox: str = "auto") -> Settings:
     state_dir.mkdir(parents=True, exist_ok=True)
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         CHATGATE_STATE_DIR=state_dir,
         MCP_SANDBOX=sandbox,
@@ -80,24 +80,24 @@ async def measure_sessions(mode: str, state_dir: Path, *, sessions: int, live: i
     try:
         result = SessionResult(mode=mode, sessions=sessions, live_sessions=live)
         for index in range(WARM_UP_SESSIONS):
-            await _one_session(launcher, f"warm-{index}")
-        await _settle(launcher)
+            await one_session(launcher, f"warm-{index}")
+        await settle(launcher)
         gc.collect()
-        cpu_before = _tree_cpu(launcher)
+        cpu_before = tree_cpu(launcher)
         for index in range(sessions):
-            ready, call, teardown = await _one_session(launcher, f"user-{index}")
+            ready, call, teardown = await one_session(launcher, f"user-{index}")
             result.ready_ms.append(ready)
             result.first_call_ms.append(call)
             result.teardown_ms.append(teardown)
-        await _settle(launcher)
-        result.cpu_ms_per_session = (_tree_cpu(launcher) - cpu_before) * 1000 / sessions
+        await settle(launcher)
+        result.cpu_ms_per_session = (tree_cpu(launcher) - cpu_before) * 1000 / sessions
         await _measure_memory(launcher, result, live)
         return result
     finally:
         await launcher.stop()
 
 
-async def _one_session(launcher: Launcher, user: str) -> tuple[float, float, float]:
+async def one_session(launcher: Launcher, user: str) -> tuple[float, float, float]:
     started = time.perf_counter()
     context = launcher.launch(Principal(user), request_id=f"bench-{user}")
     server = await context.__aenter__()
@@ -151,7 +151,7 @@ def _tool_server_pids(launcher: Launcher) -> set[int]:
     return {child.pid for child in psutil.Process().children(recursive=True) if child.pid != template}
 
 
-def _tree_cpu(launcher: Launcher) -> float:
+def tree_cpu(launcher: Launcher) -> float:
     """CPU seconds of this process, the template, and every reaped tool server."""
     total = _cpu(psutil.Process())
     template = getattr(launcher, "template_pid", None)
@@ -165,7 +165,7 @@ def _cpu(process: psutil.Process) -> float:
     return float(times.user + times.system + times.children_user + times.children_system)
 
 
-async def _settle(launcher: Launcher, within: float = 10.0) -> None:
+async def settle(launcher: Launcher, within: float = 10.0) -> None:
     """Wait until every tool server has exited and been reaped (its CPU is then accounted).
 
     Idle fork spares stay: they are forked ahead of demand, and their CPU is part of what a later

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from agents.stream_events import StreamEvent
 from agents.testing import assistant_message, function_call
+from sqlalchemy import event
 
 from chatgate.admission import Admission
+from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.principal import Principal
 from chatgate.chat import ChatService
 from chatgate.conversations.history import ConversationSession, prepare_engine
@@ -116,3 +118,37 @@ async def test_a_consumer_that_stops_reading_stops_the_run(harness: Harness) -> 
     await asyncio.sleep(0.3)
     assert second_turn_done == []
     assert not tool_server_children()
+
+
+async def test_a_new_conversations_first_turn_reads_back_nothing(harness: Harness) -> None:
+    """A conversation the turn creates holds nothing else yet: its history is not read back from the
+    database, its input is written without the SDK's session-row lock (lookup, savepoint) and no
+    calls waiting for approval are looked up. Its next turn reads the stored history as always."""
+    statements: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(harness.engine.sync_engine, "before_cursor_execute", record)
+    inputs: list[Any] = []
+
+    def policy(call: Any) -> Any:
+        inputs.append(call.input)
+        return [assistant_message(f"answer {len(inputs)}")]
+
+    service = harness.service(policy)
+    service.approvals = ApprovalStore(harness.engine, ttl=datetime.timedelta(minutes=5))
+    first = Turn(Principal("alice"), "first question", request_id="new")
+    await service.chat(first)
+    history_reads = [s for s in statements if s.startswith("SELECT agent_messages.message_data")]
+    assert history_reads == []
+    assert not [s for s in statements if "SAVEPOINT" in s or "tool_approvals" in s]
+    statements.clear()
+    await service.chat(
+        Turn(Principal("alice"), "second question", request_id="next", conversation_id=first.conversation_id)
+    )
+    assert [s for s in statements if s.startswith("SELECT agent_messages.message_data")]
+    assert "tool_approvals" in " ".join(statements)
+    assert "first question" in str(inputs[1]) and "answer 1" in str(inputs[1])
+    conversation, runs = await harness.store.get("alice", first.claimed_conversation)
+    assert [run["outcome"] for run in runs] == ["completed", "completed"]

@@ -118,6 +118,7 @@ class ChatService:
         if cut is not None and cut.question is not None:
             turn.ask_instead(cut)
         turn.conversation_id = conversation_id
+        turn.new_conversation = new
         return conversation_id
 
     async def run_turn(self, turn: Turn, on_event: EventSink | None = None) -> ChatResult:
@@ -135,11 +136,8 @@ class ChatService:
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         started_at = utc_now()
         outcome = INTERRUPTED  # unless the run ends some other way, below
-        history_limit = self.settings.conversation_history_limit
         # The run's items are written with its record, in one transaction (`ConversationStore.finish`).
-        session = ConversationSession(
-            conversation_id, self.engine, history_limit=history_limit, owner=owner, hold_writes=True
-        )
+        session = turn.history(self.engine, self.settings.conversation_history_limit)
         shown = ShownAnswer()
         try:
             await turn.deny_waiting(self.approvals, session)

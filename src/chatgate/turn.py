@@ -15,11 +15,12 @@ from typing import Any
 from agents import Agent, RunState
 from agents.memory import Session
 from agents.result import RunResultBase
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.approvals import flow
 from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
 from chatgate.auth.principal import Principal
-from chatgate.conversations.history import item_text
+from chatgate.conversations.history import ConversationSession, item_text
 from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import INTERRUPTED, ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
@@ -61,6 +62,8 @@ class Turn:
     # The user item asked instead of `message`: a regenerate's stored question, or the message with
     # its attachments (`chatgate.attachments`).
     asked: dict[str, Any] | None = None
+    # Set by `open_turn`: the conversation was created by this turn (so it holds nothing else yet).
+    new_conversation: bool = False
 
     def ask_instead(self, cut: ThreadCut) -> None:
         """Ask in place of the question `cut` removed: under its id; a regenerate with its stored
@@ -83,8 +86,21 @@ class Turn:
             raise RuntimeError("the turn's conversation is not claimed yet (open_turn first)")
         return self.conversation_id
 
+    def history(self, engine: AsyncEngine, limit: int | None) -> ConversationSession:
+        """The SDK session of the claimed conversation, holding the run's writes after its input."""
+        return ConversationSession(
+            self.claimed_conversation,
+            engine,
+            history_limit=limit,
+            owner=self.principal.user_id,
+            hold_writes=True,
+            new=self.new_conversation,
+        )
+
     async def deny_waiting(self, store: ApprovalStore | None, session: Session) -> None:
         """A new message while calls wait for the user's approval denies them (`approvals.flow`)."""
+        if self.new_conversation:
+            return  # a conversation this turn created has no calls waiting: nothing to look up
         await flow.deny_waiting(
             store, self.resume, session, self.principal.user_id, self.claimed_conversation
         )

@@ -105,6 +105,28 @@ async def test_history_drops_unpaired_tool_items(engine: AsyncEngine, alice: str
     assert [item.get("call_id") for item in items] == [None, "done", "done"]  # type: ignore[union-attr]
 
 
+async def test_each_chats_session_reuses_compiled_statements(engine: AsyncEngine, alice: str) -> None:
+    """Every chat builds its own session; its statements must be found in SQLAlchemy's compiled cache,
+    not compiled again for each chat (they were while each session built its own Table objects)."""
+    prepare_engine(engine)
+    store = ConversationStore(engine, stale_after=STALE)
+
+    async def one_chat() -> None:
+        cid = uuid.uuid4().hex
+        await store.claim(alice, cid, "req", "hi", new=True)
+        session = ConversationSession(cid, engine, history_limit=10, owner=alice)
+        await session.add_items([{"role": "user", "content": "hi"}])
+        assert [item.get("content") for item in await session.get_items()] == ["hi"]  # type: ignore[union-attr]
+
+    await one_chat()
+    cache = engine.sync_engine._compiled_cache
+    assert cache is not None
+    compiled = len(cache)
+    await one_chat()
+    await one_chat()
+    assert len(cache) == compiled
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_rls_hides_conversations_of_other_users(
     engine: AsyncEngine, database_url: str, alice: str, bob: str

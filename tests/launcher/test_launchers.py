@@ -55,6 +55,18 @@ async def test_undeclared_arguments_are_rejected(launcher: Launcher) -> None:
     assert "unknown argument(s) user_id" in json.dumps(result.model_dump(mode="json"))
 
 
+async def test_a_tool_server_reads_its_stdin_without_a_worker_thread(launcher: Launcher) -> None:
+    """The client's messages are read on the tool server's event loop (`mcp_server.stdio_pipes`), not
+    by a worker thread per line: serving calls leaves it with its main thread and its parent watchdog."""
+    before = live_descendants()
+    async with launcher.launch(Principal("alice"), request_id="threads") as server:
+        for _ in range(3):
+            result = await server.call_tool("whoami", {})
+            assert result.structured_content is not None
+        threads = psutil.Process(session_pid(server, before)).threads()
+    assert len(threads) == 2
+
+
 async def test_teardown_leaves_no_tool_server_process(launcher: Launcher) -> None:
     before = live_descendants()
     async with launcher.launch(Principal("alice"), request_id="t-teardown") as server:

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
-from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession
+from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, started
+from chatgate.conversations.store import append_history
 from chatgate.model_wire.normalise import new_call_id
-from chatgate.storage.engine import present_owner
+from chatgate.storage.engine import owner_transaction, present_owner
 from chatgate.surrogates import without_lone_surrogates
 
 API_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -49,6 +50,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
         history_limit: int | None,
         owner: str | None = None,
         hold_writes: bool = False,
+        new: bool = False,
     ) -> None:
         super().__init__(
             conversation_id,
@@ -62,6 +64,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
         self._held: list[str] | None = [] if hold_writes else None
         # The write of the run's input (the first `add_items` while holding), once begun.
         self._input_write: asyncio.Task[None] | None = None
+        self._owner = owner
+        # A conversation this request created (and holds the claim of) has stored nothing but what
+        # this session writes: while writes are held, its history is read from here, not the database.
+        self._written: list[str] | None = [] if new and hold_writes and owner is not None else None
         if owner is not None:
             # On PostgreSQL the history tables sit behind the conversations policy: every transaction
             # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
@@ -74,6 +80,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
         held = [json.loads(row) for row in self._held or ()]
         if effective is not None and 0 < effective <= len(held):
             items = held[-effective:]  # the window lies within this run's items: no read
+        elif self._written is not None and self._held is not None:
+            items = [*map(json.loads, self._written), *held]  # a new conversation: nothing else stored
+            if effective is not None and effective > 0:
+                items = items[-effective:]
         else:
             items = [*await super().get_items(effective), *held]
             if effective is not None and effective > 0:
@@ -87,10 +97,30 @@ class ConversationSession(ShieldedSQLAlchemySession):
             # The run's input is written at once: an instance killed mid-run must not lose what the
             # user said. Only the items after it are held. A cancelled caller cannot tell whether the
             # write landed, so the task is kept for `take_held` to ask.
-            self._input_write = self.start_adding(items)
+            if self._written is not None and self._owner is not None:
+                self._input_write = started(self._write_new(items, self._owner, self._written))
+            else:
+                self._input_write = self.start_adding(items)
             await asyncio.shield(self._input_write)
         else:
             self._held.extend([await self._serialize_item(item) for item in items])
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        self._written = None  # the stored history is no longer just what was written: read it back
+        return await super().pop_item()
+
+    async def clear_session(self) -> None:
+        self._written = None
+        await super().clear_session()
+
+    async def _write_new(self, items: list[TResponseInputItem], owner: str, written: list[str]) -> None:
+        # The SDK's `add_items` locks the session row (a lookup, a savepoint to create it, an update)
+        # because it cannot know the conversation is new; the claim already serializes its writers.
+        rows = [await self._serialize_item(item) for item in items]
+        if rows:
+            async with owner_transaction(self._engine, owner, write=True) as connection:
+                await append_history(connection, self.session_id, rows, first=not written)
+            written.extend(rows)
 
     async def take_held(self, *, user_message: str | None = None) -> list[str]:
         """The held items as stored rows (JSON), oldest first; from now on writes go straight through.

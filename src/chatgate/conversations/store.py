@@ -160,7 +160,7 @@ class ConversationStore:
                 return
             before = await last_item(connection, conversation_id) if marks is not None else 0
             if history:
-                await _append_history(connection, conversation_id, history)
+                await append_history(connection, conversation_id, history)
             if marks is not None:
                 # The SDK wrote the run's input (row `before`) unless the history starts with it.
                 input_held = bool(history) and json.loads(history[0]).get("role") == USER
@@ -242,16 +242,22 @@ class ConversationStore:
             )
 
 
-async def _append_history(connection: AsyncConnection, conversation_id: str, history: Sequence[str]) -> None:
-    # What the SDK's `add_items` does, in the caller's transaction: the session row (created by the
-    # first write), then the items in one executemany. The claim held by the caller serializes
-    # writers of this conversation, so no row lock is needed.
-    touched = await connection.execute(
-        _SDK_SESSIONS.update()
-        .where(_SDK_SESSIONS.c.session_id == conversation_id)
-        .values(updated_at=sa.func.current_timestamp())
-    )
-    if touched.rowcount == 0:
+async def append_history(
+    connection: AsyncConnection, conversation_id: str, history: Sequence[str], *, first: bool = False
+) -> None:
+    """What the SDK session's `add_items` does, in the caller's transaction: the session row (created
+    by the first write; `first` says this is it), then the items (JSON rows) in one executemany.
+
+    The caller holds the conversation's claim, which serializes its writers: no row lock is needed.
+    """
+    touched = None
+    if not first:
+        touched = await connection.execute(
+            _SDK_SESSIONS.update()
+            .where(_SDK_SESSIONS.c.session_id == conversation_id)
+            .values(updated_at=sa.func.current_timestamp())
+        )
+    if touched is None or touched.rowcount == 0:
         await connection.execute(_SDK_SESSIONS.insert().values(session_id=conversation_id))
     await connection.execute(
         _SDK_MESSAGES.insert(), [{"session_id": conversation_id, "message_data": row} for row in history]

@@ -15,7 +15,6 @@ from typing import Any
 
 import anyio
 import jsonschema  # noqa: F401 - imported lazily by the SDK on first use; pay for it here
-import mcp.server.stdio  # noqa: F401 - the child's transport
 from mcp import Client
 
 from chatgate.forkserver.protocol import WARM_UP_USER

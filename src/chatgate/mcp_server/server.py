@@ -21,6 +21,7 @@ from chatgate.http_apis.client import ApiClient
 from chatgate.mcp_server.concurrency import BUSY_MESSAGE, CallGate, is_exhaustion
 from chatgate.mcp_server.context import ToolResources
 from chatgate.mcp_server.settings import ChildSettings, IdentityMissingError
+from chatgate.mcp_server.stdio_pipes import stdio_streams
 from chatgate.mcp_server.tools import register_all
 from chatgate.mcp_server.tools.apis import api_tools
 from chatgate.observability import request_id_var
@@ -166,7 +167,10 @@ async def serve_stdio(settings: ChildSettings, server: StrictMCPServer | None = 
         server.bind(settings)
     request_id_var.set(settings.request_id)  # every log line of this process names its request
     try:
-        await server.run_stdio_async()
+        # What `run_stdio_async` does, over `stdio_streams` instead of the SDK's thread-backed stdio.
+        lowlevel = server._lowlevel_server
+        async with stdio_streams() as (read_stream, write_stream):
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
     except* (BrokenPipeError, ConnectionResetError):
         # The client left while an answer was on its way (a request cancelled mid-call): that is how
         # sessions end, not a failure of this server.
