@@ -6,13 +6,13 @@ import asyncio
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from support.live_app import LiveApp
+from support.logs import captured_logs
 from support.models import answer, call_then_report
 from support.tokens import auth, mint
 
@@ -243,11 +243,10 @@ def test_health_and_readiness(live_app: LiveApp) -> None:
 
 
 def test_one_log_line_per_request_without_token_or_message(live_app: LiveApp) -> None:
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger("chatgate.request").addHandler(handler)
-    try:
+    def is_chat_line(record: logging.LogRecord) -> bool:
+        return getattr(record, "fields", {}).get("path") == "/api/agents/chat"
+
+    with captured_logs("chatgate.request") as logs:
         live_app.model.policy = answer("fine")
         token = mint("log-user")
         response = httpx.post(
@@ -256,9 +255,8 @@ def test_one_log_line_per_request_without_token_or_message(live_app: LiveApp) ->
             headers={"Authorization": f"Bearer {token}"},
             timeout=60,
         )
-    finally:
-        logging.getLogger("chatgate.request").removeHandler(handler)
-    mine = [r for r in records if r.fields["path"] == "/api/agents/chat"]  # type: ignore[attr-defined]
+        logs.wait_for(is_chat_line)
+    mine = [r for r in logs.records if is_chat_line(r)]
     assert len(mine) == 1
     fields = mine[0].fields  # type: ignore[attr-defined]
     assert fields["status"] == response.status_code == 200
@@ -273,31 +271,17 @@ def test_unexpected_failure_is_500_in_the_error_shape_with_request_id(live_app: 
         return RuntimeError("internal detail that must not leak")
 
     live_app.model.policy = broken
-    records: list[logging.LogRecord] = []
-    request_logged = threading.Event()
-
-    def keep(record: logging.LogRecord) -> None:
-        records.append(record)
-        if record.name == "chatgate.request":
-            request_logged.set()
-
-    handler = logging.Handler()
-    handler.emit = keep  # type: ignore[method-assign]
-    logging.getLogger("chatgate").addHandler(handler)
-    try:
+    with captured_logs("chatgate") as logs:
         response = chat(live_app)
         # The request line is written after the response has gone out.
-        assert request_logged.wait(30), "no request log line"
-    finally:
-        logging.getLogger("chatgate").removeHandler(handler)
+        request_line = logs.wait_for(lambda r: r.name == "chatgate.request" and hasattr(r, "fields"))
     assert response.status_code == 500
     assert response.json() == {
         "error": {"code": "internal_error", "message": "Something went wrong on our side."}
     }
     assert "internal detail" not in response.text and response.headers.get("x-request-id")
-    request_lines = [r for r in records if r.name == "chatgate.request"]
-    assert request_lines[-1].fields["status"] == 500  # type: ignore[attr-defined]
-    logged = " ".join(r.getMessage() + str(r.exc_info) for r in records)
+    assert request_line.fields["status"] == 500  # type: ignore[attr-defined]
+    logged = " ".join(r.getMessage() + str(r.exc_info) for r in logs.records)
     assert "internal detail" not in logged and "Traceback" not in logged
 
 
