@@ -9,6 +9,7 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,14 +18,18 @@ from agents.memory import Session
 from agents.result import RunResultBase
 
 from chatgate.approvals import flow
-from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
+from chatgate.approvals.records import Approval, PausedTurn
+from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import item_text
 from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
-from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
+from chatgate.telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
 
 # How a recorded run ended, besides a catalogue error's code.
 COMPLETED = "completed"
@@ -57,6 +62,11 @@ class Turn:
     resume: PausedTurn | None = None
     # The calls the run stopped at, waiting for the user.
     approvals: list[Approval] = field(default_factory=list)
+    # Whether the conversation had a paused run when claimed (a new message supersedes it).
+    paused: bool = False
+    # The run's hooks (`approvals.flow.hooks`), and whether its tool server failed to launch.
+    hooks: ToolClock | None = None
+    launch_failed: bool = False
     # Regenerate or edit: the stored messages this turn replaces (cut when `open_turn` claims).
     replaces: Replacement | None = None
     # The user item asked instead of `message`: a regenerate's stored question, or the message with
@@ -87,8 +97,14 @@ class Turn:
     async def deny_waiting(self, store: ApprovalStore | None, session: Session) -> None:
         """A new message while calls wait for the user's approval denies them (`approvals.flow`)."""
         await flow.deny_waiting(
-            store, self.resume, session, self.principal.user_id, self.claimed_conversation
+            store, self.resume, self.paused, session, self.principal.user_id, self.claimed_conversation
         )
+
+    def run_hooks(self, store: ApprovalStore | None, telemetry: Telemetry | None) -> ToolClock:
+        """The run's hooks: its tool clock; resuming, one recording each approved call as sent."""
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        self.hooks = flow.hooks(self.timings, telemetry, store, self.resume, owner, conversation_id)
+        return self.hooks
 
     async def input_for(self, agent: Agent[Any]) -> str | list[Any] | RunState[Any, Any]:
         """What the run starts from: `model_input`, or the paused run with the user's decisions."""
@@ -98,8 +114,25 @@ class Turn:
         """The outcome of a run that finished: `awaiting_approval` when it stopped at calls the user
         must approve (stored, listed in `approvals`), else `completed`."""
         owner, conversation_id = self.principal.user_id, self.claimed_conversation
-        self.approvals = await flow.pause(store, result, owner, conversation_id, self.ids.assistant)
+        self.approvals = await flow.pause(
+            store, result, self.resume, owner, conversation_id, self.ids.assistant
+        )
         return AWAITING_APPROVAL if self.approvals else COMPLETED
+
+    async def settled(
+        self, store: ApprovalStore | None, outcome: str, history: list[str], marks: TurnMarks
+    ) -> tuple[list[str], TurnMarks | None]:
+        """What a run that ended with `outcome` stores (its `history` and `marks`): all of it, unless
+        it resumed a paused run and failed: then nothing, for the paused run is kept and a retry
+        writes it all (`approvals.flow.failed`). Never raises (a failure is logged)."""
+        if self.resume is None or outcome in (COMPLETED, AWAITING_APPROVAL):
+            return history, marks
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        try:
+            await flow.failed(store, self.hooks, self.launch_failed, owner, conversation_id)
+        except Exception as exc:
+            logger.error("could not record a failed resume: %s", type(exc).__name__)
+        return [], None
 
     def run_record(self, outcome: str, started_at: datetime.datetime | None = None) -> ConversationRun:
         """This turn's conversation-run row; `outcome` is `completed`, `interrupted` or an error code."""

@@ -1,8 +1,7 @@
 """Conversation rows: who owns which conversation, which run is in progress, what each run did.
 
 Every statement is filtered by owner in code and runs in `owner_transaction`, so on PostgreSQL the
-row-level security policies hold as well. A conversation id that belongs to someone else behaves
-exactly like one that does not exist.
+row-level security policies hold as well. Another owner's conversation id behaves as a missing one.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,14 @@ _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column(
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed conversation: whether the claim created it, and the claim's `also` condition."""
+
+    created: bool
+    also: bool = False
+
+
 def title_from(message: str) -> str:
     """A one-line title from the first message."""
     line = " ".join(message.split())
@@ -59,15 +67,28 @@ class ConversationStore:
         new: bool = False,
         then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> bool:
+        """`claim_turn`; True when the conversation was created by this call."""
+        return (
+            await self.claim_turn(owner, conversation_id, request_id, first_message, new=new, then=then)
+        ).created
+
+    async def claim_turn(
+        self,
+        owner: str,
+        conversation_id: str,
+        request_id: str,
+        first_message: str,
+        *,
+        new: bool = False,
+        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        also: sa.ColumnElement[bool] | None = None,
+    ) -> Claimed:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
-        `new` says the caller generated the id for this call (it cannot exist yet).
-        `then` runs in the same transaction once the conversation is claimed (regenerate and edit
-        cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
-        new conversation) is rolled back with it.
-
-        Returns:
-            True when the conversation was created by this call.
+        `new`: the caller made the id for this call (it cannot exist yet). `then` runs in the same
+        transaction once claimed (regenerate and edit cut the thread there); if it raises, the claim
+        (or the new conversation) is rolled back. `also`, a condition on the claimed row, is returned
+        by the claiming UPDATE at no statement of its own (False for a conversation created here).
 
         Raises:
             chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
@@ -88,15 +109,18 @@ class ConversationStore:
             if new:
                 # An id the caller just made (a uuid4): one INSERT, no look-up, no savepoint.
                 await connection.execute(C.insert().values(**row))
-                return True
+                return Claimed(created=True)
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
-            claimed = await connection.execute(
+            claim = (
                 C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
             )
-            if claimed.rowcount == 1:
+            claimed = (
+                await connection.execute(claim.returning(C.c.id, also if also is not None else sa.false()))
+            ).first()
+            if claimed is not None:
                 if then is not None:
                     await then(connection)
-                return False
+                return Claimed(created=False, also=bool(claimed[1]))
             exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
             if exists:
                 raise ConversationBusyError()
@@ -111,7 +135,7 @@ class ConversationStore:
                 raise RowNotFoundError("conversation") from None
             if then is not None:
                 await then(connection)  # a new conversation has no messages: a replacement is a 404
-            return True
+            return Claimed(created=True)
 
     def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
         """No run in progress: never claimed, released, or claimed by a process that died long ago."""
@@ -133,10 +157,10 @@ class ConversationStore:
         """Release the claim of `request_id`, record its run and append `history` to the conversation.
 
         `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
-        `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
-        its record and the release are all stored or none is. `marks` (the turn's message ids) are
-        written with them: the turn is the user's message (already stored when the SDK wrote the
-        run's input, else `history[0]`) and everything appended after it.
+        `ConversationSession.take_held`), written in the same transaction: a run's messages, record
+        and release are all stored or none is. `marks` (the turn's message ids) are written with them:
+        the turn is the user's message (stored when the SDK wrote the run's input, else `history[0]`)
+        and everything after it.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             before = await last_item(connection, conversation_id) if marks is not None else 0

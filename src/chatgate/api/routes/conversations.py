@@ -75,7 +75,9 @@ async def get_messages(
     """The conversation as the AI SDK's `UIMessage` list, to restore a `useChat` thread
     (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts."""
     thread = await MessageIndex(services.chat.engine).thread(principal.user_id, conversation_id)
-    return UIMessagesOut(messages=ui_messages(thread))
+    store = services.chat.approvals
+    answered = await store.decided(principal.user_id, conversation_id) if store and thread else []
+    return UIMessagesOut(messages=ui_messages(thread, answered))
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)
