@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
@@ -210,3 +211,34 @@ def test_restored_thread_shows_the_answered_approval(
             part for m in validated for part in m["parts"] if part.get("toolCallId") == "call_sweep"
         ]
         assert checked["state"] == tool["state"] and checked["approval"] == tool["approval"]
+
+
+def test_stream_retry_after_a_failed_resume_replays_the_output(app: LiveApp, tmp_path: Path) -> None:
+    user, chat_id = f"sweeper-{tmp_path.name}", f"chat-{tmp_path.name}"
+    chunks, user_message = ask(app, user, chat_id)
+    body = answer_body(chat_id, user_message, chunks, approved=True)
+
+    def fails_after_the_sweep(call: ModelCall) -> Any:
+        if tool_outputs(call):
+            return openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/responses"))
+        return sweep_policy(call)
+
+    app.model.policy = fails_after_the_sweep
+    try:
+        failed = post(app, user, body)
+    finally:
+        app.model.policy = sweep_policy
+    assert failed[-1]["type"] == "error"
+    assert [chunk["data"]["progress"] for chunk in failed if chunk["type"] == "data-tool-progress"] == [
+        1,
+        2,
+        3,
+    ]
+
+    # `useChat` sends the same continuation again: the sweep is not run again (no progress), its
+    # stored output is the call's output, and the answer goes on.
+    retried = post(app, user, body)
+    assert not [chunk for chunk in retried if chunk["type"] == "data-tool-progress"]
+    (output,) = [chunk for chunk in retried if chunk["type"] == "tool-output-available"]
+    assert output["toolCallId"] == "call_sweep" and output["output"] == {"swept": 3}
+    assert retried[-1]["type"] == "finish"

@@ -19,6 +19,7 @@ from agents.result import RunResultBase
 
 from chatgate.approvals import flow
 from chatgate.approvals.records import Approval, PausedTurn
+from chatgate.approvals.resume import replayed_call_ids
 from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import item_text
@@ -165,13 +166,20 @@ class Turn:
             failed_calls=frozenset(failed_calls(self.result)),
         )
 
+    def _resumed_calls(self) -> tuple[dict[str, str] | None, frozenset[str]]:
+        # A resumed run's calls were made before it: their names, and those whose stored output
+        # (a retry's: the call ran in a failed attempt) is given again.
+        if self.resume is None:
+            return None, frozenset()
+        return self.resume.tool_names(), frozenset(replayed_call_ids(self.resume))
+
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:
         """What the caller is told about the finished run `result`."""
         return ChatResult(
             conversation_id=self.claimed_conversation,
             response=final_text(result),
             agent_used=result.last_agent.name if result.last_agent else default_agent,
-            tools_used=tools_used(result, self.resume.tool_names() if self.resume else None),
+            tools_used=tools_used(result, *self._resumed_calls()),
             usage=usage_of(result),
             timings=self.timings,
             message_id=self.ids.assistant,

@@ -57,6 +57,10 @@ def test_a_failed_resume_keeps_the_pause_and_a_retry_runs_nothing_twice(app: Any
     # of that record would fail), the model gets its output, and history holds each call once.
     resumed = chat(app, alice, answers)
     assert resumed["status"] == "completed"
+    assert [(use["name"], use["ok"]) for use in resumed["tools_used"]] == [
+        ("records_delete", True),
+        ("records_delete", False),
+    ]
     outputs = json.loads(resumed["response"].removeprefix("done: "))
     assert [json.loads(outputs[0]), outputs[1]] == [
         {"deleted": ids[0]},

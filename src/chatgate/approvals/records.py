@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+from chatgate.conversations.ui_messages import AnsweredCall
 
 APPROVED, RAN, DENIED, EXPIRED, SUPERSEDED = "approved", "ran", "denied", "expired", "superseded"
 
@@ -54,8 +56,9 @@ class Approval:
         an expired approval stays denied whatever is answered."""
         return self.decision == EXPIRED or self.allowed == approved
 
-    def decided(self, decision: str) -> Approval:
-        return replace(self, decision=decision)
+    def as_answered(self) -> AnsweredCall:
+        """How a restored thread shows the call (`conversations.ui_messages`)."""
+        return AnsweredCall(self.tool_call_id, self.tool, self.id, self.allowed, self.reason)
 
     def as_public(self) -> dict[str, Any]:
         """`{id, tool, arguments}` (the arguments parsed), plus its call id and deadline."""

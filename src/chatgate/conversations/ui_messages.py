@@ -21,25 +21,39 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from chatgate.approvals.records import Approval
 from chatgate.attachments import ATTACHED_NOTE
 from chatgate.conversations.message_index import ASSISTANT, StoredMessage
 from chatgate.streaming.ui_message_stream import TOOL_FAILED_TEXT, maybe_json, parse_arguments
 from chatgate.surrogates import without_lone_surrogates
 
 Part = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnsweredCall:
+    """A tool call the user was asked to approve, and the answer (`chatgate.approvals` turns its
+    approvals into these): `approved` is whether it was allowed to run."""
+
+    tool_call_id: str
+    tool: str
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+
+
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)[;,]")
 _MODEL_OUTPUT = ("message", "function_call", "reasoning")
 
 
-def ui_messages(thread: list[StoredMessage], approvals: Sequence[Approval] = ()) -> list[dict[str, Any]]:
+def ui_messages(thread: list[StoredMessage], approvals: Sequence[AnsweredCall] = ()) -> list[dict[str, Any]]:
     """`thread` as `UIMessage`s, in order; answers that kept nothing to show are left out.
     `approvals`: the conversation's answered approvals, oldest first."""
     shown: list[dict[str, Any]] = []
     call_ids: set[str] = set()
-    answered: defaultdict[str, deque[Approval]] = defaultdict(deque)
+    answered: defaultdict[str, deque[AnsweredCall]] = defaultdict(deque)
     for approval in approvals:
         answered[approval.tool_call_id].append(approval)
     for message in thread:
@@ -111,12 +125,12 @@ def _content_part(piece: Any) -> Part | None:
 
 
 def _answer_parts(
-    message: StoredMessage, call_ids: set[str], answered: defaultdict[str, deque[Approval]]
+    message: StoredMessage, call_ids: set[str], answered: defaultdict[str, deque[AnsweredCall]]
 ) -> list[Part]:
     """Text and tool parts in order, with a `step-start` before each model call's output."""
     parts: list[Part] = []
     waiting: defaultdict[str, deque[Part]] = defaultdict(deque)  # call id -> parts awaiting output
-    asked: dict[int, Approval] = {}  # id(part) -> the approval its call waited for
+    asked: dict[int, AnsweredCall] = {}  # id(part) -> the approval its call waited for
     new_step = True
     for stored in message.items:
         item = stored.item
@@ -154,9 +168,9 @@ def _answer_parts(
     return [part for part in parts if part.get("state") != "input-available"]
 
 
-def _complete(part: Part, output: str, failed: bool, approval: Approval | None) -> None:
-    if approval is not None and not approval.allowed:
-        denied: Part = {"id": approval.id, "approved": False}
+def _complete(part: Part, output: str, failed: bool, approval: AnsweredCall | None) -> None:
+    if approval is not None and not approval.approved:
+        denied: Part = {"id": approval.approval_id, "approved": False}
         if approval.reason:
             denied["reason"] = approval.reason
         part.update(state="output-denied", approval=denied)
@@ -166,7 +180,7 @@ def _complete(part: Part, output: str, failed: bool, approval: Approval | None) 
     else:
         part.update(state="output-available", output=maybe_json(output))
     if approval is not None:
-        part["approval"] = {"id": approval.id, "approved": True}
+        part["approval"] = {"id": approval.approval_id, "approved": True}
 
 
 def _answer_text(content: Any) -> list[Part]:

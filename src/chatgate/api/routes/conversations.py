@@ -77,7 +77,7 @@ async def get_messages(
     thread = await MessageIndex(services.chat.engine).thread(principal.user_id, conversation_id)
     store = services.chat.approvals
     answered = await store.decided(principal.user_id, conversation_id) if store and thread else []
-    return UIMessagesOut(messages=ui_messages(thread, answered))
+    return UIMessagesOut(messages=ui_messages(thread, [approval.as_answered() for approval in answered]))
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)
