@@ -20,7 +20,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from jwt.algorithms import OKPAlgorithm
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -48,7 +48,12 @@ class SoakModel:
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
 
     async def _completions(self, request: Request) -> Response:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ClientDisconnect:
+            # The chat was cancelled (its client left, its deadline passed) while sending its request:
+            # nobody reads an answer. Not an error of this peer, so no traceback in the soak's output.
+            return Response(status_code=499)
         messages = list(body.get("messages", []))
         kind = _kind_of(messages)
         if kind == "model_5xx":

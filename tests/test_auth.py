@@ -269,6 +269,17 @@ def test_http_missing_header_and_wrong_scheme(http_app: str, headers: dict[str, 
     assert response.headers["www-authenticate"].startswith('Bearer realm="chatgate"')
 
 
+@pytest.mark.parametrize("first", ["alice", "mallory"])
+def test_http_two_authorization_headers_are_refused(http_app: str, first: str) -> None:
+    # Two credentials are ambiguous: a proxy may check one while the app would use the other.
+    second = "mallory" if first == "alice" else "alice"
+    headers = [("Authorization", f"Bearer {mint(first)}"), ("Authorization", f"Bearer {mint(second)}")]
+    response = httpx.get(f"{http_app}/api/agents/conversations", headers=headers, timeout=30)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "invalid_token"
+    assert response.headers["www-authenticate"].startswith('Bearer realm="chatgate", error="invalid_token"')
+
+
 @pytest.mark.parametrize("kid", ["ed-1", "rsa-1"])
 def test_http_valid_jwks_tokens_reach_the_tool_server(
     http_app: str, jwks: tuple[JwksServer, str], kid: str
@@ -353,7 +364,20 @@ def test_http_header_fields_of_the_wrong_type_get_401_not_500(http_app: str, cas
 
 
 @pytest.mark.parametrize(
-    "wrong", [{"exp": "tomorrow"}, {"iat": "now"}, {"nbf": ["x"]}, {"sub": ["alice"]}], ids=str
+    "wrong",
+    [
+        {"exp": "tomorrow"},
+        {"iat": "now"},
+        {"nbf": ["x"]},
+        {"sub": ["alice"]},
+        # NumericDate is a JSON number (RFC 7519 §2): digits in a string, or a boolean, are not one.
+        # (Fixed times, far from now: these values are made when the tests are collected.)
+        {"exp": "4102444800"},
+        {"nbf": "946684800"},
+        {"iat": "946684800"},
+        {"nbf": False},
+    ],
+    ids=str,
 )
 async def test_claims_of_the_wrong_type_are_malformed(wrong: dict[str, object]) -> None:
     claims = {"sub": "alice", "exp": int(time.time()) + 60, **wrong}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -132,6 +133,20 @@ def test_model_sees_the_same_catalog(live_app: LiveApp) -> None:
     assert seen == [sorted(tool["name"] for tool in catalog)]
 
 
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _ui_user(text: str, extra: object = None) -> dict[str, object]:
+    part: dict[str, object] = {"type": "text", "text": text}
+    if extra is not None:
+        part["providerMetadata"] = extra
+    return {"id": "u1", "role": "user", "parts": [part]}
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -141,6 +156,24 @@ def test_model_sees_the_same_catalog(live_app: LiveApp) -> None:
         ({}, 422, "invalid_request"),
         ({"message": "hi", "user_id": "bob"}, 422, "invalid_request"),
         ([1, 2], 422, "invalid_request"),
+        # Nested deeper than any message needs: refused, not a RecursionError (500) somewhere.
+        ({"message": "hi", "conversation_id": _nested(600)}, 422, "invalid_request"),
+        ({"id": "c", "messages": [_ui_user("hi", extra=_nested(600))]}, 422, "invalid_request"),
+        # A trigger the AI SDK does not send is not quietly taken for a new message.
+        (
+            {"id": "c", "messages": [_ui_user("hi")], "trigger": "regenerate-assistant-message"},
+            422,
+            "invalid_request",
+        ),
+        # An approval decides whether a tool runs: a JSON boolean, never a truthy string.
+        ({"conversation_id": "c", "approvals": [{"id": "apr_x", "approved": "yes"}]}, 422, "invalid_request"),
+        ({"conversation_id": "c", "approvals": [{"id": "apr_x", "approved": 1}]}, 422, "invalid_request"),
+        # Answers continue a paused run; they cannot also regenerate or edit.
+        (
+            {"conversation_id": "c", "approvals": [{"id": "apr_x", "approved": True}], "regenerate": "m"},
+            422,
+            "invalid_request",
+        ),
     ],
 )
 def test_invalid_bodies_get_422(live_app: LiveApp, body: object, status: int, code: str) -> None:
@@ -241,11 +274,20 @@ def test_unexpected_failure_is_500_in_the_error_shape_with_request_id(live_app: 
 
     live_app.model.policy = broken
     records: list[logging.LogRecord] = []
+    request_logged = threading.Event()
+
+    def keep(record: logging.LogRecord) -> None:
+        records.append(record)
+        if record.name == "chatgate.request":
+            request_logged.set()
+
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = keep  # type: ignore[method-assign]
     logging.getLogger("chatgate").addHandler(handler)
     try:
         response = chat(live_app)
+        # The request line is written after the response has gone out.
+        assert request_logged.wait(30), "no request log line"
     finally:
         logging.getLogger("chatgate").removeHandler(handler)
     assert response.status_code == 500

@@ -15,7 +15,7 @@ from chatgate.agents import build_agent, model_provider_from_settings, run_confi
 from chatgate.auth.principal import Principal
 from chatgate.launcher.exec import ExecLauncher
 from chatgate.main import create_app
-from support.openai_wire import ScriptedOpenAI, WireReply, call_tool_then_echo
+from support.openai_wire import ScriptedOpenAI, WireReply, WireToolCall, call_tool_then_echo
 from support.processes import tool_server_children, wait_until
 from support.servers import ThreadedServer
 from support.settings import make_settings
@@ -81,6 +81,31 @@ def test_failing_model_endpoint_is_502(wire_app: tuple[str, ScriptedOpenAI], sta
     assert error["code"] == "model_error" and str(status) in error["message"]
     assert "scripted failure" not in response.text  # upstream text is not relayed
     assert MODEL_KEY not in response.text
+
+
+@pytest.mark.parametrize("as_object", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_arguments_nested_past_the_recursion_limit_are_a_model_error(
+    wire_app: tuple[str, ScriptedOpenAI], as_object: bool, stream: bool
+) -> None:
+    # A model (a prompt injection, say) can answer with arguments nested a thousand levels deep: the
+    # walks over them give up, and that is the model's failure (502), not ours (500).
+    url, wire = wire_app
+    data: object = "\ud800"  # a lone surrogate: the normaliser walks the arguments too
+    for _ in range(900):
+        data = {"a": data}
+    arguments = {"collection": "notes", "data": data}
+    call = WireToolCall("records_create", arguments, arguments_as_object=as_object)
+    wire.script = lambda _messages: WireReply(tool_calls=[call])
+    body = {"message": "hello", "stream": stream}
+    response = httpx.post(f"{url}/api/agents/chat", json=body, headers=auth(), timeout=60)
+    if stream:
+        assert response.status_code == 200
+        assert '"type":"error"' in response.text and "Something went wrong" not in response.text
+    else:
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["code"] == "model_error"
+    assert wait_until(lambda: not tool_server_children())
 
 
 def test_unreachable_model_endpoint_is_502(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def test_dev_mode_serves_the_page_and_mints_tokens(tmp_path: Path) -> None:
         page = client.get(f"{url}/")
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
-        assert '<meta name="chatgate-features" content="dev-tokens">' in page.text
+        # Dev tokens, and the thread endpoint to restore conversations from.
+        assert '<meta name="chatgate-features" content="dev-tokens messages">' in page.text
         # The policy lets exactly the page's own inline script run, nothing else.
         policy = page.headers["content-security-policy"]
         script = re.search(r"<script>(.*?)</script>", page.text, re.DOTALL)
@@ -57,6 +58,35 @@ def test_dev_mode_serves_the_page_and_mints_tokens(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("localhost", 200),
+        ("127.0.0.1", 200),
+        ("[::1]", 200),
+        ("192.168.1.20", 200),  # a dev server opened from another device by address
+        ("chat.localhost", 200),
+        ("attacker.example", 404),  # a rebinding name: its page would be same-origin with the server
+        ("localhost.attacker.example", 404),
+    ],
+)
+def test_dev_tokens_only_for_pages_named_by_address_or_localhost(
+    tmp_path: Path, host: str, status: int
+) -> None:
+    # DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1 reads this
+    # server's answers as its own. A name only its owner controls (localhost, an address) cannot be that.
+    server, url = _serve(tmp_path, JWT_SECRET=None)
+    port = url.rsplit(":", 1)[1]
+    with server, httpx.Client(timeout=30) as client:
+        minted = client.post(
+            f"{url}/api/dev/token", json={"user": "alice"}, headers={"Host": f"{host}:{port}"}
+        )
+    assert minted.status_code == status, minted.text
+    if status == 404:
+        assert minted.json()["error"]["code"] == "not_found"
+        assert "localhost" in minted.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
     ("env", "page_status"),
     [
         ({"CHATGATE_ENV": "production"}, 404),  # off in production by default
@@ -73,7 +103,7 @@ def test_the_dev_token_endpoint_does_not_exist_outside_dev(
         page = client.get(f"{url}/")
         assert page.status_code == page_status
         if page_status == 200:
-            assert '<meta name="chatgate-features" content="">' in page.text
+            assert '<meta name="chatgate-features" content="messages">' in page.text
         else:
             assert page.json()["error"]["code"] == "not_found"
         minted = client.post(f"{url}/api/dev/token", json={"user": "alice"})

@@ -1,7 +1,9 @@
 """Two real `chatgate serve` instances on one PostgreSQL and one Redis, behind a round-robin proxy:
 a conversation continues on either; a second message while one runs on the other instance is 409;
 rate limits are shared; resume works from the other instance; SIGKILL of one instance mid-stream
-loses no stored data, its tool servers die with it, and the survivor is left with no tool server.
+loses no stored data, its tool servers die with it, the survivor is left with no tool server, and the
+survivor answers the cut conversation again once the dead instance's lease lapses (its run recorded
+as interrupted).
 
 The model is the scripted OpenAI-compatible server; "slow" messages call `whoami` (a real tool server)
 and then stream half their answer and wait for the test to release the rest."""
@@ -37,6 +39,10 @@ from support.ui_stream import check_chunks, parse_sse
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 START_TIMEOUT = 90.0  # an interpreter start and the app's imports, on a loaded machine
+# A claim frees itself by age alone after CHAT_TIMEOUT_SECONDS + 60 (300 s here); a dead instance's
+# lease lapses after INSTANCE_LEASE_SECONDS (15): the test waits four times that, far below the age.
+CHAT_TIMEOUT_SECONDS = 240.0
+LEASE_WAIT_SECONDS = 60.0
 PER_MINUTE = 4
 FIRST_PART, REST = "First part. ", "And the rest."
 
@@ -128,6 +134,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             RATE_LIMIT_CHATS_PER_MINUTE=str(PER_MINUTE),
             MAX_CONCURRENT_CHATS_PER_USER="100",
             STREAM_KEEPALIVE_SECONDS="0.5",
+            CHAT_TIMEOUT_SECONDS=str(CHAT_TIMEOUT_SECONDS),
             LOG_LEVEL="WARNING",
         )
         # One after the other: the first migrates the empty database, the second finds it current.
@@ -241,6 +248,7 @@ def test_rate_limits_are_shared(cluster: Cluster) -> None:
         assert int(refused.headers["retry-after"]) >= 1
 
 
+@pytest.mark.timeout(300)  # a lease to lapse besides the kill, on a loaded machine
 def test_killing_an_instance_mid_stream_loses_nothing_and_leaves_no_orphan(cluster: Cluster) -> None:
     victim, survivor = cluster.instances
     who, earlier, cut = user(), f"k-{uuid.uuid4().hex[:8]}", f"cut-{uuid.uuid4().hex[:8]}"
@@ -275,6 +283,19 @@ def test_killing_an_instance_mid_stream_loses_nothing_and_leaves_no_orphan(clust
         assert parse_sse(resumed.text)[0][-1] == {"type": "abort"}
     else:
         assert resumed.status == 204
+    # The victim's claim lapses with its instance lease (INSTANCE_LEASE_SECONDS), long before the
+    # claim's age would free it (CHAT_TIMEOUT_SECONDS + 60): the survivor answers the conversation again.
+    assert wait_until(
+        lambda: not conversation(cluster, who, cut, on=1)["running"],
+        timeout=LEASE_WAIT_SECONDS,
+        interval=0.5,
+    ), "the dead instance's claim still blocks the conversation"
+    again = chat(cluster, who, "after the crash", cut, on=1)
+    assert again.status_code == 200, again.text
+    assert again.json()["response"] == "ok, 2 user message(s) seen"  # the cut turn's message was kept
+    detail = conversation(cluster, who, cut, on=1)
+    assert message_texts(detail) == ["slow on the victim", "after the crash", "ok, 2 user message(s) seen"]
+    assert [run["outcome"] for run in detail["runs"]] == ["interrupted", "completed"]
 
 
 def _alive(process: psutil.Process) -> bool:

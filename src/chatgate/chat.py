@@ -6,12 +6,10 @@ user's tool server launched at the first tool call, if any), tear down, record t
       └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
            │                            `timed_launch` at the first tool call), the operator's MCP servers
            └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
-      └─ record the run and its history, release the claim: one transaction (every path,
-         cancellation included)
+      └─ record the run and its history, release the claim: one transaction (every path, cancelled too)
 
-Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
-`chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
-(the launcher guarantees it).
+Everything the SDKs raise becomes a `chatgate.errors` error here (the model's by `chatgate.model_errors`),
+so routes only shape responses. The tool server is torn down on every path (the launcher guarantees it).
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from typing import Any
 
 import anyio
 from agents import Agent, Runner, RunResultStreaming, SessionSettings
+from agents.exceptions import ModelBehaviorError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.result import RunResultBase
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,11 +34,10 @@ from chatgate.admission import Admission
 from chatgate.agent_config import AgentTeam, default_team
 from chatgate.agents import ModelProvider, build_agents, run_config
 from chatgate.approvals import flow
-from chatgate.approvals.policy import approval_policy
-from chatgate.approvals.store import has_paused_run
 from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.conversations.history import ConversationSession, user_message_row
+from chatgate.conversations.models import INTERRUPTED
 from chatgate.conversations.replacement import ThreadCut
 from chatgate.conversations.shown_answer import ShownAnswer, missing_rows
 from chatgate.conversations.store import ConversationStore
@@ -59,7 +57,7 @@ from chatgate.storage.models import utc_now
 from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
 from chatgate.timed_launch import LaunchEnvironment, lazy_launch, timed_launch
-from chatgate.turn import INTERRUPTED, Turn
+from chatgate.turn import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +110,8 @@ class ChatService:
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
-            then, paused = cut.run if cut else None, has_paused_run() if self.approvals else None
-            claimed = await self.conversations.claim_turn(
+            then, paused = cut.run if cut else None, flow.has_paused_run() if self.approvals else None
+            claimed = await self.conversations.claim(
                 owner, conversation_id, turn.request_id, turn.message, new=new, then=then, also=paused
             )
         turn.paused = claimed.also
@@ -152,17 +150,16 @@ class ChatService:
             raise
         finally:
             run = turn.run_record(outcome, started_at)
-            # Cut off before the SDK added the input (during launch, say): the message is kept anyway;
-            # and what a stopped answer showed of a step it did not finish.
-            history = session.take_held(user_message=turn.message if outcome == INTERRUPTED else None)
-            history = missing_rows(shown, history) if outcome == INTERRUPTED else history
             marks = turn.marks(outcome, started_at)
             with anyio.CancelScope(shield=True):
-                history, kept_marks = await turn.settled(self.approvals, outcome, history, marks)
+                # Cut off before the SDK stored the input (during launch, say): the message is kept
+                # anyway, once; and what a stopped answer showed of a step it did not finish.
+                cut_off = outcome in (INTERRUPTED, DeadlineExceededError.code)
+                history = await session.take_held(user_message=turn.message if cut_off else None)
+                history = missing_rows(shown, history) if outcome == INTERRUPTED else history
+                kept = await turn.settled(self.approvals, outcome, history, marks)  # (history, marks)
                 await _ignore_failure(
-                    self.conversations.finish(
-                        owner, conversation_id, turn.request_id, run, history, kept_marks
-                    )
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, *kept)
                 )
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
@@ -200,6 +197,10 @@ class ChatService:
             raise ToolServerUnavailableError(TOOL_SERVER_LOST) from None
         except MODEL_FAILURES as exc:
             raise model_error(exc) from None
+        except RecursionError:
+            # What nests without bound in a run is the model's answer (tool arguments a thousand
+            # levels deep: the walks over them, ours and the SDK's, give up): its failure, a 502.
+            raise model_error(ModelBehaviorError("nested too deeply")) from None
         except SQLAlchemyError as exc:
             # The SDK's session reads and writes history with no translation of its own: a 503, not a 500.
             logger.warning("conversation history unavailable: %s", type(exc).__name__)
@@ -254,9 +255,8 @@ class ChatService:
         `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
         is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
         at its first tool call, if any. Operator MCP servers are always started up front: their
-        catalogs are only known from a running server. With `lazy` (a chat's run), the servers ask the
-        user's approval for calls where the agents' policy says so (`approvals.policy`)."""
-        timings, policy = timings or Timings(), approval_policy(self.agents) if lazy else None
+        catalogs are only known from a running server. With `lazy` (a chat's run) they ask for approval."""
+        timings, policy = timings or Timings(), flow.approval_policy(self.agents) if lazy else None
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
             server: AgentsMCPServer

@@ -42,6 +42,11 @@ class OperationsSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="SHUTDOWN_GRACE_SECONDS"
     )
+    # How long a conversation stays claimed by an instance that stopped renewing its lease (killed, lost,
+    # cut off from the database) before another instance may answer it; renewed every third of it.
+    instance_lease_seconds: float = Field(
+        default=15.0, ge=1, le=3600, validation_alias="INSTANCE_LEASE_SECONDS"
+    )
     metrics_enabled: bool = Field(default=True, validation_alias="METRICS_ENABLED")
     # A separate listener for /metrics (kept off the public port); unset: /metrics on the API port.
     metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="METRICS_PORT")

@@ -40,6 +40,7 @@ from chatgate.chat import ChatService
 from chatgate.config import Settings, get_settings
 from chatgate.config_errors import ConfigError
 from chatgate.conversations.history import prepare_engine
+from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.store import ConversationStore
 from chatgate.drain import CANCEL_SETTLE_SECONDS, Drain
 from chatgate.http_apis.parent import ApiService
@@ -62,6 +63,7 @@ from chatgate.telemetry.launcher import ObservedAdmission, ObservedLauncher
 from chatgate.telemetry.model import observed_provider
 from chatgate.telemetry.tracing import Tracing, TracingMiddleware
 from chatgate.tool_config import ToolConfigError, load_tool_config
+from chatgate.toolsets.loader import add_import_paths, toolset_entries
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +98,12 @@ def create_app(
             pool_timeout=settings.chat_timeout_seconds,
         )
         # The tool servers load `[[tables]]` themselves; checking them here makes a mistake a
-        # start-up error instead of a tool server (or the fork template) failing to start.
-        load_table_specs(load_tool_config(settings.config_file))
+        # start-up error instead of a tool server (or the fork template) failing to start. As there,
+        # the toolsets' folders come first on the import path: the models may live in them.
+        tool_config = load_tool_config(settings.config_file)
+        config_dir = settings.config_file.parent if settings.config_file else None
+        add_import_paths(toolset_entries(tool_config, base_dir=config_dir))
+        load_table_specs(tool_config)
         apis = ApiService.from_settings(settings, engine)
         # After the API catalog is written: the agents' tool allowlists are checked against every tool.
         agents = agent_team_from_settings(settings)
@@ -117,6 +123,7 @@ def create_app(
     provider = model_provider or configured_model
     prepare_engine(engine)
     schema = SchemaGate(settings.resolved_database_url)
+    lease = InstanceLease(engine, lease_seconds=settings.instance_lease_seconds)
     chat_service = ChatService(
         settings=settings,
         launcher=launcher,
@@ -126,7 +133,7 @@ def create_app(
         model_provider=observed_provider(provider, telemetry) if provider is not None else None,
         engine=engine,
         conversations=ConversationStore(
-            engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60)
+            engine, stale_after=datetime.timedelta(seconds=settings.chat_timeout_seconds + 60), lease=lease
         ),
         launch_environment=apis.api_environment,
         agents=agents,
@@ -175,10 +182,14 @@ def create_app(
                 # Tool servers get an identity signed with the database's key; without it (not
                 # migrated yet) they present none and row-level security shows them nothing.
                 await preload_signer(engine)
+            # Renewed from before the first chat on: this instance's claims block their
+            # conversations only while it lives.
+            await lease.try_renew()
             await launcher.start()
         except BaseException:
             await close_resources()
             raise
+        keep_lease = asyncio.create_task(lease.keep())
         warm_up = asyncio.create_task(verifier.warm_up())
         listener = start_metrics_listener(settings, telemetry.metrics)
         try:
@@ -190,7 +201,9 @@ def create_app(
             if drain.cancel_all():
                 await drain.wait_idle(CANCEL_SETTLE_SECONDS)
             warm_up.cancel()
-            await asyncio.gather(warm_up, return_exceptions=True)
+            keep_lease.cancel()
+            await asyncio.gather(warm_up, keep_lease, return_exceptions=True)
+            await lease.release()  # after the runs were recorded: any claim still left is free now
             if listener is not None:
                 listener.stop()
             await launcher.stop()

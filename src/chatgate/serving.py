@@ -7,17 +7,25 @@ open (`/readyz` 503, new chats 503 `draining`, chats in flight finish within
 `SHUTDOWN_GRACE_SECONDS`, then the rest are cancelled); only then does uvicorn shut down: it closes
 the listener, waits for the last responses, and runs the app's shutdown, which stops every tool
 server. A second signal skips the rest of the grace (cancels the chats now); a third forces exit.
+
+Request heads (the request line and headers) are bounded too (`MAX_HEAD_BYTES`, `BoundedHeadProtocol`):
+the HTTP parser keeps a head in memory until it ends, however long that is, and bodies are bounded by
+the app only once a head has arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from chatgate.drain import Drain
 
@@ -25,6 +33,50 @@ logger = logging.getLogger(__name__)
 
 # After the drain: the longest uvicorn waits for other requests still being answered.
 AFTER_DRAIN_SECONDS = 10
+# Longest request line plus headers: four times a 16 KiB token, twice what nginx accepts by default.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class BoundedHeadProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering `413 request_too_large` (and closing) once a request's
+    head passes `MAX_HEAD_BYTES` without ending: without this, a 50 MB header is read into memory."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._head_bytes = 0
+        self._in_head = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)  # may include the start of a body: checked after parsing
+        super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # the next request on this connection starts with its head
+
+    def _refuse_head(self) -> None:
+        message = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+        body = json.dumps({"error": {"code": "request_too_large", "message": message}}).encode()
+        head = (
+            "HTTP/1.1 413 Content Too Large\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("ascii") + body)
+        self.transport.close()
 
 
 class DrainingServer(uvicorn.Server):
@@ -73,5 +125,6 @@ def serve(app: FastAPI, drain: Drain, *, host: str, port: int, grace_seconds: fl
         log_config=None,
         proxy_headers=False,
         timeout_graceful_shutdown=AFTER_DRAIN_SECONDS,
+        http=BoundedHeadProtocol,
     )
     DrainingServer(config, drain, grace_seconds).run()

@@ -87,6 +87,24 @@ def normalized_identifier(value: str) -> str:
     return normalized
 
 
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+
+
+def check_numeric_dates(claims: Mapping[str, Any]) -> None:
+    """Refuse `exp`, `nbf` or `iat` that is not a JSON number (RFC 7519 §2 NumericDate).
+
+    PyJWT reads these with `int()`, so `"1795961786"` and `true` would pass as dates; a token whose
+    times are not numbers was not made by a conforming issuer.
+
+    Raises:
+        AuthenticationError: reason `malformed`.
+    """
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise AuthenticationError(f"The token's '{name}' claim must be a number.", reason="malformed")
+
+
 def check_issuer(claims: Mapping[str, Any], expected: str | None) -> None:
     """Refuse a token whose `iss` is not `expected` (normalised); nothing to check when None.
 

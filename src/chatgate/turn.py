@@ -24,7 +24,7 @@ from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import item_text
 from chatgate.conversations.message_index import TurnIds, TurnMarks
-from chatgate.conversations.models import ConversationRun
+from chatgate.conversations.models import INTERRUPTED, ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
 from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
@@ -32,9 +32,8 @@ from chatgate.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-# How a recorded run ended, besides a catalogue error's code.
+# How a recorded run ended, besides a catalogue error's code (and INTERRUPTED).
 COMPLETED = "completed"
-INTERRUPTED = "interrupted"
 AWAITING_APPROVAL = "awaiting_approval"
 
 

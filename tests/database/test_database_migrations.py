@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from chatgate.conversations.history import user_message_row
+from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import MessageIndex, TurnIds, TurnMarks
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
@@ -120,8 +121,9 @@ async def test_grant_app_role_refuses_roles_that_bypass_rls(postgres_run: object
 
 @pytest.mark.postgres
 def test_upgrading_keeps_the_service_role_working_on_new_conversation_tables() -> None:
-    """A database granted before 0005 (no `conversation_messages` then): after the upgrade the service's
-    role reaches the new table, for its own conversations only, with no new grant."""
+    """A database granted before 0005 (no `conversation_messages`, `instance_leases` then): after the
+    upgrade the service's role reaches the new tables (messages for its own conversations only), with no
+    new grant."""
     role = f"chatgate_upgrade_{uuid.uuid4().hex[:10]}"
     with fresh_postgres_database() as admin_url:
         asyncio.run(upgrade_database(admin_url, "0004"))
@@ -149,7 +151,10 @@ def test_upgrading_keeps_the_service_role_working_on_new_conversation_tables() -
 async def _thread_of_a_new_conversation(url: str) -> None:
     engine = create_engine(url)
     try:
-        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5))
+        # 0007's instance lease too: granted like conversations, with no new grant.
+        lease = InstanceLease(engine, lease_seconds=15)
+        await lease.renew()
+        store = ConversationStore(engine, stale_after=datetime.timedelta(minutes=5), lease=lease)
         await store.claim("alice", "c1", "req", "hi")
         index = MessageIndex(engine)
         history = [user_message_row("hi")]

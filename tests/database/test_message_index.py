@@ -49,7 +49,7 @@ async def _turn(
                 {"role": "assistant", "content": "done"},
             ]
         )
-    history = session.take_held(user_message="hi")
+    history = await session.take_held(user_message="hi")
     marks = TurnMarks(ids, utc_now(), interrupted=not input_written, failed_calls=frozenset(failed))
     await store.finish(owner, cid, "req", _run(cid, owner), history, marks)
 

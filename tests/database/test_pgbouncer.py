@@ -5,8 +5,9 @@ connection serves many clients in turn. The per-transaction identity (`set_confi
 that; session state would leak and named prepared statements would collide, which is why
 `?pgbouncer=true` turns statement caching off (see `chatgate.storage.engine`).
 
-The RLS and isolation tests are imported here so they run a second time with this module's fixtures:
-`app_engine` and `database_url` point through PgBouncer.
+The RLS and isolation tests, and the instance leases' takeover (plain transactions, no session
+state), are imported here so they run a second time with this module's fixtures: `app_engine` and
+`database_url` point through PgBouncer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.storage import RecordStore, create_engine, owner_transaction
+from database.test_instance_lease import (  # noqa: F401
+    test_a_dead_instances_claim_is_taken_over_and_its_run_recorded_interrupted,
+    test_concurrent_takeovers_of_one_dead_claim_let_one_through,
+)
 from database.test_isolation_property import test_users_only_ever_see_their_own_rows  # noqa: F401
 from database.test_row_level_security import (  # noqa: F401
     test_application_role_is_subject_to_rls,
@@ -31,7 +36,7 @@ from database.test_row_level_security import (  # noqa: F401
     test_stores_with_the_owner_filter_disabled_still_see_only_their_rows,
     test_writes_for_another_owner_are_refused,
 )
-from support.pgbouncer import PgBouncer, pgbouncer_binary, start_pgbouncer
+from support.pgbouncer import PgBouncer, missing_reason, pgbouncer_binary, start_pgbouncer
 
 if TYPE_CHECKING:
     from support.postgres import PostgresRun
@@ -43,7 +48,7 @@ pytestmark = pytest.mark.postgres
 def pgbouncer(postgres_run: PostgresRun) -> Iterator[PgBouncer]:
     binary = pgbouncer_binary()
     if binary is None:
-        reason = "pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)"
+        reason = missing_reason()
         if os.environ.get("CHATGATE_REQUIRE_PGBOUNCER") == "1":
             pytest.fail(f"CHATGATE_REQUIRE_PGBOUNCER=1 but {reason}")
         pytest.skip(reason)

@@ -23,9 +23,22 @@ from support.servers import free_port
 START_TIMEOUT_SECONDS = 30.0
 
 
+# Debian installs it in /usr/sbin, which a non-root PATH may lack.
+PGBOUNCER_PATHS = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer", "/usr/local/bin/pgbouncer")
+
+
 def pgbouncer_binary() -> str | None:
+    """The pgbouncer executable: on PATH, else where packages install it; None when there is none."""
     return shutil.which("pgbouncer") or next(
-        (path for path in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if Path(path).exists()), None
+        (path for path in PGBOUNCER_PATHS if os.access(path, os.X_OK)), None
+    )
+
+
+def missing_reason() -> str:
+    """Why `pgbouncer_binary()` found nothing, naming every place it looked."""
+    return (
+        f"pgbouncer is not installed: not on PATH, not at {', '.join(PGBOUNCER_PATHS)} "
+        "(apt-get install pgbouncer; .ci/run installs it)"
     )
 
 

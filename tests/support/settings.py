@@ -45,10 +45,19 @@ SCRUBBED_ENV = (
 # Tests send many chats per user quickly: the per-user limits are raised far out of the way unless a
 # test sets them (tests/test_rate_limits.py does).
 RAISED_LIMITS = {"RATE_LIMIT_CHATS_PER_MINUTE": 100_000, "MAX_CONCURRENT_CHATS_PER_USER": 10_000}
+# Tool servers launched together on a loaded 2-core machine: eight `exec` launches at once each import
+# the MCP SDK (~1 CPU-second), which took past the 10 s default and answered 503 tool_server_unavailable
+# (test_chat_api's concurrent users). A launch ceiling, not a speed: tests of the timeout set their own.
+PATIENT_LAUNCHES = {"MCP_CONNECT_TIMEOUT_SECONDS": 60}
 
 
 def make_settings(state_dir: Path, **env: Any) -> Settings:
     """Settings for a test: its own state directory, the test secret, no `.env` file."""
-    values: dict[str, Any] = {"CHATGATE_STATE_DIR": state_dir, "JWT_SECRET": TEST_JWT_SECRET, **RAISED_LIMITS}
+    values: dict[str, Any] = {
+        "CHATGATE_STATE_DIR": state_dir,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        **RAISED_LIMITS,
+        **PATIENT_LAUNCHES,
+    }
     values.update(env)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

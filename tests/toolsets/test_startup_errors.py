@@ -246,3 +246,35 @@ def test_globs_for_operator_mcp_server_tools_are_checked_against_their_prefix(tm
     start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_github_*", "whoami"]\n'))
     with pytest.raises(ConfigError, match="'mcp_gitlab_\\*' matches no tool"):
         start(tmp_path, write_config(tmp_path, servers + '[agent]\ntools = ["mcp_gitlab_*"]\n'))
+
+
+def test_a_declared_tables_model_in_a_toolsets_folder_is_found_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One operator package holds the models and the tools, found only through `[[toolsets]] path`:
+    # the API process's own start-up check of `[[tables]]` must look there too (`chatgate serve`
+    # does not put the working folder on the import path).
+    monkeypatch.setattr(sys, "path", [*sys.path])
+    package = f"operator_project_{uuid.uuid4().hex[:10]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "models.py").write_text(
+        textwrap.dedent(
+            f"""
+            from sqlmodel import Field, SQLModel
+
+            class Memo(SQLModel, table=True):
+                __tablename__ = "{package}_memos"
+                id: int | None = Field(default=None, primary_key=True)
+                owner: str = Field(max_length=1024)
+                text: str = Field(max_length=200)
+            """
+        )
+    )
+    module = f"{package}.tools"
+    (tmp_path / package / "tools.py").write_text(
+        HEADER + "@toolset.tool\nasync def ops_ping(ctx: ToolContext) -> str:\n    'Ping.'\n    return 'x'\n"
+    )
+    table = f'[[tables]]\nname = "memos"\nmodel = "{package}.models:Memo"\nwritable = ["text"]\n'
+    start(tmp_path, _toolset_config(tmp_path, module, table))
+    assert str(tmp_path.resolve()) in sys.path

@@ -10,9 +10,10 @@ import anyio
 
 from chatgate.approvals.records import Answer, Approval, PausedTurn
 from chatgate.chat import ChatService
+from chatgate.conversations.models import INTERRUPTED
 from chatgate.errors import ChatgateError
 from chatgate.storage.errors import RowNotFoundError, StorageError
-from chatgate.turn import AWAITING_APPROVAL, INTERRUPTED, Turn
+from chatgate.turn import AWAITING_APPROVAL, Turn
 
 
 async def answer_approvals(

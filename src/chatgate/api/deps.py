@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from chatgate.api.services import Services
 from chatgate.auth.principal import Principal
@@ -38,14 +38,11 @@ def get_chat_intake(services: ServicesDep) -> ChatIntake:
 ChatIntakeDep = Annotated[ChatIntake, Depends(get_chat_intake)]
 
 
-async def get_current_principal(
-    request: Request,
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+async def get_current_principal(request: Request, services: ServicesDep) -> Principal:
     """The verified caller; 401 (with `WWW-Authenticate`) on any doubt."""
     try:
-        principal = await services.verifier.verify(bearer_token(authorization))
+        # Every Authorization header, not the first: two of them are refused, never picked between.
+        principal = await services.verifier.verify(bearer_token(request.headers.getlist("authorization")))
     except (AuthenticationError, AuthUnavailableError) as exc:
         metrics = services.telemetry.metrics
         if metrics is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chatgate.conversations.replacement import EDIT, REGENERATE, Replacement
 from chatgate.surrogates import without_lone_surrogates
@@ -15,16 +15,36 @@ CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 # A message id the client chose (the AI SDK's are 16 letters and digits; UUIDs, nanoids fit too):
 # printable ASCII without spaces, stored as it came.
 MESSAGE_ID_PATTERN = re.compile(r"^[!-~]{1,128}$")
+# Deeper than any message, tool input or output a client sends back. The limit is checked before
+# anything walks the body recursively: deeper, the walk would end in a RecursionError (a 500).
+MAX_JSON_DEPTH = 100
 
 
 class RequestBody(BaseModel):
     """A JSON request body: lone UTF-16 surrogates in any of its strings become U+FFFD on the way in
-    (why: `chatgate.surrogates`), so no later step meets text it cannot encode."""
+    (why: `chatgate.surrogates`), so no later step meets text it cannot encode. Nesting deeper than
+    `MAX_JSON_DEPTH` is refused (422)."""
 
     @model_validator(mode="before")
     @classmethod
-    def _replace_lone_surrogates(cls, data: Any) -> Any:
+    def _bounded_and_cleaned(cls, data: Any) -> Any:
+        if _nested_deeper_than(data, MAX_JSON_DEPTH):
+            raise ValueError(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         return without_lone_surrogates(data)
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in `value` nest more than `limit` levels (iterative: any depth)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class UIMessageIn(RequestBody):
@@ -46,7 +66,7 @@ class ApprovalAnswerIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=64, description="The approval's id.")
-    approved: bool
+    approved: StrictBool  # it decides whether a tool runs: `true` or `false`, never "yes" or 1
     reason: str | None = Field(default=None, max_length=2000, description="Why (told to the model).")
 
 
@@ -68,7 +88,7 @@ class ChatRequest(RequestBody):
     # The `useChat` body.
     id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN)
     messages: list[UIMessageIn] | None = None
-    trigger: str | None = None
+    trigger: Literal["submit-message", "regenerate-message"] | None = None  # the AI SDK's two
     messageId: str | None = None  # the AI SDK's field name
     approvals: list[ApprovalAnswerIn] | None = Field(
         default=None, min_length=1, max_length=128, description="Answers to the calls awaiting approval."
@@ -88,6 +108,8 @@ class ChatRequest(RequestBody):
                 raise ValueError("send either 'message', 'messages' or 'approvals'")
             if not self.conversation:
                 raise ValueError("'approvals' answer a conversation: send its 'conversation_id'")
+            if self.regenerate is not None or self.edit is not None:
+                raise ValueError("send 'approvals' without 'regenerate' or 'edit'")
             return self
         if self.regenerate is not None and self.message is None and self.messages is None:
             self.message = ""  # the stored question is answered again

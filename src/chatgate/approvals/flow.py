@@ -14,15 +14,26 @@ from agents.result import RunResultBase
 
 from chatgate.approvals.answers import denial_outputs
 from chatgate.approvals.execution import ApprovedCalls
+from chatgate.approvals.policy import approval_policy
 from chatgate.approvals.records import Approval, PausedTurn
 from chatgate.approvals.resume import pending_calls, restore
-from chatgate.approvals.store import ApprovalStore
+from chatgate.approvals.store import ApprovalStore, has_paused_run
 from chatgate.launcher.lazy import LazyToolServer
 from chatgate.run_report import Timings, ToolClock
 from chatgate.streaming.progress import ToolProgress, forward_progress
 from chatgate.telemetry import Telemetry
 
-__all__ = ["ApprovalStore", "deny_waiting", "failed", "hooks", "pause", "prepare", "run_input"]
+__all__ = [
+    "ApprovalStore",
+    "approval_policy",
+    "deny_waiting",
+    "failed",
+    "has_paused_run",
+    "hooks",
+    "pause",
+    "prepare",
+    "run_input",
+]
 
 
 def prepare(server: AgentsMCPServer, on_progress: Callable[[ToolProgress], Awaitable[None]] | None) -> None:

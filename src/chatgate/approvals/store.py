@@ -124,16 +124,15 @@ class ApprovalStore:
         now = utc_now()
         return [approval for approval in rows if approval.expires_at > now]
 
-    async def decided(self, owner: str, conversation_id: str) -> list[Approval]:
-        """Every answered approval of the conversation, oldest first (how a restored thread shows
-        its calls)."""
+    async def of_thread(self, owner: str, conversation_id: str) -> tuple[list[Approval], str | None]:
+        """Every approval of the conversation, oldest first, and the id of the answer its paused run
+        continues in (None: none, or no id stored): how a restored thread shows its calls."""
         async with owner_transaction(self._engine, owner) as connection:
-            rows = await connection.execute(
-                sa.select(A)
-                .where(*_of(A, owner, conversation_id), A.c.decision.is_not(None))
-                .order_by(A.c.created_at, A.c.id)
-            )
-            return [approval_from_row(row._mapping) for row in rows]
+            query = sa.select(A).where(*_of(A, owner, conversation_id)).order_by(A.c.created_at, A.c.id)
+            rows = await connection.execute(query)
+            paused = sa.select(P.c.message_id).where(*_of(P, owner, conversation_id))
+            message_id: str | None = (await connection.execute(paused)).scalar_one_or_none()
+            return [approval_from_row(row._mapping) for row in rows], message_id
 
     async def answer(
         self, owner: str, conversation_id: str, answers: Sequence[Answer], *, complete: bool = False

@@ -10,7 +10,7 @@ The user is `sub`, else `id`, `user_id`, `userId`. Every refusal is logged with 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +30,13 @@ from chatgate.auth.principal import Principal
 from chatgate.config import Settings
 from chatgate.errors import AuthenticationError, AuthUnavailableError, MissingTokenError
 from chatgate.spawn import MAX_USER_ID_CHARS
-from chatgate.token_checks import TokenHeader, check_audience, check_issuer, parse_header
+from chatgate.token_checks import (
+    TokenHeader,
+    check_audience,
+    check_issuer,
+    check_numeric_dates,
+    parse_header,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +207,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             # Claims of the wrong type (a string `exp`, a list `sub`), an undecodable payload.
             raise AuthenticationError("The token's claims are malformed.", reason="malformed") from None
+        check_numeric_dates(claims)
         check_issuer(claims, self.config.issuer)
         check_audience(claims, self.config.audience)
         return claims
@@ -229,17 +236,24 @@ def _user_id(claims: Mapping[str, Any]) -> str:
     raise AuthenticationError("The token names no user (sub, id, user_id or userId).", reason="user_id")
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token of an `Authorization: Bearer …` header.
+def bearer_token(authorization: str | Sequence[str] | None) -> str:
+    """The token of an `Authorization: Bearer …` header (`authorization`: its value, or every value
+    the request carries).
 
     Raises:
         MissingTokenError: no header (`missing_token`).
-        AuthenticationError: another scheme.
+        AuthenticationError: another scheme, or more than one header (which one counts would be
+            ambiguous: a proxy may have checked the other).
     """
+    error: AuthenticationError
+    if not isinstance(authorization, str) and authorization is not None:
+        if len(authorization) > 1:
+            error = AuthenticationError("Send exactly one Authorization header.", reason="scheme")
+            log_refusal(error)
+            raise error
+        authorization = authorization[0] if authorization else None
     if not authorization:
-        error: AuthenticationError = MissingTokenError(
-            "Send an Authorization: Bearer <token> header.", reason="missing_token"
-        )
+        error = MissingTokenError("Send an Authorization: Bearer <token> header.", reason="missing_token")
         log_refusal(error)
         raise error
     scheme, _, token = authorization.strip().partition(" ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict, deque
 from typing import Any
@@ -34,6 +35,10 @@ class ConversationSession(ShieldedSQLAlchemySession):
     ones, until `take_held` hands them over to be written in the one transaction that ends the run
     (`ConversationStore.finish`) instead of one transaction per SDK call. Afterwards (an SDK run loop
     that outlives the request, say) writes go straight through.
+
+    The input's write runs to its end even when the run is cancelled during it; `take_held` waits
+    for it, so the run's end knows whether the user's message is stored (and where) and writes it
+    exactly once.
     """
 
     def __init__(
@@ -55,7 +60,8 @@ class ConversationSession(ShieldedSQLAlchemySession):
         self._history_limit = history_limit
         # Serialized like the stored rows, so later changes to the SDK's item objects cannot leak in.
         self._held: list[str] | None = [] if hold_writes else None
-        self._input_written = False
+        # The write of the run's input (the first `add_items` while holding), once begun.
+        self._input_write: asyncio.Task[None] | None = None
         if owner is not None:
             # On PostgreSQL the history tables sit behind the conversations policy: every transaction
             # the SDK begins presents the owner's identity, or it sees (and may add) nothing.
@@ -75,24 +81,31 @@ class ConversationSession(ShieldedSQLAlchemySession):
         return paired_tool_items(distinct_call_ids(without_lone_surrogates(items)))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        if self._held is None or not self._input_written:
-            # The run's input is written at once: an instance killed mid-run must not lose what the
-            # user said. Only the items after it are held.
+        if self._held is None:
             await super().add_items(items)
-            self._input_written = True
-            return
-        self._held.extend([await self._serialize_item(item) for item in items])
+        elif self._input_write is None:
+            # The run's input is written at once: an instance killed mid-run must not lose what the
+            # user said. Only the items after it are held. A cancelled caller cannot tell whether the
+            # write landed, so the task is kept for `take_held` to ask.
+            self._input_write = self.start_adding(items)
+            await asyncio.shield(self._input_write)
+        else:
+            self._held.extend([await self._serialize_item(item) for item in items])
 
-    def take_held(self, *, user_message: str | None = None) -> list[str]:
+    async def take_held(self, *, user_message: str | None = None) -> list[str]:
         """The held items as stored rows (JSON), oldest first; from now on writes go straight through.
 
-        With `user_message`, a run cut off before the SDK added its input (during launch, say) still
-        keeps what the user said: it is put first unless the held items already carry it.
+        Waits for the input's write if it is still running (it is short, bounded by the database's
+        lock timeout), so nothing of this run is written after the rows returned here; call it
+        shielded from cancellation. With `user_message`, a run cut off before the SDK stored its
+        input (during launch, or a write that failed) still keeps what the user said: it is put
+        first unless the held items already carry it.
         """
+        input_stored = await self._input_stored()
         held, self._held = self._held or [], None
         if (
             user_message  # an approval answer carries none
-            and not self._input_written
+            and not input_stored
             and not any(
                 _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
                 for item in map(json.loads, held)
@@ -100,6 +113,13 @@ class ConversationSession(ShieldedSQLAlchemySession):
         ):
             held.insert(0, user_message_row(user_message))
         return held
+
+    async def _input_stored(self) -> bool:
+        write = self._input_write
+        if write is None:
+            return False
+        await asyncio.wait({write})  # never raises: the write's own failure is read below
+        return not write.cancelled() and write.exception() is None
 
 
 def user_message_row(message: str) -> str:

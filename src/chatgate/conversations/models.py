@@ -28,8 +28,13 @@ def _timestamp(nullable: bool = False) -> Any:
     return Field(default_factory=utc_now, sa_type=sa.DateTime(timezone=True), nullable=False)
 
 
+# How a recorded run ended when it was cut off: stopped, cancelled, or its instance died.
+INTERRUPTED = "interrupted"
+
+
 class Conversation(SQLModel, table=True):
-    """One conversation of one owner. `active_request_id` marks a run in progress (one at a time)."""
+    """One conversation of one owner. `active_request_id` marks a run in progress (one at a time),
+    `active_instance` the instance running it (`chatgate.conversations.instance_lease`)."""
 
     __tablename__ = "conversations"
     __table_args__ = (
@@ -44,6 +49,7 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime.datetime = _timestamp()
     active_request_id: str | None = Field(default=None, max_length=128, nullable=True)
     active_since: datetime.datetime | None = _timestamp(nullable=True)
+    active_instance: str | None = Field(default=None, max_length=128, nullable=True)
 
 
 class ConversationRun(SQLModel, table=True):

@@ -32,7 +32,12 @@ class ShieldedSQLAlchemySession(SQLAlchemySession):
         return await finished(super().get_items(limit))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        await finished(super().add_items(items))
+        await asyncio.shield(self.start_adding(items))
+
+    def start_adding(self, items: list[TResponseInputItem]) -> asyncio.Task[None]:
+        """Begin `add_items` in a task of its own and return it: awaiting the task later tells
+        whether the items were stored, even after the caller that asked was cancelled."""
+        return started(super().add_items(items))
 
     async def pop_item(self) -> TResponseInputItem | None:
         return await finished(super().pop_item())
@@ -43,10 +48,15 @@ class ShieldedSQLAlchemySession(SQLAlchemySession):
 
 async def finished(operation: Coroutine[Any, Any, T]) -> T:
     """Await `operation` in its own task: cancelling the caller does not interrupt it."""
+    return await asyncio.shield(started(operation))
+
+
+def started(operation: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """`operation` running in a task of its own, kept alive until it ends."""
     task = asyncio.get_running_loop().create_task(operation)
     _running.add(task)
     task.add_done_callback(_forget)
-    return await asyncio.shield(task)
+    return task
 
 
 def _forget(task: asyncio.Task[Any]) -> None:

@@ -1,21 +1,24 @@
 """Conversation rows: who owns which conversation, which run is in progress, what each run did.
 
 Every statement is filtered by owner in code and runs in `owner_transaction`, so on PostgreSQL the
-row-level security policies hold as well. Another owner's conversation id behaves as a missing one.
+row-level security policies hold as well. A conversation id that belongs to someone else behaves
+exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatgate.conversations.claims import Claimed, ClaimRules
+from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
     SDK_MESSAGES_TABLE,
@@ -30,19 +33,13 @@ from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
+logger = logging.getLogger(__name__)
+
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
 M = ConversationMessage.__table__  # type: ignore[attr-defined]
 _SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column("message_data"))
 _SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A claimed conversation: whether the claim created it, and the claim's `also` condition."""
-
-    created: bool
-    also: bool = False
 
 
 def title_from(message: str) -> str:
@@ -52,27 +49,13 @@ def title_from(message: str) -> str:
 
 
 class ConversationStore:
-    def __init__(self, engine: AsyncEngine, *, stale_after: datetime.timedelta) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, stale_after: datetime.timedelta, lease: InstanceLease | None = None
+    ) -> None:
         self._engine = engine
-        # A claim older than this is from a process that died mid-run; it no longer blocks.
-        self._stale_after = stale_after
+        self._claims = ClaimRules(stale_after=stale_after, lease=lease)
 
     async def claim(
-        self,
-        owner: str,
-        conversation_id: str,
-        request_id: str,
-        first_message: str,
-        *,
-        new: bool = False,
-        then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> bool:
-        """`claim_turn`; True when the conversation was created by this call."""
-        return (
-            await self.claim_turn(owner, conversation_id, request_id, first_message, new=new, then=then)
-        ).created
-
-    async def claim_turn(
         self,
         owner: str,
         conversation_id: str,
@@ -85,10 +68,17 @@ class ConversationStore:
     ) -> Claimed:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
-        `new`: the caller made the id for this call (it cannot exist yet). `then` runs in the same
-        transaction once claimed (regenerate and edit cut the thread there); if it raises, the claim
-        (or the new conversation) is rolled back. `also`, a condition on the claimed row, is returned
+        `new` says the caller generated the id for this call (it cannot exist yet).
+        `then` runs in the same transaction once the conversation is claimed (regenerate and edit
+        cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
+        new conversation) is rolled back with it. `also`, a condition on the claimed row, is returned
         by the claiming UPDATE at no statement of its own (False for a conversation created here).
+
+        A claim left by a run that cannot be running any more (its instance's lease lapsed, or it is
+        older than `stale_after`) is taken over, and that run is recorded as interrupted.
+
+        Returns:
+            Whether the conversation was created by this call, and `also`.
 
         Raises:
             chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
@@ -96,14 +86,14 @@ class ConversationStore:
             Whatever `then` raises.
         """
         now = utc_now()
+        claim = self._claims.values(request_id, now)
         row = {
             "id": conversation_id,
             "owner": owner,
             "title": title_from(first_message),
             "created_at": now,
             "updated_at": now,
-            "active_request_id": request_id,
-            "active_since": now,
+            **claim,
         }
         async with owner_transaction(self._engine, owner, write=True) as connection:
             if new:
@@ -111,19 +101,19 @@ class ConversationStore:
                 await connection.execute(C.insert().values(**row))
                 return Claimed(created=True)
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
-            claim = (
-                C.update().where(mine, self._free(now)).values(active_request_id=request_id, active_since=now)
-            )
-            claimed = (
-                await connection.execute(claim.returning(C.c.id, also if also is not None else sa.false()))
-            ).first()
-            if claimed is not None:
+            flag = also if also is not None else sa.false()
+            # The usual case, one statement: nothing is running.
+            update = C.update().where(mine, C.c.active_request_id.is_(None)).values(**claim)
+            claimed = (await connection.execute(update.returning(flag))).first()
+            if claimed is not None or await self._claims.take_over(connection, owner, conversation_id, claim):
                 if then is not None:
                     await then(connection)
-                return Claimed(created=False, also=bool(claimed[1]))
-            exists = await connection.scalar(sa.select(sa.func.count()).select_from(C).where(mine))
-            if exists:
-                raise ConversationBusyError()
+                found = (
+                    claimed[0]
+                    if claimed is not None
+                    else await connection.scalar(sa.select(flag).where(mine))
+                )
+                return Claimed(created=False, also=bool(found))
             try:
                 async with connection.begin_nested():
                     await connection.execute(C.insert().values(**row))
@@ -137,12 +127,8 @@ class ConversationStore:
                 await then(connection)  # a new conversation has no messages: a replacement is a 404
             return Claimed(created=True)
 
-    def _free(self, now: datetime.datetime) -> sa.ColumnElement[bool]:
-        """No run in progress: never claimed, released, or claimed by a process that died long ago."""
-        return sa.or_(C.c.active_request_id.is_(None), C.c.active_since < now - self._stale_after)
-
     def _columns(self) -> list[Any]:
-        running = sa.case((self._free(utc_now()), False), else_=True).label("running")
+        running = sa.case((self._claims.free(utc_now()), False), else_=True).label("running")
         return [C.c.id, C.c.title, C.c.created_at, C.c.updated_at, running]
 
     async def finish(
@@ -157,12 +143,26 @@ class ConversationStore:
         """Release the claim of `request_id`, record its run and append `history` to the conversation.
 
         `history` is the run's items as the SDK session stores them (JSON rows, oldest first; see
-        `ConversationSession.take_held`), written in the same transaction: a run's messages, record
-        and release are all stored or none is. `marks` (the turn's message ids) are written with them:
-        the turn is the user's message (stored when the SDK wrote the run's input, else `history[0]`)
-        and everything after it.
+        `ConversationSession.take_held`): written here, in the same transaction, so a run's messages,
+        its record and the release are all stored or none is. `marks` (the turn's message ids) are
+        written with them: the turn is the user's message (already stored when the SDK wrote the
+        run's input, else `history[0]`) and everything appended after it. A run whose claim was
+        taken over (`chatgate.conversations.claims`) stores nothing: the taker recorded it.
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            released = await connection.execute(
+                C.update()
+                .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
+                .values(active_request_id=None, active_since=None, active_instance=None, updated_at=utc_now())
+            )
+            if released.rowcount == 0:
+                # The claim was taken over (this instance's lease lapsed: cut off from the database, or
+                # stalled) and the taker recorded this run as interrupted. Its history stays unwritten:
+                # it would interleave with the run that holds the conversation now.
+                logger.warning(
+                    "request %s lost its conversation's claim: its history is not stored", request_id
+                )
+                return
             before = await last_item(connection, conversation_id) if marks is not None else 0
             if history:
                 await _append_history(connection, conversation_id, history)
@@ -172,11 +172,6 @@ class ConversationStore:
                 await mark_turn(
                     connection, owner, conversation_id, marks, since=before if input_held else before - 1
                 )
-            await connection.execute(
-                C.update()
-                .where(C.c.id == conversation_id, C.c.owner == owner, C.c.active_request_id == request_id)
-                .values(active_request_id=None, active_since=None, updated_at=utc_now())
-            )
             await connection.execute(R.insert().values(**run.model_dump()))
 
     async def page(self, owner: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -232,7 +227,7 @@ class ConversationStore:
         """
         async with owner_transaction(self._engine, owner, write=True) as connection:
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
-            free = (await connection.execute(sa.select(self._free(utc_now())).where(mine))).first()
+            free = (await connection.execute(sa.select(self._claims.free(utc_now())).where(mine))).first()
             if free is None:
                 raise RowNotFoundError("conversation")
             if not free[0]:

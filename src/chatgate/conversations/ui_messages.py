@@ -13,7 +13,8 @@ a `step-start` per model call, one text part per text the model wrote, one `dyna
 tool call. Like the history the model reads, a tool call without its output (a run cut off while
 the tool ran) is left out, and lone surrogates become U+FFFD. A call that waited for the user's
 approval carries it (`approval`), as `useChat` had it: a call the user did not approve (denied,
-expired, or superseded by a new message) is `output-denied`, as AI SDK 6+ shows it.
+expired, or superseded by a new message) is `output-denied`, as AI SDK 6+ shows it. Calls still
+waiting are not in the history yet: the route adds them (`chatgate.approvals.ui_parts`).
 """
 
 from __future__ import annotations

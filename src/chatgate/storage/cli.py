@@ -32,7 +32,7 @@ def add_db_commands(subparsers: Any) -> None:
 
     grant = commands.add_parser(
         "grant-app-role",
-        help="PostgreSQL: grant an existing plain login role what the tools need (run as the schema owner)",
+        help="PostgreSQL: grant an existing plain login role what the service needs (as the schema owner)",
     )
     grant.add_argument("role", help="the role the service connects as (not owner, superuser or BYPASSRLS)")
     grant.add_argument("--url", help=url_help)

@@ -213,6 +213,25 @@ async def owner_transaction(
 
 
 @asynccontextmanager
+async def service_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction for the service's own bookkeeping, acting for no user (tables without an
+    owner and without row-level security, such as `instance_leases`); shielded like `owner_transaction`.
+
+    Raises:
+        DatabaseUnavailableError: the database failed (driver text is logged, not raised).
+    """
+    with anyio.CancelScope(shield=True):
+        async with translate_errors():
+            connection = await engine.connect()
+            try:
+                connection = await connection.execution_options(**{_WRITE_OPTION: True})
+                async with connection.begin():
+                    yield connection
+            finally:
+                await _release(connection)
+
+
+@asynccontextmanager
 async def _transaction(engine: AsyncEngine, owner: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
     async with translate_errors():
         connection = await engine.connect()

@@ -90,8 +90,8 @@ class AuditEntry(SQLModel, table=True):
 # Tables with an `owner` column and the owner-isolation policy (`api_credentials` is modeled in
 # `chatgate.http_apis.credential_store`); `grant_app_role` grants each of them.
 USER_TABLES = ("records", "tasks", "audit_log", "api_credentials")
-# Used by the API process only: conversations, their runs, their messages' ids, and the Agents SDK's
-# message tables.
+# Used by the API process only: conversations, their runs, their messages' ids, the Agents SDK's
+# message tables, and the instances' leases on the conversations they answer.
 SERVICE_TABLES = (
     "conversations",
     "conversation_runs",
@@ -100,4 +100,5 @@ SERVICE_TABLES = (
     "agent_messages",
     "paused_runs",
     "tool_approvals",
+    "instance_leases",
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.types import Tool as MCPTool
@@ -14,6 +15,9 @@ from chatgate.auth.principal import Principal
 from chatgate.errors import SaturatedError
 from chatgate.launcher import Launcher
 from chatgate.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 
 class ObservedLauncher:
@@ -38,33 +42,57 @@ class ObservedLauncher:
         self, principal: Principal, *, request_id: str, extra_env: Mapping[str, str] | None = None
     ) -> AsyncIterator[AgentsMCPServer]:
         metrics, tracing = self._telemetry.metrics, self._telemetry.tracing
-        session = self.inner.launch(principal, request_id=request_id, extra_env=extra_env)
-        with tracing.span("chatgate.launch", {"chatgate.launcher": self.name}):
-            try:
-                server = await session.__aenter__()
-            except BaseException:
-                if metrics is not None:
-                    metrics.tool_server_launches.labels("failed").inc()
-                raise
+        teardown = _Teardown(self._telemetry)
+        async with AsyncExitStack() as stack:
+            # Exits run last in, first out: `teardown` brackets the launch's own exit, which sees
+            # (and may suppress or replace) whatever ends the block, cancellation included.
+            stack.push(teardown.ended)
+            with tracing.span("chatgate.launch", {"chatgate.launcher": self.name}):
+                try:
+                    server = await stack.enter_async_context(
+                        self.inner.launch(principal, request_id=request_id, extra_env=extra_env)
+                    )
+                except BaseException:
+                    if metrics is not None:
+                        metrics.tool_server_launches.labels("failed").inc()
+                    raise
+            teardown.launched()
+            stack.push(teardown.begins)
+            yield server
+
+
+class _Teardown:
+    """The live-server count and the `chatgate.teardown` span of one launch, from its exit stack.
+
+    `begins` is pushed after the launch and `ended` before it, so they run just before and just
+    after the launch's own exit. The span is an error when that exit raised (not when it merely
+    let the block's own exception through).
+    """
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        self._live = False
+        self._span: Span | None = None
+        self._passing: BaseException | None = None  # what ended the block, handed to the exit
+
+    def launched(self) -> None:
+        metrics = self._telemetry.metrics
         if metrics is not None:
             metrics.tool_server_launches.labels("ok").inc()
             metrics.tool_servers_live.inc()
-        failure: BaseException | None = None
-        try:
-            yield server
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            try:
-                with tracing.span("chatgate.teardown"):
-                    if failure is None:
-                        await session.__aexit__(None, None, None)
-                    else:
-                        await session.__aexit__(type(failure), failure, failure.__traceback__)
-            finally:
-                if metrics is not None:
-                    metrics.tool_servers_live.dec()
+        self._live = True
+
+    def begins(self, _type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        self._passing = exc
+        self._span = self._telemetry.tracing.start("chatgate.teardown")
+        return False  # never suppresses
+
+    def ended(self, _type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if self._live:
+            self._telemetry.tracing.end(self._span, error=exc is not None and exc is not self._passing)
+            if self._telemetry.metrics is not None:
+                self._telemetry.metrics.tool_servers_live.dec()
+        return False
 
 
 class ObservedAdmission(Admission):

@@ -208,13 +208,17 @@ def prepare_database(settings: Settings) -> None:
     from chatgate.storage.migrate import upgrade_database
     from chatgate.storage.tables import load_table_specs
     from chatgate.tool_config import load_tool_config
+    from chatgate.toolsets.loader import add_import_paths, toolset_entries
 
     async def prepare() -> None:
         url = settings.resolved_database_url
         await upgrade_database(url)
         if settings.database_url is not None:
             return
-        specs = load_table_specs(load_tool_config(settings.config_file))
+        config = load_tool_config(settings.config_file)
+        config_dir = settings.config_file.parent if settings.config_file else None
+        add_import_paths(toolset_entries(config, base_dir=config_dir))  # the models may live there
+        specs = load_table_specs(config)
         engine = create_engine(url)
         try:
             async with engine.begin() as connection:

@@ -17,9 +17,11 @@ from chatgate.api.schemas import (
     RunOut,
     UIMessagesOut,
 )
+from chatgate.approvals.ui_parts import with_pending_approvals
 from chatgate.conversations.history import ConversationSession, transcript
 from chatgate.conversations.message_index import MessageIndex
 from chatgate.conversations.ui_messages import ui_messages
+from chatgate.storage.models import utc_now
 
 router = APIRouter(prefix="/api/agents/conversations", tags=["conversations"])
 
@@ -73,11 +75,20 @@ async def get_messages(
     conversation_id: ConversationId, principal: CurrentPrincipal, services: ServicesDep
 ) -> UIMessagesOut:
     """The conversation as the AI SDK's `UIMessage` list, to restore a `useChat` thread
-    (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts."""
-    thread = await MessageIndex(services.chat.engine).thread(principal.user_id, conversation_id)
-    store = services.chat.approvals
-    answered = await store.decided(principal.user_id, conversation_id) if store and thread else []
-    return UIMessagesOut(messages=ui_messages(thread, [approval.as_answered() for approval in answered]))
+    (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts,
+    calls waiting for the user's approval as tool parts in state `approval-requested`, and answered
+    ones with their `approval` (`output-denied` when not approved)."""
+    owner = principal.user_id
+    thread = await MessageIndex(services.chat.engine).thread(owner, conversation_id)
+    if services.chat.approvals is None:
+        return UIMessagesOut(messages=ui_messages(thread))
+    every, paused_in = await services.chat.approvals.of_thread(owner, conversation_id)
+    now = utc_now()
+    # Answered calls carry their approval (not approved: `output-denied`); calls waiting for the
+    # user are added as tool parts to answer (they are not in the history yet).
+    messages = ui_messages(thread, [approval.as_answered() for approval in every if approval.decision])
+    pending = [approval for approval in every if approval.decision is None and approval.expires_at > now]
+    return UIMessagesOut(messages=with_pending_approvals(messages, pending, paused_in))
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)
