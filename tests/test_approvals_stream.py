@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
@@ -23,7 +24,7 @@ from support.models import tool_outputs
 from support.processes import tool_server_children, wait_until
 from support.tokens import auth, mint
 from support.ui_stream import parse_sse
-from test_streaming_ai_sdk import NODE_DIR, node_client  # noqa: F401 - the fixture
+from test_streaming_ai_sdk import NODE_DIR, node_client, validate  # noqa: F401 - the fixture
 
 PROJECT = Path(__file__).parent / "approval_project"
 
@@ -178,3 +179,66 @@ def test_ai_sdk_client_approves_and_denies(
         assert tool["state"] == "output-denied"
         assert result["data"] == []
         assert DENIED_TEXT in texts
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("approved", [True, False])
+def test_restored_thread_shows_the_answered_approval(
+    node_client: Path,  # noqa: F811 - the fixture
+    app: LiveApp,
+    tmp_path: Path,
+    approved: bool,
+) -> None:
+    user, chat_id = f"sweeper-{tmp_path.name}", f"chat-{tmp_path.name}"
+    chunks, user_message = ask(app, user, chat_id)
+    (request,) = [chunk for chunk in chunks if chunk["type"] == "tool-approval-request"]
+    post(app, user, answer_body(chat_id, user_message, chunks, approved=approved))
+    url = f"{app.url}/api/agents/conversations/{chat_id}/messages"
+    thread = httpx.get(url, headers=auth(user), timeout=30).json()
+    (tool,) = [
+        part for m in thread["messages"] for part in m["parts"] if part.get("toolCallId") == "call_sweep"
+    ]
+    if approved:
+        assert tool["state"] == "output-available" and tool["output"] == {"swept": 3}
+        assert tool["approval"] == {"id": request["approvalId"], "approved": True}
+    else:
+        # As the AI SDK shows a denied call (not `output-error`): no output, the user's answer.
+        assert tool["state"] == "output-denied" and "output" not in tool and "errorText" not in tool
+        assert tool["approval"] == {"id": request["approvalId"], "approved": False, "reason": "no"}
+    for flavor in ("ai6", "ai7"):  # approvals exist since AI SDK 6
+        validated = validate(node_client, flavor, thread)
+        (checked,) = [
+            part for m in validated for part in m["parts"] if part.get("toolCallId") == "call_sweep"
+        ]
+        assert checked["state"] == tool["state"] and checked["approval"] == tool["approval"]
+
+
+def test_stream_retry_after_a_failed_resume_replays_the_output(app: LiveApp, tmp_path: Path) -> None:
+    user, chat_id = f"sweeper-{tmp_path.name}", f"chat-{tmp_path.name}"
+    chunks, user_message = ask(app, user, chat_id)
+    body = answer_body(chat_id, user_message, chunks, approved=True)
+
+    def fails_after_the_sweep(call: ModelCall) -> Any:
+        if tool_outputs(call):
+            return openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/responses"))
+        return sweep_policy(call)
+
+    app.model.policy = fails_after_the_sweep
+    try:
+        failed = post(app, user, body)
+    finally:
+        app.model.policy = sweep_policy
+    assert failed[-1]["type"] == "error"
+    assert [chunk["data"]["progress"] for chunk in failed if chunk["type"] == "data-tool-progress"] == [
+        1,
+        2,
+        3,
+    ]
+
+    # `useChat` sends the same continuation again: the sweep is not run again (no progress), its
+    # stored output is the call's output, and the answer goes on.
+    retried = post(app, user, body)
+    assert not [chunk for chunk in retried if chunk["type"] == "data-tool-progress"]
+    (output,) = [chunk for chunk in retried if chunk["type"] == "tool-output-available"]
+    assert output["toolCallId"] == "call_sweep" and output["output"] == {"swept": 3}
+    assert retried[-1]["type"] == "finish"

@@ -6,12 +6,10 @@ user's tool server launched at the first tool call, if any), tear down, record t
       └─ tool_servers(..., lazy=True)   an admission slot, the user's tool server (`LazyToolServer`:
            │                            `timed_launch` at the first tool call), the operator's MCP servers
            └─ _run(agent, turn, ...)    the Agents SDK run, streamed to `on_event` when given
-      └─ record the run and its history, release the claim: one transaction (every path,
-         cancellation included)
+      └─ record the run and its history, release the claim: one transaction (every path, cancelled too)
 
-Everything the SDKs can raise is translated here into `chatgate.errors` (the model's failures by
-`chatgate.model_errors`), so routes only shape responses. The tool server is torn down on every path
-(the launcher guarantees it).
+Everything the SDKs raise becomes a `chatgate.errors` error here (the model's by `chatgate.model_errors`),
+so routes only shape responses. The tool server is torn down on every path (the launcher guarantees it).
 """
 
 from __future__ import annotations
@@ -54,7 +52,7 @@ from chatgate.launcher import Launcher, ToolServerError
 from chatgate.launcher.lazy import LazyToolServer
 from chatgate.mcp_servers import OperatorMcpServers
 from chatgate.model_errors import MODEL_FAILURES, model_error
-from chatgate.run_report import ChatResult, Timings, ToolClock, ms_since
+from chatgate.run_report import ChatResult, Timings, ms_since
 from chatgate.storage.models import utc_now
 from chatgate.streaming.progress import EventSink
 from chatgate.telemetry import Telemetry
@@ -112,9 +110,11 @@ class ChatService:
         # returned, say) would leave it claimed with nobody to release it: 409 until it goes stale.
         # Finished, the claim is released by `run_turn` (or `abandon_turn`) however that ends.
         with anyio.CancelScope(shield=True):
-            await self.conversations.claim(
-                owner, conversation_id, turn.request_id, turn.message, new=new, then=cut.run if cut else None
+            then, paused = cut.run if cut else None, flow.has_paused_run() if self.approvals else None
+            claimed = await self.conversations.claim(
+                owner, conversation_id, turn.request_id, turn.message, new=new, then=then, also=paused
             )
+        turn.paused = claimed.also
         if cut is not None and cut.question is not None:
             turn.ask_instead(cut)
         turn.conversation_id = conversation_id
@@ -131,7 +131,7 @@ class ChatService:
 
         Raises:
             SaturatedError, ToolServerUnavailableError, ModelError, MaxTurnsExceededError,
-            DeadlineExceededError.
+            DeadlineExceededError, ApprovalStateInvalidError.
         """
         owner, conversation_id = turn.principal.user_id, turn.claimed_conversation
         started_at = utc_now()
@@ -155,8 +155,9 @@ class ChatService:
                 cut_off = outcome in (INTERRUPTED, DeadlineExceededError.code)
                 history = await session.take_held(user_message=turn.message if cut_off else None)
                 history = missing_rows(shown, history) if outcome == INTERRUPTED else history
+                kept = await turn.settled(self.approvals, outcome, history, marks)  # (history, marks)
                 await _ignore_failure(
-                    self.conversations.finish(owner, conversation_id, turn.request_id, run, history, marks)
+                    self.conversations.finish(owner, conversation_id, turn.request_id, run, *kept)
                 )
         return turn.chat_result(result, default_agent=self.agents.main.name)
 
@@ -175,10 +176,11 @@ class ChatService:
                     started = time.perf_counter()
                     try:
                         agent = build_agents(self.agents, provider, server, turn.principal, extra)
-                        flow.prepare(self.agents, server, extra, on_event)
+                        flow.prepare(server, on_event)
                         return await self._run(agent, turn, session, on_event)
                     except Exception:
                         if isinstance(server, LazyToolServer) and server.launch_failure is not None:
+                            turn.launch_failed = True
                             raise ToolServerUnavailableError() from None  # the first tool call's launch
                         raise
                     finally:
@@ -211,7 +213,7 @@ class ChatService:
             "max_turns": self.settings.agent_max_turns,
             "run_config": config,
             "session": session,
-            "hooks": ToolClock(turn.timings, self.telemetry),
+            "hooks": turn.run_hooks(self.approvals, self.telemetry),
         }
         if on_event is None:
             turn.result = await Runner.run(agent, await turn.input_for(agent), **options)
@@ -251,8 +253,8 @@ class ChatService:
         `timings` (when given) gets the launch and teardown milliseconds. With `lazy`, the tool server
         is a `LazyToolServer`: it lists the launcher's catalog and is launched (bound to `principal`)
         at its first tool call, if any. Operator MCP servers are always started up front: their
-        catalogs are only known from a running server."""
-        timings = timings or Timings()
+        catalogs are only known from a running server. With `lazy` (a chat's run) they ask for approval."""
+        timings, policy = timings or Timings(), flow.approval_policy(self.agents) if lazy else None
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.admission.slot())
             server: AgentsMCPServer
@@ -261,7 +263,7 @@ class ChatService:
                 tool_timeout = self.settings.mcp_tool_timeout_seconds
                 server = await lazy_launch(
                     self.launcher, principal, request_id=request_id, timings=timings,
-                    environment=environment, tool_timeout=tool_timeout,
+                    environment=environment, tool_timeout=tool_timeout, require_approval=policy,
                 )  # fmt: skip
                 stack.push_async_callback(server.cleanup)
             else:
@@ -278,7 +280,7 @@ class ChatService:
             if self.operator_mcp is not None:
                 started = time.perf_counter()
                 extra = await stack.enter_async_context(
-                    self.operator_mcp.open(principal, serves=self._some_agent_uses)
+                    self.operator_mcp.open(principal, serves=self._some_agent_uses, require_approval=policy)
                 )
                 timings.launch += ms_since(started)
             yield server, extra

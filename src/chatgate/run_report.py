@@ -95,9 +95,12 @@ def _call_id(context: RunContextWrapper[Any]) -> str:
     return str(getattr(context, "tool_call_id", "") or id(context))
 
 
-def tools_used(result: RunResultBase, known: dict[str, str] | None = None) -> list[ToolUse]:
+def tools_used(
+    result: RunResultBase, known: dict[str, str] | None = None, ok_calls: frozenset[str] = frozenset()
+) -> list[ToolUse]:
     """The tools the agent called, in order, with whether each succeeded (`known`: tool names by
-    call id of calls made before this run, e.g. the approved calls of a resumed run)."""
+    call id of calls made before this run, e.g. the approved calls of a resumed run; `ok_calls`:
+    call ids whose output is a successful one given again, not the tool's, e.g. a retried resume's)."""
     names: dict[str, str] = dict(known or {})
     used: list[ToolUse] = []
     for item in result.new_items:
@@ -107,7 +110,9 @@ def tools_used(result: RunResultBase, known: dict[str, str] | None = None) -> li
             if isinstance(call_id, str) and isinstance(name, str):
                 names[call_id] = name
         elif isinstance(item, ToolCallOutputItem):
-            used.append(ToolUse(name=names.get(str(_output_call_id(item)), "unknown"), ok=_succeeded(item)))
+            answered = str(_output_call_id(item))
+            ok = _succeeded(item) or answered in ok_calls
+            used.append(ToolUse(name=names.get(answered, "unknown"), ok=ok))
     return used
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.mcp.server import RequireApprovalSetting
 
 from chatgate.auth.principal import Principal
 from chatgate.errors import ToolServerUnavailableError
@@ -69,9 +70,11 @@ async def lazy_launch(
     timings: Timings,
     environment: LaunchEnvironment | None = None,
     tool_timeout: float,
+    require_approval: RequireApprovalSetting = None,
 ) -> LazyToolServer:
     """A `LazyToolServer` listing `launcher`'s catalog, which `timed_launch`es the server for
-    `principal` at its first tool call (`tool_timeout`: seconds per call). The caller `cleanup()`s it.
+    `principal` at its first tool call (`tool_timeout`: seconds per call; `require_approval`: which
+    calls wait for the user, as the SDK's MCP servers take it). The caller `cleanup()`s it.
 
     Raises:
         ToolServerUnavailableError: the catalog cannot be had (the fork template does not start).
@@ -86,4 +89,6 @@ async def lazy_launch(
             launcher, principal, request_id=request_id, timings=timings, environment=environment
         )
 
-    return LazyToolServer(catalog, open_server, tool_timeout_seconds=tool_timeout)
+    return LazyToolServer(
+        catalog, open_server, tool_timeout_seconds=tool_timeout, require_approval=require_approval
+    )

@@ -9,6 +9,7 @@ route ── Turn(principal, message, request_id, conversation_id=from the body)
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,14 +19,19 @@ from agents.result import RunResultBase
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatgate.approvals import flow
-from chatgate.approvals.store import Approval, ApprovalStore, PausedTurn
+from chatgate.approvals.records import Approval, PausedTurn
+from chatgate.approvals.resume import replayed_call_ids
+from chatgate.approvals.store import ApprovalStore
 from chatgate.auth.principal import Principal
 from chatgate.conversations.history import ConversationSession, item_text
 from chatgate.conversations.message_index import TurnIds, TurnMarks
 from chatgate.conversations.models import INTERRUPTED, ConversationRun
 from chatgate.conversations.replacement import Replacement, ThreadCut
-from chatgate.run_report import ChatResult, Timings, failed_calls, final_text, tools_used, usage_of
+from chatgate.run_report import ChatResult, Timings, ToolClock, failed_calls, final_text, tools_used, usage_of
 from chatgate.storage.models import utc_now
+from chatgate.telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
 
 # How a recorded run ended, besides a catalogue error's code (and INTERRUPTED).
 COMPLETED = "completed"
@@ -57,6 +63,11 @@ class Turn:
     resume: PausedTurn | None = None
     # The calls the run stopped at, waiting for the user.
     approvals: list[Approval] = field(default_factory=list)
+    # Whether the conversation had a paused run when claimed (a new message supersedes it).
+    paused: bool = False
+    # The run's hooks (`approvals.flow.hooks`), and whether its tool server failed to launch.
+    hooks: ToolClock | None = None
+    launch_failed: bool = False
     # Regenerate or edit: the stored messages this turn replaces (cut when `open_turn` claims).
     replaces: Replacement | None = None
     # The user item asked instead of `message`: a regenerate's stored question, or the message with
@@ -102,8 +113,14 @@ class Turn:
         if self.new_conversation:
             return  # a conversation this turn created has no calls waiting: nothing to look up
         await flow.deny_waiting(
-            store, self.resume, session, self.principal.user_id, self.claimed_conversation
+            store, self.resume, self.paused, session, self.principal.user_id, self.claimed_conversation
         )
+
+    def run_hooks(self, store: ApprovalStore | None, telemetry: Telemetry | None) -> ToolClock:
+        """The run's hooks: its tool clock; resuming, one recording each approved call as sent."""
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        self.hooks = flow.hooks(self.timings, telemetry, store, self.resume, owner, conversation_id)
+        return self.hooks
 
     async def input_for(self, agent: Agent[Any]) -> str | list[Any] | RunState[Any, Any]:
         """What the run starts from: `model_input`, or the paused run with the user's decisions."""
@@ -113,8 +130,25 @@ class Turn:
         """The outcome of a run that finished: `awaiting_approval` when it stopped at calls the user
         must approve (stored, listed in `approvals`), else `completed`."""
         owner, conversation_id = self.principal.user_id, self.claimed_conversation
-        self.approvals = await flow.pause(store, result, owner, conversation_id, self.ids.assistant)
+        self.approvals = await flow.pause(
+            store, result, self.resume, owner, conversation_id, self.ids.assistant
+        )
         return AWAITING_APPROVAL if self.approvals else COMPLETED
+
+    async def settled(
+        self, store: ApprovalStore | None, outcome: str, history: list[str], marks: TurnMarks
+    ) -> tuple[list[str], TurnMarks | None]:
+        """What a run that ended with `outcome` stores (its `history` and `marks`): all of it, unless
+        it resumed a paused run and failed: then nothing, for the paused run is kept and a retry
+        writes it all (`approvals.flow.failed`). Never raises (a failure is logged)."""
+        if self.resume is None or outcome in (COMPLETED, AWAITING_APPROVAL):
+            return history, marks
+        owner, conversation_id = self.principal.user_id, self.claimed_conversation
+        try:
+            await flow.failed(store, self.hooks, self.launch_failed, owner, conversation_id)
+        except Exception as exc:
+            logger.error("could not record a failed resume: %s", type(exc).__name__)
+        return [], None
 
     def run_record(self, outcome: str, started_at: datetime.datetime | None = None) -> ConversationRun:
         """This turn's conversation-run row; `outcome` is `completed`, `interrupted` or an error code."""
@@ -147,13 +181,20 @@ class Turn:
             failed_calls=frozenset(failed_calls(self.result)),
         )
 
+    def _resumed_calls(self) -> tuple[dict[str, str] | None, frozenset[str]]:
+        # A resumed run's calls were made before it: their names, and those whose stored output
+        # (a retry's: the call ran in a failed attempt) is given again.
+        if self.resume is None:
+            return None, frozenset()
+        return self.resume.tool_names(), frozenset(replayed_call_ids(self.resume))
+
     def chat_result(self, result: RunResultBase, default_agent: str) -> ChatResult:
         """What the caller is told about the finished run `result`."""
         return ChatResult(
             conversation_id=self.claimed_conversation,
             response=final_text(result),
             agent_used=result.last_agent.name if result.last_agent else default_agent,
-            tools_used=tools_used(result, self.resume.tool_names() if self.resume else None),
+            tools_used=tools_used(result, *self._resumed_calls()),
             usage=usage_of(result),
             timings=self.timings,
             message_id=self.ids.assistant,

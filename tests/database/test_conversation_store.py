@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatgate.conversations.claims import Claimed
 from chatgate.conversations.history import ConversationSession, prepare_engine
 from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationBusyError, ConversationStore, title_from
@@ -40,11 +41,11 @@ def run_record(conversation_id: str, owner: str, outcome: str = "completed") -> 
 async def test_claim_create_busy_release_and_runs(engine: AsyncEngine, alice: str) -> None:
     store = ConversationStore(engine, stale_after=STALE)
     cid = uuid.uuid4().hex
-    assert await store.claim(alice, cid, "req-1", "  Plan the   Berlin trip  ") is True
+    assert (await store.claim(alice, cid, "req-1", "  Plan the   Berlin trip  ")).created is True
     with pytest.raises(ConversationBusyError):
         await store.claim(alice, cid, "req-2", "again")
     await store.finish(alice, cid, "req-1", run_record(cid, alice))
-    assert await store.claim(alice, cid, "req-2", "again") is False
+    assert (await store.claim(alice, cid, "req-2", "again")).created is False
     await store.finish(alice, cid, "req-2", run_record(cid, alice, "interrupted"))
     conversation, runs = await store.get(alice, cid)
     assert conversation["title"] == "Plan the Berlin trip" and conversation["running"] is False
@@ -72,7 +73,7 @@ async def test_stale_claims_stop_blocking(engine: AsyncEngine, alice: str) -> No
     store = ConversationStore(engine, stale_after=datetime.timedelta(seconds=0))
     cid = uuid.uuid4().hex
     await store.claim(alice, cid, "crashed", "a process died mid-run")
-    assert await store.claim(alice, cid, "next", "later") is False
+    assert (await store.claim(alice, cid, "next", "later")).created is False
 
 
 async def test_delete_removes_sdk_history(engine: AsyncEngine, alice: str) -> None:
@@ -198,8 +199,9 @@ async def test_concurrent_first_messages_are_busy_not_missing(engine: AsyncEngin
     outcomes = await asyncio.gather(
         *(store.claim(alice, cid, f"req-{n}", "double submit") for n in range(4)), return_exceptions=True
     )
-    assert outcomes.count(True) == 1
-    assert all(isinstance(o, ConversationBusyError) for o in outcomes if o is not True), outcomes
+    created = [outcome for outcome in outcomes if isinstance(outcome, Claimed) and outcome.created]
+    assert len(created) == 1
+    assert all(isinstance(o, ConversationBusyError) for o in outcomes if o not in created), outcomes
 
 
 async def test_api_engine_waits_patiently_for_sqlite_locks(tmp_path: Path) -> None:

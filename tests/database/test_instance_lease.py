@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatgate.conversations.claims import Claimed
 from chatgate.conversations.history import ConversationSession, prepare_engine, user_message_row
 from chatgate.conversations.instance_lease import LEASES, InstanceLease
 from chatgate.conversations.models import ConversationRun
@@ -64,7 +65,7 @@ async def test_a_live_instance_keeps_its_claim_however_old(engine: AsyncEngine, 
         await store_b.claim(alice, cid, "req-b", "me too")
     assert await running(store_b, alice, cid)
     await store_a.finish(alice, cid, "req-a", record(cid, alice, "req-a"))
-    assert await store_b.claim(alice, cid, "req-b", "now") is False
+    assert (await store_b.claim(alice, cid, "req-b", "now")).created is False
 
 
 async def test_a_dead_instances_claim_is_taken_over_and_its_run_recorded_interrupted(
@@ -83,7 +84,7 @@ async def test_a_dead_instances_claim_is_taken_over_and_its_run_recorded_interru
     )
     await date_back(engine, lease_a)
     assert not await running(store_b, alice, cid)
-    assert await store_b.claim(alice, cid, "req-b", "second") is False
+    assert (await store_b.claim(alice, cid, "req-b", "second")).created is False
     assert await running(store_b, alice, cid)
     _, runs = await store_b.get(alice, cid)
     assert [(run["request_id"], run["outcome"]) for run in runs] == [("req-a", "interrupted")]
@@ -117,7 +118,9 @@ async def test_an_instance_never_takes_its_own_claims_over(engine: AsyncEngine, 
     with pytest.raises(ConversationBusyError):
         await store_a.claim(alice, cid, "req-2", "again")
     _, store_b = instance(engine, "b")
-    assert await store_b.claim(alice, cid, "req-b", "elsewhere") is False  # for the others it is dead
+    assert (
+        await store_b.claim(alice, cid, "req-b", "elsewhere")
+    ).created is False  # for the others it is dead
 
 
 async def test_concurrent_takeovers_of_one_dead_claim_let_one_through(
@@ -135,8 +138,9 @@ async def test_concurrent_takeovers_of_one_dead_claim_let_one_through(
         *(store.claim(alice, cid, f"req-{n}", "again") for n, (_, store) in enumerate(takers)),
         return_exceptions=True,
     )
-    assert outcomes.count(False) == 1, outcomes
-    assert all(isinstance(o, ConversationBusyError) for o in outcomes if o is not False), outcomes
+    taken = [outcome for outcome in outcomes if isinstance(outcome, Claimed) and not outcome.created]
+    assert len(taken) == 1, outcomes
+    assert all(isinstance(o, ConversationBusyError) for o in outcomes if o not in taken), outcomes
     _, runs = await store_a.get(alice, cid)
     assert [run["outcome"] for run in runs] == ["interrupted"]
 
@@ -164,7 +168,7 @@ async def test_keep_renews_and_release_frees_the_claims_at_once(engine: AsyncEng
     with pytest.raises(ConversationBusyError):
         await store_b.claim(alice, cid, "req-b", "too soon")
     await lease_a.release()
-    assert await store_b.claim(alice, cid, "req-b", "now") is False
+    assert (await store_b.claim(alice, cid, "req-b", "now")).created is False
 
 
 async def _renewed_at(engine: AsyncEngine, lease: InstanceLease) -> object:

@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import anyio
 
-from chatgate.approvals.store import Answer, Approval, PausedTurn
+from chatgate.approvals.records import Answer, Approval, PausedTurn
 from chatgate.chat import ChatService
 from chatgate.conversations.models import INTERRUPTED
 from chatgate.errors import ChatgateError
@@ -17,9 +17,10 @@ from chatgate.turn import AWAITING_APPROVAL, Turn
 
 
 async def answer_approvals(
-    service: ChatService, turn: Turn, answers: Sequence[Answer]
+    service: ChatService, turn: Turn, answers: Sequence[Answer], *, complete: bool = False
 ) -> PausedTurn | list[Approval]:
-    """Record `answers` for the turn's conversation (`turn.conversation_id`, required).
+    """Record `answers` for the turn's conversation (`turn.conversation_id`, required); with
+    `complete` (a streamed answer), only if they leave no approval of the step waiting.
 
     Returns:
         The paused run with every decision (the conversation stays claimed by the turn: set it as
@@ -29,6 +30,7 @@ async def answer_approvals(
         RowNotFoundError: no such conversation or approval of the caller (another user's: the same);
             nothing is created or changed.
         ApprovalAlreadyAnsweredError: a replayed answer; nothing is changed.
+        ApprovalsIncompleteError: `complete`, and some approval would still wait; nothing is changed.
         ModelNotConfiguredError, ConversationBusyError: as for a message.
     """
     owner, conversation_id = turn.principal.user_id, turn.conversation_id
@@ -38,7 +40,7 @@ async def answer_approvals(
     await service.conversations.get(owner, conversation_id)
     await service.open_turn(turn)
     try:
-        answered = await service.approvals.answer(owner, conversation_id, answers)
+        answered = await service.approvals.answer(owner, conversation_id, answers, complete=complete)
     except BaseException as exc:
         await _release(service, turn, _outcome_of(exc))
         raise

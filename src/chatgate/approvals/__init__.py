@@ -1,7 +1,8 @@
 """Human in the loop: tool calls that wait for the user's approval, across requests.
 
 - `policy`: which calls need approval (`require_approval` globs, `"destructive"`, a toolset tool's
-  `needs_approval`), installed on each request's MCP servers as the Agents SDK's approval policy.
+  `needs_approval`), given to each request's MCP servers as the Agents SDK's public
+  `require_approval` callable.
 - `store`: a paused run (the SDK's serialised `RunState`) and its approvals, per conversation.
 - `answers`: the user's answers as they arrive (JSON `approvals`, or `useChat` tool parts in state
   `approval-responded`), and what the model is told about a denied call.

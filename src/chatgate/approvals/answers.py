@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chatgate.approvals.records import Answer, Approval
 from chatgate.approvals.resume import denial_text
-from chatgate.approvals.store import Answer, Approval
 
 RESPONDED = "approval-responded"
 MAX_REASON_CHARS = 2000

@@ -1,4 +1,4 @@
-"""The tables of paused runs and their tool approvals (created by migration 0006, not `create_all`)."""
+"""The tables of paused runs and their tool approvals (made by migrations 0006 and 0008, not `create_all`)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ class PausedRun(SQLModel, table=True):
 
 class ToolApproval(SQLModel, table=True):
     """One tool call waiting for (or given) the user's answer; kept after the answer so a replay is
-    recognised. `decision`: None (pending), `approved`, `denied`, `expired` or `superseded` (the
-    user sent a new message instead)."""
+    recognised. `decision`: None (pending), `approved`, `ran` (approved and sent to the tool server;
+    `output` is what it returned, None until it did), `denied`, `expired` or `superseded` (the user
+    sent a new message instead). `output` is added by migration 0008."""
 
     __tablename__ = "tool_approvals"
     __table_args__ = (sa.Index("ix_tool_approvals_conversation", "conversation_id", "created_at"),)
@@ -55,3 +56,4 @@ class ToolApproval(SQLModel, table=True):
     answered_at: datetime.datetime | None = Field(
         default=None, sa_type=sa.DateTime(timezone=True), nullable=True
     )
+    output: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)

@@ -9,11 +9,11 @@ Default: nothing needs approval.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any
 
-from agents.mcp import MCPServer as AgentsMCPServer
+from agents import AgentBase, RunContextWrapper
 from mcp.types import Tool as MCPTool
 
 from chatgate.agent_config import AgentSpec, AgentTeam
@@ -35,18 +35,17 @@ def needs_approval(spec: AgentSpec | None, tool: MCPTool) -> bool:
     return False
 
 
-def install_policy(team: AgentTeam, servers: Sequence[AgentsMCPServer]) -> None:
-    """Make every MCP server of one request ask the SDK for approval where `needs_approval` says so.
+ApprovalPolicy = Callable[[RunContextWrapper[Any], AgentBase[Any], MCPTool], bool]
 
-    The SDK's `MCPServer(require_approval=callable)` keeps the normalised policy in
-    `_needs_approval_policy` and calls it with `(run_context, agent, tool)` for each tool it turns
-    into a function tool. The servers here are built by the launchers before the agents are known,
-    so the policy is set afterwards, the way `tool_filter` is.
-    """
+
+def approval_policy(team: AgentTeam) -> ApprovalPolicy:
+    """`needs_approval` for `team`, as the Agents SDK's public MCP approval policy: the callable
+    `require_approval` of an MCP server, which the SDK calls with `(run_context, agent, tool)` for
+    each tool it turns into a function tool. The request's servers (the lazy tool server, the
+    operator's MCP servers) are built with it (`ChatService.tool_servers(lazy=True)`)."""
     specs = {spec.name: spec for spec in team.all}
 
-    def policy(_context: Any, agent: Any, tool: MCPTool) -> bool:
-        return needs_approval(specs.get(getattr(agent, "name", "")), tool)
+    def policy(_context: RunContextWrapper[Any], agent: AgentBase[Any], tool: MCPTool) -> bool:
+        return needs_approval(specs.get(agent.name), tool)
 
-    for server in servers:
-        server._needs_approval_policy = policy
+    return policy

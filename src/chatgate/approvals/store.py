@@ -5,96 +5,65 @@ row-level security policies hold as well: another user's approval id behaves exa
 does not exist (`RowNotFoundError`, a 404). Callers hold the conversation's claim (one request at a
 time), so answering and resuming never race each other.
 
-An approval's life: created unanswered with the paused run; answered once (`approved`, `denied`, or
-`expired` when answered after its deadline); or, when the user sends a new message instead,
-`superseded` (or `expired`). A second answer is a replay: `ApprovalAlreadyAnsweredError`, nothing
-changes. When no approval of the paused run is left unanswered, the paused run is taken (deleted)
-and handed back for resuming.
+An approval's life (`chatgate.approvals.records`): created unanswered with the paused run; answered
+once (`approved`, `denied`, or `expired` when answered after its deadline); or, when the user sends a
+new message instead, `superseded` (or `expired`). An approved call is marked `ran` just before it is
+sent to the tool server, and its output stored when it returns.
+
+The paused run is kept until the run resumed from it ends well (`resumed`: completed, or paused
+again): a resumed run that fails (the model, the deadline, the tool server) loses nothing, and the
+user retries by sending the same answers again (an answer that repeats the recorded decision of the
+current paused run is a retry, not a replay). Execution is **at most once**: a call marked `ran` is
+never sent again; on a retry the model is given its stored output instead, or, if the failed attempt
+ended before the call returned, told that its outcome is unknown. An answer for any other decided
+approval is a replay: `ApprovalAlreadyAnsweredError`, nothing changes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatgate.approvals.models import PausedRun, ToolApproval
-from chatgate.errors import ApprovalAlreadyAnsweredError
+from chatgate.approvals.records import (
+    APPROVED,
+    DENIED,
+    EXPIRED,
+    RAN,
+    SUPERSEDED,
+    Answer,
+    Approval,
+    PausedTurn,
+    PendingCall,
+    approval_from_row,
+    aware,
+)
+from chatgate.conversations.models import Conversation
+from chatgate.errors import ApprovalAlreadyAnsweredError, ApprovalsIncompleteError
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.models import utc_now
 
 P = PausedRun.__table__  # type: ignore[attr-defined]
+_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
 A = ToolApproval.__table__  # type: ignore[attr-defined]
-
-APPROVED, DENIED, EXPIRED, SUPERSEDED = "approved", "denied", "expired", "superseded"
-
-
-@dataclass(frozen=True)
-class PendingCall:
-    """A tool call the paused run waits on: its call id, tool name and arguments (JSON text)."""
-
-    tool_call_id: str
-    tool: str
-    arguments: str
-
-
-@dataclass(frozen=True)
-class Approval:
-    """One stored approval; `decision` is None while it waits for the user."""
-
-    id: str
-    tool_call_id: str
-    tool: str
-    arguments: str
-    created_at: datetime.datetime
-    expires_at: datetime.datetime
-    decision: str | None = None
-    reason: str | None = None
-
-    def as_public(self) -> dict[str, Any]:
-        """`{id, tool, arguments}` (the arguments parsed), plus its call id and deadline."""
-        return {
-            "id": self.id,
-            "tool": self.tool,
-            "arguments": _parsed(self.arguments),
-            "tool_call_id": self.tool_call_id,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The user's answer to one approval."""
-
-    id: str
-    approved: bool
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class PausedTurn:
-    """A paused run whose approvals are all decided: the SDK state to resume and the decisions."""
-
-    state: dict[str, Any]
-    message_id: str | None
-    approvals: list[Approval]
-
-    def tool_names(self) -> dict[str, str]:
-        """Tool name by call id, for the calls this run stopped at."""
-        return {approval.tool_call_id: approval.tool for approval in self.approvals}
 
 
 def new_approval_id() -> str:
     """An unguessable id (192 random bits): knowing one approval says nothing about another."""
     return f"apr_{secrets.token_urlsafe(24)}"
+
+
+def has_paused_run() -> sa.ColumnElement[bool]:
+    """Whether a `conversations` row has a paused run: a condition the claim returns
+    (`ConversationStore.claim_turn(also=)`), so an ordinary message costs no statement of its own."""
+    return sa.exists().where(P.c.conversation_id == _CONVERSATIONS.c.id, P.c.owner == _CONVERSATIONS.c.owner)
 
 
 class ApprovalStore:
@@ -111,7 +80,8 @@ class ApprovalStore:
         calls: Sequence[PendingCall],
         message_id: str | None,
     ) -> list[Approval]:
-        """Store the paused run and one new approval per call; returns the approvals in call order."""
+        """Store the paused run (replacing the one it resumed, if any) and one new approval per call;
+        returns the approvals in call order."""
         now = utc_now()
         expires = now + self._ttl
         # One microsecond apart: listed in the order the model made the calls.
@@ -154,101 +124,134 @@ class ApprovalStore:
         now = utc_now()
         return [approval for approval in rows if approval.expires_at > now]
 
-    async def paused_message_id(self, owner: str, conversation_id: str) -> str | None:
-        """The id of the answer the paused run continues in (None: no paused run, or no id stored)."""
+    async def of_thread(self, owner: str, conversation_id: str) -> tuple[list[Approval], str | None]:
+        """Every approval of the conversation, oldest first, and the id of the answer its paused run
+        continues in (None: none, or no id stored): how a restored thread shows its calls."""
         async with owner_transaction(self._engine, owner) as connection:
-            query = sa.select(P.c.message_id).where(*_of(P, owner, conversation_id))
-            message_id: str | None = (await connection.execute(query)).scalar_one_or_none()
-        return message_id
+            query = sa.select(A).where(*_of(A, owner, conversation_id)).order_by(A.c.created_at, A.c.id)
+            rows = await connection.execute(query)
+            paused = sa.select(P.c.message_id).where(*_of(P, owner, conversation_id))
+            message_id: str | None = (await connection.execute(paused)).scalar_one_or_none()
+            return [approval_from_row(row._mapping) for row in rows], message_id
 
     async def answer(
-        self, owner: str, conversation_id: str, answers: Sequence[Answer]
+        self, owner: str, conversation_id: str, answers: Sequence[Answer], *, complete: bool = False
     ) -> PausedTurn | list[Approval]:
         """Record `answers`; the paused run when nothing is left to answer, else what still waits.
 
         An answer given after the approval's deadline is recorded as `expired` (a denial), whatever
-        it said.
+        it said. An answer repeating the decision recorded for the current paused run (a retry after
+        its resumed run failed) changes nothing and is accepted. With `complete`, answers that leave
+        some approval waiting are refused and nothing is recorded.
 
         Raises:
             RowNotFoundError: an id that is not an approval of this owner's conversation.
-            ApprovalAlreadyAnsweredError: an approval already answered (nothing is changed).
+            ApprovalAlreadyAnsweredError: an approval already answered otherwise, or of a run that
+                already ended (nothing is changed).
+            ApprovalsIncompleteError: `complete`, and some approval would still wait.
         """
         now = utc_now()
         async with owner_transaction(self._engine, owner, write=True) as connection:
+            paused = (
+                await connection.execute(
+                    sa.select(P.c.state, P.c.message_id, P.c.created_at).where(
+                        *_of(P, owner, conversation_id)
+                    )
+                )
+            ).first()
             for answer in answers:
                 row = (
                     await connection.execute(
-                        sa.select(A.c.decision, A.c.expires_at).where(
-                            A.c.id == answer.id, *_of(A, owner, conversation_id)
-                        )
+                        sa.select(A).where(A.c.id == answer.id, *_of(A, owner, conversation_id))
                     )
                 ).first()
                 if row is None:
                     raise RowNotFoundError("approval")
-                if row.decision is not None:
+                recorded = approval_from_row(row._mapping)
+                if recorded.decision is not None:
+                    current = paused is not None and recorded.created_at > aware(paused.created_at)
+                    if current and recorded.agrees(answer.approved):
+                        continue  # a retry of the same answer after the resumed run failed
                     raise ApprovalAlreadyAnsweredError()
                 decision = APPROVED if answer.approved else DENIED
-                if _aware(row.expires_at) <= now:
+                if recorded.expires_at <= now:
                     decision = EXPIRED  # answered too late: it counts as denied, whatever it said
                 await connection.execute(
                     A.update()
                     .where(A.c.id == answer.id, A.c.owner == owner)
                     .values(decision=decision, reason=answer.reason, answered_at=now)
                 )
-            return await self._take_when_decided(connection, owner, conversation_id, now)
-
-    async def supersede(self, owner: str, conversation_id: str) -> list[Approval]:
-        """The user sent a new message instead of answering: every unanswered approval is denied
-        (`superseded`, or `expired` past its deadline) and the paused run dropped. Returns them."""
-        async with owner_transaction(self._engine, owner) as connection:
-            if not await _unanswered(connection, owner, conversation_id):
-                return []  # the common case: a read, no write transaction
-        now = utc_now()
-        async with owner_transaction(self._engine, owner, write=True) as connection:
             waiting = await _unanswered(connection, owner, conversation_id)
-            decided = []
-            for approval in waiting:
-                decision = SUPERSEDED if _aware(approval.expires_at) > now else EXPIRED
-                await connection.execute(
-                    A.update()
-                    .where(A.c.id == approval.id, A.c.owner == owner)
-                    .values(decision=decision, answered_at=now)
-                )
-                decided.append(dataclasses.replace(approval, decision=decision, reason=None))
-            await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
-        return decided
+            still = [approval for approval in waiting if approval.expires_at > now]
+            if still and complete:
+                raise ApprovalsIncompleteError(len(still))  # rolled back: nothing recorded
+            if still:
+                return still
+            # Whatever is left unanswered has expired: it counts as denied.
+            await _decide(connection, owner, waiting, EXPIRED, now)
+            if paused is None:
+                raise RowNotFoundError("approval")
+            return PausedTurn(
+                state=paused.state,
+                message_id=paused.message_id,
+                approvals=await _of_run(connection, owner, conversation_id, aware(paused.created_at)),
+            )
 
-    async def _take_when_decided(
-        self, connection: AsyncConnection, owner: str, conversation_id: str, now: datetime.datetime
-    ) -> PausedTurn | list[Approval]:
-        waiting = await _unanswered(connection, owner, conversation_id)
-        if any(_aware(approval.expires_at) > now for approval in waiting):
-            return waiting
-        # Whatever is left unanswered has expired: it counts as denied.
-        for approval in waiting:
+    async def started(self, owner: str, conversation_id: str, approval_id: str) -> None:
+        """An approved call is about to be sent to the tool server: it never is again (`ran`)."""
+        async with owner_transaction(self._engine, owner, write=True) as connection:
             await connection.execute(
                 A.update()
-                .where(A.c.id == approval.id, A.c.owner == owner)
-                .values(decision=EXPIRED, answered_at=now)
+                .where(A.c.id == approval_id, *_of(A, owner, conversation_id), A.c.decision == APPROVED)
+                .values(decision=RAN)
             )
-        paused = (
+
+    async def returned(self, owner: str, conversation_id: str, approval_id: str, output: str) -> None:
+        """What a call marked `ran` returned (replayed to the model if its run is retried)."""
+        async with owner_transaction(self._engine, owner, write=True) as connection:
             await connection.execute(
-                sa.select(P.c.state, P.c.message_id, P.c.created_at).where(*_of(P, owner, conversation_id))
+                A.update()
+                .where(A.c.id == approval_id, *_of(A, owner, conversation_id), A.c.decision == RAN)
+                .values(output=output)
             )
-        ).first()
-        if paused is None:
-            raise RowNotFoundError("approval")
-        await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
-        decided = await connection.execute(
-            sa.select(A)
-            .where(*_of(A, owner, conversation_id), A.c.created_at > paused.created_at)
-            .order_by(A.c.created_at, A.c.id)
-        )
-        return PausedTurn(
-            state=json.loads(paused.state),
-            message_id=paused.message_id,
-            approvals=[_approval(row._mapping) for row in decided],
-        )
+
+    async def not_sent(self, owner: str, conversation_id: str, approval_ids: Sequence[str]) -> None:
+        """Calls marked `ran` whose tool server never started (its launch failed): they did not run,
+        so a retry may run them."""
+        if not approval_ids:
+            return
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            await connection.execute(
+                A.update()
+                .where(A.c.id.in_(approval_ids), *_of(A, owner, conversation_id), A.c.decision == RAN)
+                .where(A.c.output.is_(None))
+                .values(decision=APPROVED)
+            )
+
+    async def resumed(self, owner: str, conversation_id: str) -> None:
+        """The run resumed from the paused run ended well: the paused run is gone (its approvals stay,
+        so a replayed answer is recognised)."""
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
+
+    async def supersede(self, owner: str, conversation_id: str) -> list[Approval]:
+        """The user sent a new message instead of (or after a failed run on) answering: every
+        unanswered approval is denied (`superseded`, or `expired` past its deadline) and the paused
+        run dropped. Returns the paused run's approvals, so the model can be told what became of each
+        call ([] when there was no paused run)."""
+        now = utc_now()
+        async with owner_transaction(self._engine, owner, write=True) as connection:
+            paused = (
+                await connection.execute(sa.select(P.c.created_at).where(*_of(P, owner, conversation_id)))
+            ).first()
+            waiting = await _unanswered(connection, owner, conversation_id)
+            for approval in waiting:
+                decision = SUPERSEDED if approval.expires_at > now else EXPIRED
+                await _decide(connection, owner, [approval], decision, now)
+            if paused is None:
+                return []
+            await connection.execute(P.delete().where(*_of(P, owner, conversation_id)))
+            return await _of_run(connection, owner, conversation_id, aware(paused.created_at))
 
 
 async def _unanswered(connection: AsyncConnection, owner: str, conversation_id: str) -> list[Approval]:
@@ -257,33 +260,35 @@ async def _unanswered(connection: AsyncConnection, owner: str, conversation_id: 
         .where(*_of(A, owner, conversation_id), A.c.decision.is_(None))
         .order_by(A.c.created_at, A.c.id)
     )
-    return [_approval(row._mapping) for row in rows]
+    return [approval_from_row(row._mapping) for row in rows]
+
+
+async def _of_run(
+    connection: AsyncConnection, owner: str, conversation_id: str, paused_at: datetime.datetime
+) -> list[Approval]:
+    """The approvals of the paused run stored at `paused_at` (created with it, just after)."""
+    rows = await connection.execute(
+        sa.select(A)
+        .where(*_of(A, owner, conversation_id), A.c.created_at > paused_at)
+        .order_by(A.c.created_at, A.c.id)
+    )
+    return [approval_from_row(row._mapping) for row in rows]
+
+
+async def _decide(
+    connection: AsyncConnection,
+    owner: str,
+    approvals: Sequence[Approval],
+    decision: str,
+    now: datetime.datetime,
+) -> None:
+    for approval in approvals:
+        await connection.execute(
+            A.update()
+            .where(A.c.id == approval.id, A.c.owner == owner)
+            .values(decision=decision, answered_at=now)
+        )
 
 
 def _of(table: sa.Table, owner: str, conversation_id: str) -> tuple[sa.ColumnElement[bool], ...]:
     return (table.c.conversation_id == conversation_id, table.c.owner == owner)
-
-
-def _approval(row: Any) -> Approval:
-    return Approval(
-        id=row["id"],
-        tool_call_id=row["tool_call_id"],
-        tool=row["tool"],
-        arguments=row["arguments"],
-        created_at=_aware(row["created_at"]),
-        expires_at=_aware(row["expires_at"]),
-        decision=row["decision"],
-        reason=row["reason"],
-    )
-
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
-def _parsed(arguments: str) -> Any:
-    try:
-        return json.loads(arguments) if arguments else {}
-    except json.JSONDecodeError:
-        return {"_raw": arguments}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chatgate.approvals.store import Approval
+from chatgate.approvals.records import Approval
 from chatgate.conversations.message_index import ASSISTANT, new_message_id
 
 REQUESTED = "approval-requested"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed conversation (`ConversationStore.claim`): whether the claim created it, and the
+    claim's `also` condition on its row."""
+
+    created: bool
+    also: bool = False
 
 
 class ClaimRules:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatgate.conversations.claims import ClaimRules
+from chatgate.conversations.claims import Claimed, ClaimRules
 from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
@@ -64,19 +64,21 @@ class ConversationStore:
         *,
         new: bool = False,
         then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> bool:
+        also: sa.ColumnElement[bool] | None = None,
+    ) -> Claimed:
         """Mark `conversation_id` as being answered by `request_id`, creating it if new.
 
         `new` says the caller generated the id for this call (it cannot exist yet).
         `then` runs in the same transaction once the conversation is claimed (regenerate and edit
         cut the thread there; a new conversation has none to cut): if it raises, the claim (or the
-        new conversation) is rolled back with it.
+        new conversation) is rolled back with it. `also`, a condition on the claimed row, is returned
+        by the claiming UPDATE at no statement of its own (False for a conversation created here).
 
         A claim left by a run that cannot be running any more (its instance's lease lapsed, or it is
         older than `stale_after`) is taken over, and that run is recorded as interrupted.
 
         Returns:
-            True when the conversation was created by this call.
+            Whether the conversation was created by this call, and `also`.
 
         Raises:
             chatgate.storage.errors.RowNotFoundError: the id belongs to another owner.
@@ -97,18 +99,21 @@ class ConversationStore:
             if new:
                 # An id the caller just made (a uuid4): one INSERT, no look-up, no savepoint.
                 await connection.execute(C.insert().values(**row))
-                return True
+                return Claimed(created=True)
             mine = sa.and_(C.c.id == conversation_id, C.c.owner == owner)
+            flag = also if also is not None else sa.false()
             # The usual case, one statement: nothing is running.
-            claimed = await connection.execute(
-                C.update().where(mine, C.c.active_request_id.is_(None)).values(**claim)
-            )
-            if claimed.rowcount == 1 or await self._claims.take_over(
-                connection, owner, conversation_id, claim
-            ):
+            update = C.update().where(mine, C.c.active_request_id.is_(None)).values(**claim)
+            claimed = (await connection.execute(update.returning(flag))).first()
+            if claimed is not None or await self._claims.take_over(connection, owner, conversation_id, claim):
                 if then is not None:
                     await then(connection)
-                return False
+                found = (
+                    claimed[0]
+                    if claimed is not None
+                    else await connection.scalar(sa.select(flag).where(mine))
+                )
+                return Claimed(created=False, also=bool(found))
             try:
                 async with connection.begin_nested():
                     await connection.execute(C.insert().values(**row))
@@ -120,7 +125,7 @@ class ConversationStore:
                 raise RowNotFoundError("conversation") from None
             if then is not None:
                 await then(connection)  # a new conversation has no messages: a replacement is a 404
-            return True
+            return Claimed(created=True)
 
     def _columns(self) -> list[Any]:
         running = sa.case((self._claims.free(utc_now()), False), else_=True).label("running")

@@ -4,19 +4,25 @@
      "parts": [{"type": "text", "text"}, {"type": "file", "mediaType", "url", "filename"?},
                {"type": "step-start"},
                {"type": "dynamic-tool", "toolName", "toolCallId", "state": "output-available",
-                "input", "output"} | {…, "state": "output-error", "input", "errorText"}]}
+                "input", "output", "approval"?: {"id", "approved": true}}
+               | {…, "state": "output-error", "input", "errorText"}
+               | {…, "state": "output-denied", "input", "approval": {"id", "approved": false, "reason"?}}]}
 
 The parts match what the same answer produced while it streamed (`streaming.ui_message_stream`):
 a `step-start` per model call, one text part per text the model wrote, one `dynamic-tool` part per
 tool call. Like the history the model reads, a tool call without its output (a run cut off while
-the tool ran) is left out, and lone surrogates become U+FFFD. Calls waiting for the user's approval
-are not in the history yet: the route adds them (`chatgate.approvals.ui_parts`).
+the tool ran) is left out, and lone surrogates become U+FFFD. A call that waited for the user's
+approval carries it (`approval`), as `useChat` had it: a call the user did not approve (denied,
+expired, or superseded by a new message) is `output-denied`, as AI SDK 6+ shows it. Calls still
+waiting are not in the history yet: the route adds them (`chatgate.approvals.ui_parts`).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chatgate.attachments import ATTACHED_NOTE
@@ -25,16 +31,37 @@ from chatgate.streaming.ui_message_stream import TOOL_FAILED_TEXT, maybe_json, p
 from chatgate.surrogates import without_lone_surrogates
 
 Part = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnsweredCall:
+    """A tool call the user was asked to approve, and the answer (`chatgate.approvals` turns its
+    approvals into these): `approved` is whether it was allowed to run."""
+
+    tool_call_id: str
+    tool: str
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+
+
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)[;,]")
 _MODEL_OUTPUT = ("message", "function_call", "reasoning")
 
 
-def ui_messages(thread: list[StoredMessage]) -> list[dict[str, Any]]:
-    """`thread` as `UIMessage`s, in order; answers that kept nothing to show are left out."""
+def ui_messages(thread: list[StoredMessage], approvals: Sequence[AnsweredCall] = ()) -> list[dict[str, Any]]:
+    """`thread` as `UIMessage`s, in order; answers that kept nothing to show are left out.
+    `approvals`: the conversation's answered approvals, oldest first."""
     shown: list[dict[str, Any]] = []
     call_ids: set[str] = set()
+    answered: defaultdict[str, deque[AnsweredCall]] = defaultdict(deque)
+    for approval in approvals:
+        answered[approval.tool_call_id].append(approval)
     for message in thread:
-        parts = _answer_parts(message, call_ids) if message.role == ASSISTANT else _user_parts(message)
+        if message.role == ASSISTANT:
+            parts = _answer_parts(message, call_ids, answered)
+        else:
+            parts = _user_parts(message)
         if message.role == ASSISTANT and all(part["type"] == "step-start" for part in parts):
             continue
         metadata: dict[str, Any] = {"created_at": message.created_at.isoformat()}
@@ -98,10 +125,13 @@ def _content_part(piece: Any) -> Part | None:
     return part
 
 
-def _answer_parts(message: StoredMessage, call_ids: set[str]) -> list[Part]:
+def _answer_parts(
+    message: StoredMessage, call_ids: set[str], answered: defaultdict[str, deque[AnsweredCall]]
+) -> list[Part]:
     """Text and tool parts in order, with a `step-start` before each model call's output."""
     parts: list[Part] = []
     waiting: defaultdict[str, deque[Part]] = defaultdict(deque)  # call id -> parts awaiting output
+    asked: dict[int, AnsweredCall] = {}  # id(part) -> the approval its call waited for
     new_step = True
     for stored in message.items:
         item = stored.item
@@ -123,24 +153,35 @@ def _answer_parts(message: StoredMessage, call_ids: set[str]) -> list[Part]:
                 "state": "input-available",
                 "input": parse_arguments(item.get("arguments")),
             }
+            queue = answered[call_id]
+            if queue and queue[0].tool == part["toolName"]:
+                asked[id(part)] = queue.popleft()
             waiting[call_id].append(part)
             parts.append(part)
         elif kind == "function_call_output":
             call_id = str(item.get("call_id") or "")
             if waiting[call_id]:
-                _complete(
-                    waiting[call_id].popleft(), _text(item.get("output")), call_id in message.failed_calls
-                )
+                done = waiting[call_id].popleft()
+                output = _text(item.get("output"))
+                _complete(done, output, call_id in message.failed_calls, asked.get(id(done)))
             new_step = True
     # Calls whose output never came (cut off) are not shown, as the model does not see them either.
     return [part for part in parts if part.get("state") != "input-available"]
 
 
-def _complete(part: Part, output: str, failed: bool) -> None:
+def _complete(part: Part, output: str, failed: bool, approval: AnsweredCall | None) -> None:
+    if approval is not None and not approval.approved:
+        denied: Part = {"id": approval.approval_id, "approved": False}
+        if approval.reason:
+            denied["reason"] = approval.reason
+        part.update(state="output-denied", approval=denied)
+        return
     if failed:
         part.update(state="output-error", errorText=output or TOOL_FAILED_TEXT)
     else:
         part.update(state="output-available", output=maybe_json(output))
+    if approval is not None:
+        part["approval"] = {"id": approval.approval_id, "approved": True}
 
 
 def _answer_text(content: Any) -> list[Part]:

@@ -16,6 +16,8 @@ its stable `error.code` and its `Retry-After` policy.
     ├── MethodNotAllowedError                 405 method_not_allowed
     ├── ConversationBusyError                 409 conversation_busy (Retry-After 2)
     ├── ApprovalAlreadyAnsweredError          409 approval_already_answered (a replayed answer)
+    ├── ApprovalsIncompleteError              409 approvals_incomplete (a streamed partial answer)
+    ├── ApprovalStateInvalidError             409 approval_state_invalid (a paused run's state fails a check)
     ├── AlreadyExistsError                    409 already_exists (/api/files)
     ├── WrongKindError                        409 wrong_kind (a folder for a file, or back: /api/files)
     ├── NotEmptyError                         409 not_empty (/api/files)
@@ -79,6 +81,8 @@ from chatgate.errors.files import (
 )
 from chatgate.errors.requests import (
     ApprovalAlreadyAnsweredError,
+    ApprovalsIncompleteError,
+    ApprovalStateInvalidError,
     AuthenticationError,
     BadRequestError,
     ConversationBusyError,
@@ -98,6 +102,8 @@ from chatgate.errors.requests import (
 __all__ = [
     "AlreadyExistsError",
     "ApprovalAlreadyAnsweredError",
+    "ApprovalStateInvalidError",
+    "ApprovalsIncompleteError",
     "AuthUnavailableError",
     "AuthenticationError",
     "BadRequestError",

@@ -103,6 +103,36 @@ class ApprovalAlreadyAnsweredError(ChatgateError):
     default_message = "This approval was already answered; nothing was done again."
 
 
+class ApprovalsIncompleteError(ChatgateError):
+    """A streamed (`useChat`) answer left some approval of the paused step unanswered: nothing was
+    recorded. `useChat` sends once every call is answered; a partial send is a client mistake."""
+
+    status_code = 409
+    code = "approvals_incomplete"
+    default_message = "Answer every waiting approval of this step in one request; nothing was recorded."
+
+    def __init__(self, waiting: int | None = None) -> None:
+        message = None
+        if waiting is not None:
+            message = (
+                f"{waiting} approval(s) of this step still wait for an answer: answer them all in one "
+                "request (nothing was recorded)."
+            )
+        super().__init__(message)
+
+
+class ApprovalStateInvalidError(ChatgateError):
+    """The stored state of a paused run does not match its approvals (edited, or unreadable): nothing
+    was run. A new message drops the paused run."""
+
+    status_code = 409
+    code = "approval_state_invalid"
+    default_message = (
+        "The stored state of this paused run failed its check, so nothing was run; send a new message "
+        "to go on."
+    )
+
+
 class RequestTooLargeError(ChatgateError):
     status_code = 413
     code = "request_too_large"

@@ -10,7 +10,8 @@ later call goes to that same server, and `aclose` tears it down. A chat that cal
 launches nothing.
 
 It is the Agents SDK's `MCPServerStdio` with the same settings as the launchers' own servers (tool
-filter, failure message, tool-outcome data), so to the SDK it is the tool server.
+filter, failure message, tool-outcome data), so to the SDK it is the tool server; which of its calls
+wait for the user's approval is its `require_approval` (`chatgate.approvals.policy`).
 
 A launch that fails at the first call is a failed request (503 `tool_server_unavailable`, as when
 servers were launched up front), not a tool error for the model to read: `launch_failure` keeps it
@@ -27,6 +28,7 @@ from typing import Any
 import anyio
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp import MCPServerStdio, MCPToolMetaContext
+from agents.mcp.server import RequireApprovalSetting
 from mcp.types import CallToolResult
 from mcp.types import Tool as MCPTool
 
@@ -51,6 +53,7 @@ class LazyToolServer(MCPServerStdio):
         open_server: Callable[[], AbstractAsyncContextManager[AgentsMCPServer]],
         *,
         tool_timeout_seconds: float,
+        require_approval: RequireApprovalSetting = None,
     ) -> None:
         super().__init__(
             params={"command": "chatgate-tool-server", "args": []},
@@ -60,6 +63,7 @@ class LazyToolServer(MCPServerStdio):
             failure_error_function=self._failure_message,
             custom_data_extractor=record_tool_outcome,
             tool_meta_resolver=self._progress_token,
+            require_approval=require_approval,
         )
         # Set for a streamed chat: the launched server's progress notifications go there.
         self.progress_sink: ProgressSink | None = None

@@ -20,6 +20,7 @@ from typing import Any
 
 from agents import AgentBase, RunContextWrapper
 from agents.mcp import ToolFilter, ToolFilterContext
+from agents.mcp.server import RequireApprovalSetting
 from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
@@ -47,8 +48,10 @@ class OperatorMCPServer(PipeMCPServer):
         *,
         process: ToolProcess,
         serves: Callable[[str], bool] | None = None,
+        require_approval: RequireApprovalSetting = None,
     ) -> None:
-        """`serves(name)`: whether any configured agent may use the prefixed tool `name` (default: all)."""
+        """`serves(name)`: whether any configured agent may use the prefixed tool `name` (default: all);
+        `require_approval`: which calls wait for the user (the SDK's MCP approval policy)."""
         super().__init__(
             process,
             name=f"mcp_{config.name}",
@@ -57,6 +60,7 @@ class OperatorMCPServer(PipeMCPServer):
             client_session_timeout_seconds=config.timeout_seconds,
             failure_error_function=curated_tool_failure,
             custom_data_extractor=record_tool_outcome,
+            require_approval=require_approval,
         )
         self.config = config
         self._serves = serves

@@ -22,6 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.mcp.server import RequireApprovalSetting
 from mcp.client.stdio import get_default_environment
 
 from chatgate.auth.principal import Principal
@@ -67,11 +68,16 @@ class OperatorMcpServers:
 
     @asynccontextmanager
     async def open(
-        self, principal: Principal, *, serves: Callable[[str], bool] | None = None
+        self,
+        principal: Principal,
+        *,
+        serves: Callable[[str], bool] | None = None,
+        require_approval: RequireApprovalSetting = None,
     ) -> AsyncIterator[list[AgentsMCPServer]]:
         """Connected servers for `principal` (those it may use and that started), torn down on exit.
 
         `serves(name)` says whether any agent may use a prefixed tool; others are hidden and refused.
+        `require_approval` says which calls wait for the user (the SDK's MCP approval policy).
 
         Servers start one after another in this task: the SDK's stdio client must be closed by the
         task that opened it.
@@ -97,7 +103,9 @@ class OperatorMcpServers:
                     logger.warning("mcp server %s could not be spawned (%s)", config.name, type(exc).__name__)
                     continue
                 # No await between the spawn and this `try`: every way out below tears it down.
-                server = OperatorMCPServer(config, process=process, serves=serves)
+                server = OperatorMCPServer(
+                    config, process=process, serves=serves, require_approval=require_approval
+                )
                 try:
                     await connect_within(server, config.timeout_seconds)
                 except ToolServerStartError:

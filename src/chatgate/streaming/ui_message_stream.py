@@ -59,15 +59,20 @@ class UiMessageStreamEncoder:
         self._text_count = 0
         self._announced_calls: set[str] = set()
         self._denied_calls: set[str] = set()
+        self._replayed_calls: set[str] = set()
 
     def start(self) -> list[Chunk]:
         return [{"type": "start", "messageId": self.message_id}]
 
-    def continuing(self, call_ids: Iterable[str], denied: Iterable[str]) -> None:
+    def continuing(
+        self, call_ids: Iterable[str], denied: Iterable[str], replayed: Iterable[str] = ()
+    ) -> None:
         """This response continues a message whose calls `call_ids` were announced earlier and wait
-        for their results; those in `denied` did not run (`tool-output-denied`)."""
+        for their results; those in `denied` did not run (`tool-output-denied`); those in `replayed`
+        ran in an earlier attempt, whose stored output they get again (`tool-output-available`)."""
         self._announced_calls.update(call_ids)
         self._denied_calls.update(denied)
+        self._replayed_calls.update(replayed)
 
     def approval_requests(self, approvals: Iterable[tuple[str, str]]) -> list[Chunk]:
         """One `tool-approval-request` per `(approval id, tool call id)`; the step ends after them."""
@@ -178,7 +183,7 @@ class UiMessageStreamEncoder:
         if call_id in self._denied_calls:
             return [{"type": "tool-output-denied", "toolCallId": call_id}]
         text = _output_text(item.output)
-        if (item.custom_data or {}).get(TOOL_OK_KEY, False):
+        if call_id in self._replayed_calls or (item.custom_data or {}).get(TOOL_OK_KEY, False):
             return [
                 {
                     "type": "tool-output-available",

@@ -13,8 +13,8 @@ from chatgate.api.deps import ChatIntakeDep, ChatServiceDep, CurrentPrincipal, R
 from chatgate.api.disconnect import cancel_on_disconnect
 from chatgate.api.schemas import ApprovalOut, ChatRequest, ChatResponse, ErrorResponse, ToolUseOut
 from chatgate.approvals.answers import approval_answers
-from chatgate.approvals.resume import denied_call_ids
-from chatgate.approvals.store import Approval
+from chatgate.approvals.records import Approval
+from chatgate.approvals.resume import denied_call_ids, replayed_call_ids
 from chatgate.attachments import parse_attachments, saved_user_item
 from chatgate.conversations.message_index import TurnIds, new_message_id
 from chatgate.errors import InvalidRequestError
@@ -70,9 +70,11 @@ async def chat(
         # Claimed before anything is sent, so a busy or foreign conversation is a plain 404 / 409.
         if answers is not None and body.conversation is not None:
             turn.replaces = None  # an answer carrying approvals continues its message, it edits nothing
-            answered = await answer_approvals(service, turn, answers)
+            # A stream cannot say that some calls still wait (`useChat` sends once all are answered):
+            # a streamed partial answer is refused, 409 `approvals_incomplete`, nothing recorded.
+            answered = await answer_approvals(service, turn, answers, complete=streamed)
             if isinstance(answered, list):  # some calls still wait: nothing runs yet
-                return await _still_waiting(answered, turn, admitted, streamed)
+                return await _still_waiting(answered, turn, admitted)
             turn.resume = answered
             # The answer continues in the message that asked (its id, as stored when the run paused).
             assistant = answered.message_id or body.messageId or turn.ids.assistant
@@ -152,7 +154,9 @@ def _streamed(
     encoder = UiMessageStreamEncoder(turn.ids.assistant)
     if turn.resume is not None:
         # The answer continues the message that asked: its decided calls' results come first.
-        encoder.continuing(turn.resume.tool_names(), denied_call_ids(turn.resume))
+        encoder.continuing(
+            turn.resume.tool_names(), denied_call_ids(turn.resume), replayed_call_ids(turn.resume)
+        )
     response = UiMessageStreamResponse(
         run,
         keepalive_seconds=keepalive_seconds,
@@ -164,23 +168,14 @@ def _streamed(
     return response
 
 
-async def _still_waiting(
-    waiting: list[Approval], turn: Turn, admitted: AdmittedChat, streamed: bool
-) -> ChatResponse | UiMessageStreamResponse:
-    """Some calls of the paused run are not answered yet: nothing runs; the answer says what waits."""
+async def _still_waiting(waiting: list[Approval], turn: Turn, admitted: AdmittedChat) -> ChatResponse:
+    """Some calls of the paused run are not answered yet (a JSON answer): nothing runs; the answer
+    says what waits."""
 
     async def nothing() -> None:
         return None
 
     await admitted.run(nothing, turn.timings)
-    if streamed:
-        # The client shows those calls as waiting already: an empty message changes nothing.
-        async def unchanged(_encoder: UiMessageStreamEncoder, _emit: Emit) -> None:
-            return None
-
-        response = UiMessageStreamResponse(unchanged)
-        response.raw_headers.append((b"x-conversation-id", turn.claimed_conversation.encode()))
-        return response
     return ChatResponse(
         conversation_id=turn.claimed_conversation,
         message_id="",  # nothing was answered: no new message

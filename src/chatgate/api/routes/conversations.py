@@ -21,6 +21,7 @@ from chatgate.approvals.ui_parts import with_pending_approvals
 from chatgate.conversations.history import ConversationSession, transcript
 from chatgate.conversations.message_index import MessageIndex
 from chatgate.conversations.ui_messages import ui_messages
+from chatgate.storage.models import utc_now
 
 router = APIRouter(prefix="/api/agents/conversations", tags=["conversations"])
 
@@ -75,16 +76,19 @@ async def get_messages(
 ) -> UIMessagesOut:
     """The conversation as the AI SDK's `UIMessage` list, to restore a `useChat` thread
     (`useChat({id, messages})`): ids as the client saw them while streaming, text, tool and file parts,
-    and calls waiting for the user's approval as tool parts in state `approval-requested`."""
+    calls waiting for the user's approval as tool parts in state `approval-requested`, and answered
+    ones with their `approval` (`output-denied` when not approved)."""
     owner = principal.user_id
     thread = await MessageIndex(services.chat.engine).thread(owner, conversation_id)
-    messages = ui_messages(thread)
-    approvals = services.chat.approvals
-    if approvals is not None and (pending := await approvals.pending(owner, conversation_id)):
-        # Calls waiting for the user, as tool parts to answer (they are not in the history yet).
-        paused_in = await approvals.paused_message_id(owner, conversation_id)
-        messages = with_pending_approvals(messages, pending, paused_in)
-    return UIMessagesOut(messages=messages)
+    if services.chat.approvals is None:
+        return UIMessagesOut(messages=ui_messages(thread))
+    every, paused_in = await services.chat.approvals.of_thread(owner, conversation_id)
+    now = utc_now()
+    # Answered calls carry their approval (not approved: `output-denied`); calls waiting for the
+    # user are added as tool parts to answer (they are not in the history yet).
+    messages = ui_messages(thread, [approval.as_answered() for approval in every if approval.decision])
+    pending = [approval for approval in every if approval.decision is None and approval.expires_at > now]
+    return UIMessagesOut(messages=with_pending_approvals(messages, pending, paused_in))
 
 
 @router.delete("/{conversation_id}", status_code=204, response_class=Response, responses=_ERRORS)
