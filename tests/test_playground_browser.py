@@ -1,6 +1,7 @@
 """The playground in headless Chromium (`playwright-core` from npm, Debian's `chromium`), against a
 live app in dev mode with a scripted model: sign in with a dev token, send (text and tool parts, a
-tool error among them), stop, attach, regenerate, reload — and no console errors.
+tool error among them) before the sign-in's conversation list has come, stop, attach, regenerate,
+reload — and no console errors.
 
 Skipped, with the reason, where Node.js, Chromium or the npm package cannot be had;
 `CHATGATE_REQUIRE_BROWSER=1` (set by `.ci/run`) turns that skip into a failure (support/browser.py).
