@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine, current_revision, upgrade_database
 from chatgate.storage.cli import add_db_commands, main
+from chatgate.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from chatgate.storage.errors import RowNotFoundError
 from chatgate.storage.migrate import MIGRATIONS_DIR, head_revision
 from chatgate.storage.models import utc_now
@@ -56,6 +58,25 @@ async def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
     await asyncio.gather(*(upgrade_database(url) for _ in range(3)))
     assert await current_revision(url) == head_revision()
+
+
+async def test_an_upgrade_waits_out_another_instances_long_write_on_sqlite(tmp_path: Path) -> None:
+    # Another instance's migration can hold SQLite's write lock for longer than the ordinary busy
+    # timeout (a loaded machine, a big table); this upgrade must wait for it, not fail "database is locked".
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_instance_was_here (x INTEGER)")
+    upgrade = asyncio.create_task(upgrade_database(f"sqlite+aiosqlite:///{path}"))
+    try:
+        await asyncio.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 1)  # hold the lock past the ordinary timeout
+        assert not upgrade.done(), upgrade.exception() if upgrade.done() else None
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    await upgrade
+    assert await current_revision(f"sqlite+aiosqlite:///{path}") == head_revision()
 
 
 @pytest.mark.postgres

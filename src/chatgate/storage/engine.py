@@ -107,6 +107,7 @@ def create_engine(
     pool_size: int | None = None,
     max_overflow: int | None = None,
     pool_timeout: float | None = None,
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An async engine for `url`; connects lazily, so creating one costs no I/O.
@@ -119,6 +120,7 @@ def create_engine(
     ignores them), and `?pgbouncer=true` in the URL (see `transaction_pooled`) turns off what a
     transaction-mode pooler cannot carry between transactions: prepared statements. `pool_timeout`
     (seconds to wait for a free connection) applies to both, except to SQLite in memory.
+    `sqlite_busy_timeout_ms` is how long a SQLite connection waits for another one's write lock.
 
     `identity_token` (a tool server's, minted by the service for its bound user) is what its
     transactions present to PostgreSQL's row-level security; without one the engine mints its own
@@ -151,7 +153,7 @@ def create_engine(
             kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **pooler_args}
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_busy_timeout_ms)
     return engine
 
 
@@ -166,14 +168,15 @@ def preload_drivers() -> None:
         importlib.import_module(module)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see create_engine)
         cursor = dbapi_connection.cursor()
+        # First: switching to WAL needs the lock another connection's write (a migration) may hold.
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -30,11 +30,13 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "chatgate_alembic_version"
 # Concurrent `db upgrade` runs (several instances starting at once) take turns on this lock.
 _MIGRATION_LOCK_KEY = 0x63_68_61_74_67_61_74_65  # "chatgate"
+# On SQLite the turn-taking is the write lock; another instance's upgrade may hold it this long (ms).
+MIGRATION_SQLITE_BUSY_TIMEOUT_MS = 300_000
 
 
 async def upgrade_database(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` to `revision` (default: the newest)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, sqlite_busy_timeout_ms=MIGRATION_SQLITE_BUSY_TIMEOUT_MS)
     try:
         async with engine.connect() as connection:
             # A write transaction from the start: on SQLite, BEGIN IMMEDIATE serializes concurrent upgrades.
