@@ -1,17 +1,16 @@
 """The playground in headless Chromium (`playwright-core` from npm, Debian's `chromium`), against a
 live app in dev mode with a scripted model: sign in with a dev token, send (text and tool parts, a
-tool error among them), stop, attach, regenerate, reload — and no console errors.
+tool error among them) before the sign-in's conversation list has come, stop, attach, regenerate,
+reload — and no console errors.
 
 Skipped, with the reason, where Node.js, Chromium or the npm package cannot be had;
-`CHATGATE_REQUIRE_BROWSER=1` (set by `.ci/run`) turns that skip into a failure.
+`CHATGATE_REQUIRE_BROWSER=1` (set by `.ci/run`) turns that skip into a failure (support/browser.py).
+A failure prints the step, the page's console and its failed requests.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,34 +19,11 @@ from typing import Any
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
+from support.browser import assert_no_console_errors, browser_tools, diagnostics, run_browser_script
 from support.live_app import LiveApp, start_live_app
 from support.models import until_set
-from support.node import NODE_DIR, install_node_packages
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CHATGATE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CHATGATE_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser_tools() -> tuple[Path, Path]:
-    """Node.js and Chromium, with `playwright-core` installed into tests/node (npm ci) if missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    found = [path for path in map(shutil.which, CHROMIUM_NAMES) if path]
-    chromium = os.environ.get("CHATGATE_CHROMIUM") or (found[0] if found else None)
-    if not node or not npm:
-        _unavailable("Node.js and npm are not installed; the browser test drives Chromium from Node")
-    if not chromium or not Path(chromium).is_file():
-        _unavailable("Chromium is not installed (Debian: apt-get install chromium; or set CHATGATE_CHROMIUM)")
-    assert node and npm and chromium
-    failure = install_node_packages(npm, ["playwright-core"])
-    if failure is not None:
-        _unavailable(f"npm ci failed (the npm registry must be reachable):\n{failure}")
-    return Path(node), Path(chromium)
+__all__ = ["browser_tools"]  # the fixture, imported for pytest to find
 
 
 def _this_turn(call: ModelCall) -> tuple[str, list[str]]:
@@ -101,18 +77,9 @@ def test_the_playground_in_chromium(
 ) -> None:
     node, chromium = browser_tools
     app, _ = dev_app
-    completed = subprocess.run(
-        [str(node), "playground.mjs", str(chromium), app.url],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    report = json.loads(completed.stdout)
+    report = run_browser_script(node, "playground.mjs", str(chromium), app.url)
 
-    assert report["consoleErrors"] == []
+    assert_no_console_errors(report)
     # Sent as useChat sends: the conversation id, the messages, the trigger and the message id.
     first = report["chatBodies"][0]
     assert first["trigger"] == "submit-message" and first["id"]
@@ -125,6 +92,8 @@ def test_the_playground_in_chromium(
     assert json.loads(report["first"]["output"][0]) == {"user_id": "alice"}
     assert "missing.txt" in report["first"]["errors"][0]
     assert report["conversationsAfterFirst"] == ["who am I?"]
+    # Sent before the sign-in's conversation list came: the new chat was not "restored" over its answer.
+    assert report["threadFetchesBeforeStop"] == 0, diagnostics(report)
 
     # Stop: what was shown stays, marked stopped.
     assert report["stopped"]["texts"] == ["Working on it."]
