@@ -21,10 +21,10 @@ import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
 from chatgate.approvals.resume import DENIED_TEXT
+from support.browser import browser_tools  # noqa: F401 - the fixture
 from support.live_app import LiveApp, start_live_app
 from support.models import turn_outputs
 from support.node import NODE_DIR
-from test_playground_browser import browser_tools  # noqa: F401 - the fixture
 
 PROJECT = Path(__file__).parent / "approval_project"
 USER = "alice"

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from chatgate.conversations.models import SDK_MESSAGES_TABLE, SDK_SESSIONS_TABLE
+from chatgate.conversations.sdk_rows import append_history
 from chatgate.conversations.shielded_session import ShieldedSQLAlchemySession, started
-from chatgate.conversations.store import append_history
 from chatgate.model_wire.normalise import new_call_id
 from chatgate.storage.engine import owner_transaction, present_owner
 from chatgate.surrogates import without_lone_surrogates

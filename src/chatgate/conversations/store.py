@@ -21,13 +21,12 @@ from chatgate.conversations.claims import Claimed, ClaimRules
 from chatgate.conversations.instance_lease import InstanceLease
 from chatgate.conversations.message_index import USER, TurnMarks, last_item, mark_turn
 from chatgate.conversations.models import (
-    SDK_MESSAGES_TABLE,
-    SDK_SESSIONS_TABLE,
     TITLE_MAX_CHARS,
     Conversation,
     ConversationMessage,
     ConversationRun,
 )
+from chatgate.conversations.sdk_rows import SDK_MESSAGES, SDK_SESSIONS, append_history
 from chatgate.errors import ConversationBusyError
 from chatgate.storage.engine import owner_transaction
 from chatgate.storage.errors import RowNotFoundError
@@ -38,8 +37,6 @@ logger = logging.getLogger(__name__)
 C = Conversation.__table__  # type: ignore[attr-defined]
 R = ConversationRun.__table__  # type: ignore[attr-defined]
 M = ConversationMessage.__table__  # type: ignore[attr-defined]
-_SDK_MESSAGES = sa.table(SDK_MESSAGES_TABLE, sa.column("session_id"), sa.column("message_data"))
-_SDK_SESSIONS = sa.table(SDK_SESSIONS_TABLE, sa.column("session_id"), sa.column("updated_at"))
 
 
 def title_from(message: str) -> str:
@@ -240,33 +237,11 @@ class ConversationStore:
             )
             await connection.execute(C.delete().where(mine))
             await connection.execute(
-                _SDK_MESSAGES.delete().where(_SDK_MESSAGES.c.session_id == conversation_id)
+                SDK_MESSAGES.delete().where(SDK_MESSAGES.c.session_id == conversation_id)
             )
             await connection.execute(
-                _SDK_SESSIONS.delete().where(_SDK_SESSIONS.c.session_id == conversation_id)
+                SDK_SESSIONS.delete().where(SDK_SESSIONS.c.session_id == conversation_id)
             )
-
-
-async def append_history(
-    connection: AsyncConnection, conversation_id: str, history: Sequence[str], *, first: bool = False
-) -> None:
-    """What the SDK session's `add_items` does, in the caller's transaction: the session row (created
-    by the first write; `first` says this is it), then the items (JSON rows) in one executemany.
-
-    The caller holds the conversation's claim, which serializes its writers: no row lock is needed.
-    """
-    touched = None
-    if not first:
-        touched = await connection.execute(
-            _SDK_SESSIONS.update()
-            .where(_SDK_SESSIONS.c.session_id == conversation_id)
-            .values(updated_at=sa.func.current_timestamp())
-        )
-    if touched is None or touched.rowcount == 0:
-        await connection.execute(_SDK_SESSIONS.insert().values(session_id=conversation_id))
-    await connection.execute(
-        _SDK_MESSAGES.insert(), [{"session_id": conversation_id, "message_data": row} for row in history]
-    )
 
 
 def _conversation(row: Any) -> dict[str, Any]:
