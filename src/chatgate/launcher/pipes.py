@@ -23,9 +23,10 @@ import mcp_types as types
 from agents.mcp.server import MCPStreamTransport
 from mcp.shared.message import SessionMessage
 
-# `jsonschema` above: the MCP client imports it on a session's first tool call (~0.1 s, blocking the
-# event loop); importing it with the launcher moves that to start-up.
-READ_CHUNK_BYTES = 64 * 1024
+from chatgate.stdio_wire import READ_CHUNK_BYTES, write_message
+
+# `import jsonschema` (the imports above): the MCP client imports it on a session's first tool call
+# (~0.1 s, blocking the event loop); importing it with the launcher moves that to start-up.
 
 
 class ChildPipes:
@@ -92,13 +93,7 @@ async def pipe_transport(pipes: ChildPipes) -> AsyncIterator[MCPStreamTransport]
         try:
             async with write_reader:
                 async for message in write_reader:
-                    json = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                    view = memoryview((json + "\n").encode())
-                    while view:
-                        try:
-                            view = view[os.write(pipes.stdin_fd, view) :]
-                        except BlockingIOError:
-                            await anyio.wait_writable(pipes.stdin_fd)
+                    await write_message(pipes.stdin_fd, message)
         except (OSError, anyio.ClosedResourceError, anyio.BrokenResourceError):
             # The child is gone: end the read side so no request waits forever.
             await read_writer.aclose()

@@ -30,7 +30,7 @@ from mcp.shared._context_streams import (
 )
 from mcp.shared.message import SessionMessage
 
-READ_CHUNK_BYTES = 64 * 1024
+from chatgate.stdio_wire import READ_CHUNK_BYTES, write_message
 
 ServerStreams = tuple[ContextReceiveStream[SessionMessage | Exception], ContextSendStream[SessionMessage]]
 
@@ -83,13 +83,7 @@ async def fd_streams(stdin_fd: int, stdout_fd: int) -> AsyncIterator[ServerStrea
     async def write_messages() -> None:
         async with write_reader:
             async for message in write_reader:
-                json = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                view = memoryview((json + "\n").encode())
-                while view:
-                    try:
-                        view = view[os.write(stdout_fd, view) :]
-                    except BlockingIOError:
-                        await anyio.wait_writable(stdout_fd)
+                await write_message(stdout_fd, message)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(read_lines)
