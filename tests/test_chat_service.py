@@ -123,7 +123,8 @@ async def test_a_consumer_that_stops_reading_stops_the_run(harness: Harness) -> 
 async def test_a_new_conversations_first_turn_reads_back_nothing(harness: Harness) -> None:
     """A conversation the turn creates holds nothing else yet: its history is not read back from the
     database, its input is written without the SDK's session-row lock (lookup, savepoint) and no
-    calls waiting for approval are looked up. Its next turn reads the stored history as always."""
+    calls waiting for approval are looked up. Its next turn reads the stored history as always, and
+    its claim asks for a paused run."""
     statements: list[str] = []
 
     def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -142,13 +143,15 @@ async def test_a_new_conversations_first_turn_reads_back_nothing(harness: Harnes
     await service.chat(first)
     history_reads = [s for s in statements if s.startswith("SELECT agent_messages.message_data")]
     assert history_reads == []
-    assert not [s for s in statements if "SAVEPOINT" in s or "tool_approvals" in s]
+    assert not [s for s in statements if "SAVEPOINT" in s or "tool_approvals" in s or "paused_runs" in s]
     statements.clear()
     await service.chat(
         Turn(Principal("alice"), "second question", request_id="next", conversation_id=first.conversation_id)
     )
     assert [s for s in statements if s.startswith("SELECT agent_messages.message_data")]
-    assert "tool_approvals" in " ".join(statements)
+    # An existing conversation's claim asks whether a paused run waits (in the claim's own UPDATE).
+    claims = [s for s in statements if s.startswith("UPDATE conversations SET active_request_id")]
+    assert len(claims) == 1 and "paused_runs" in claims[0]
     assert "first question" in str(inputs[1]) and "answer 1" in str(inputs[1])
     conversation, runs = await harness.store.get("alice", first.claimed_conversation)
     assert [run["outcome"] for run in runs] == ["completed", "completed"]
