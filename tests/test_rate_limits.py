@@ -3,7 +3,9 @@ through a real Redis (two limiters, or two apps, on one Redis stand for two inst
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from chatgate.errors import RateLimitedError, RateLimitUnavailableError
-from chatgate.limits import user_key
+from chatgate.limits import Permit, user_key
 from chatgate.limits.in_process import InProcessRateLimiter
 from chatgate.limits.redis_window import RedisRateLimiter
 from chatgate.telemetry import Metrics
@@ -142,28 +144,60 @@ async def test_redis_stores_no_user_id(redis_url: str) -> None:
         await client.aclose()
 
 
-@pytest.mark.redis
-async def test_a_permit_nobody_released_expires(redis_url: str) -> None:
-    # An instance killed mid-chat never releases: the slot comes back after the permit's lifetime.
+HOLDER = """
+import asyncio, sys
+from chatgate.limits.redis_window import RedisRateLimiter
+
+async def main() -> None:
+    url, key, ttl = sys.argv[1], sys.argv[2], float(sys.argv[3])
     limiter = RedisRateLimiter.from_url(
-        redis_url, per_minute=0, concurrent=1, permit_ttl_seconds=1, fail_closed=False
+        url, per_minute=0, concurrent=1, permit_ttl_seconds=ttl, fail_closed=False
     )
+    await limiter.acquire(key)  # never released: this instance is about to be killed
+    print("held", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def _acquire_within(limiter: RedisRateLimiter, key: str, seconds: float) -> Permit | None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            return await limiter.acquire(key)
+        except RateLimitedError:
+            if asyncio.get_running_loop().time() > deadline:
+                return None
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.redis
+async def test_a_killed_instances_slot_is_free_within_one_lease(redis_url: str) -> None:
+    # The holder renews its permit every third of the lease while it lives, so its chat keeps its
+    # slot past the lease; killed, it renews nothing and the slot comes back within one lease.
+    lease = 4.0
     key = new_key()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, redis_url, key, str(lease), stdout=asyncio.subprocess.PIPE
+    )
+    other = RedisRateLimiter.from_url(
+        redis_url, per_minute=0, concurrent=1, permit_ttl_seconds=lease, fail_closed=False
+    )
     try:
-        await limiter.acquire(key)  # never released
-        with pytest.raises(RateLimitedError):
-            await limiter.acquire(key)
-        for _ in range(200):  # up to ~20 s on a loaded machine; the lifetime is 1 s
-            try:
-                permit = await limiter.acquire(key)
-                break
-            except RateLimitedError:
-                await until_set(threading.Event(), limit_seconds=0.1)
-        else:
-            pytest.fail("the unreleased permit never expired")
-        await limiter.release(permit)
+        assert holder.stdout is not None
+        assert await holder.stdout.readline() == b"held\n"
+        assert await _acquire_within(other, key, 3 * lease) is None  # alive: renewed past the lease
+        holder.kill()
+        await holder.wait()
+        permit = await _acquire_within(other, key, 60)  # ~one lease; generous for a loaded machine
+        assert permit is not None, "the killed instance's slot never came back"
+        await other.release(permit)
     finally:
-        await limiter.aclose()
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await other.aclose()
 
 
 async def test_redis_outage_fails_open_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:

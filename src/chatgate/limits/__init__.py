@@ -22,8 +22,6 @@ from chatgate.errors import RateLimitedError
 from chatgate.telemetry import Metrics
 
 WINDOW_SECONDS = 60.0
-# A permit nobody released (an instance killed mid-chat) stops counting after the chat deadline plus this.
-PERMIT_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def create_rate_limiter(settings: Settings, metrics: Metrics | None) -> RateLimi
             settings.redis_url.get_secret_value(),
             per_minute=per_minute,
             concurrent=concurrent,
-            permit_ttl_seconds=settings.chat_timeout_seconds + PERMIT_GRACE_SECONDS,
+            permit_ttl_seconds=settings.instance_lease_seconds,
             fail_closed=settings.rate_limit_fail_closed,
             metrics=metrics,
         )

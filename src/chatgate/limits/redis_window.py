@@ -3,8 +3,10 @@
 Per user, two sorted sets under one hash tag (so Redis Cluster keeps them on one slot):
 `starts` (permit token -> start time, the sliding minute) and `running` (permit token -> expiry).
 One Lua script checks and takes a permit atomically on Redis's own clock, so instances with skewed
-clocks agree. A running entry expires by itself after the chat deadline: an instance killed mid-chat
-cannot hold a user's slot forever.
+clocks agree. A running entry is a lease: it expires `permit_ttl_seconds` after its last renewal,
+and the instance holding it renews all its permits every third of that (one pipelined round trip),
+so an instance killed mid-chat frees its users' slots within one lease (`INSTANCE_LEASE_SECONDS`),
+as its conversation claims are (`chatgate.conversations.instance_lease`).
 
 A Redis failure (down, timeout) admits the chat with a warning (fail open), or refuses it with 503
 `rate_limit_unavailable` when `RATE_LIMIT_FAIL_CLOSED=true`.
@@ -12,6 +14,8 @@ A Redis failure (down, timeout) admits the chat with a warning (fail open), or r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -50,6 +54,16 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return {0, 0}
 """
 
+# KEYS: running. ARGV: token, permit ttl ms. A permit released meanwhile is not brought back (XX).
+RENEW_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 0
+"""
+
 
 def keys_for(key: str) -> list[str]:
     tag = f"chatgate:limits:{{{key}}}"
@@ -69,12 +83,15 @@ class RedisRateLimiter:
     ) -> None:
         self._client = client
         self._script = client.register_script(ACQUIRE_SCRIPT)
+        self._renew_script = client.register_script(RENEW_SCRIPT)
         self._per_minute = per_minute
         self._concurrent = concurrent
         self._ttl_ms = int(permit_ttl_seconds * 1000)
         self._fail_closed = fail_closed
         self._metrics = metrics
         self._outage_warning = ThrottledWarning(logger)
+        self._held: dict[str, str] = {}  # token -> user key, the permits this instance renews
+        self._renewal: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisRateLimiter:
@@ -94,18 +111,50 @@ class RedisRateLimiter:
             raise per_minute_refusal(self._per_minute, max(1, int(retry_ms)) / 1000)
         if int(verdict) == 2:
             raise concurrency_refusal(self._concurrent)
+        self._held[token] = key
+        if self._renewal is None:
+            self._renewal = asyncio.create_task(self._keep_renewing())
         return Permit(key=key, token=token)
 
     async def release(self, permit: Permit) -> None:
         if not permit.counted:
             return
+        self._held.pop(permit.token, None)
         try:
             await self._client.zrem(keys_for(permit.key)[1], permit.token)
         except (RedisError, OSError) as exc:
             # The entry expires by itself after the chat deadline; until then it counts as running.
             logger.warning("rate limiter could not release a chat: %s", type(exc).__name__)
 
+    async def renew(self) -> None:
+        """Extend every permit this instance holds by one lease, on Redis's clock.
+
+        Raises:
+            RedisError, OSError: Redis failed (the permits lapse if it stays down a whole lease).
+        """
+        held = list(self._held.items())
+        if not held:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for token, key in held:
+                await self._renew_script(keys=keys_for(key)[1:], args=[token, self._ttl_ms], client=pipe)
+            await pipe.execute()
+
+    async def _keep_renewing(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            try:
+                await self.renew()
+            except (RedisError, OSError) as exc:
+                self._outage_warning.warn(
+                    "rate limiter could not renew running chats: %s", type(exc).__name__
+                )
+
     async def aclose(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
         await self._client.aclose()
 
     def _outage(self, key: str, exc: BaseException) -> Permit:
