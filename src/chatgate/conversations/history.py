@@ -137,7 +137,7 @@ class ConversationSession(ShieldedSQLAlchemySession):
             user_message  # an approval answer carries none
             and not input_stored
             and not any(
-                _get(item, "role") == "user" and _text(_get(item, "content")) == user_message
+                _get(item, "role") == "user" and content_text(_get(item, "content")) == user_message
                 for item in map(json.loads, held)
             )
         ):
@@ -257,29 +257,31 @@ def transcript(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
                 {
                     "type": "tool_result",
                     "call_id": _get(item, "call_id"),
-                    "output": _text(_get(item, "output")),
+                    "output": content_text(_get(item, "output")),
                 }
             )
         elif role in ("user", "assistant", "system", "developer"):
-            shown.append({"type": "message", "role": role, "text": _text(_get(item, "content"))})
+            shown.append({"type": "message", "role": role, "text": content_text(_get(item, "content"))})
     return shown
 
 
 def item_text(item: Any) -> str:
     """The text of a stored model item (its content's text parts joined)."""
-    return _text(_get(item, "content"))
+    return content_text(_get(item, "content"))
 
 
 def _get(item: Any, key: str) -> Any:
     return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of an item's `content` or a tool's `output`: a string as is, a list of parts joined
+    (each part's `text`), None as ""."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "".join(
-            _text(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
+            content_text(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
         )
     return "" if content is None else str(content)
 

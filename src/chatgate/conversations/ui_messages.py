@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatgate.attachments import ATTACHED_NOTE
+from chatgate.conversations.history import content_text
 from chatgate.conversations.message_index import ASSISTANT, StoredMessage
 from chatgate.streaming.ui_message_stream import TOOL_FAILED_TEXT, maybe_json, parse_arguments
 from chatgate.surrogates import without_lone_surrogates
@@ -162,7 +163,7 @@ def _answer_parts(
             call_id = str(item.get("call_id") or "")
             if waiting[call_id]:
                 done = waiting[call_id].popleft()
-                output = _text(item.get("output"))
+                output = content_text(item.get("output"))
                 _complete(done, output, call_id in message.failed_calls, asked.get(id(done)))
             new_step = True
     # Calls whose output never came (cut off) are not shown, as the model does not see them either.
@@ -196,13 +197,3 @@ def _answer_text(content: Any) -> list[Part]:
     ]
     text = "".join(texts)
     return [{"type": "text", "text": text}] if text else []
-
-
-def _text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    if isinstance(output, list):
-        return "".join(
-            _text(piece.get("text", "")) if isinstance(piece, dict) else str(piece) for piece in output
-        )
-    return "" if output is None else str(output)
