@@ -7,17 +7,8 @@ import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chatgate.conversations.models import CONVERSATION_ID_MAX_CHARS
+from chatgate.conversations.models import conversation_id_column
 from chatgate.storage.models import OWNER_MAX_CHARS, utc_now
-
-
-def _conversation(*, primary_key: bool = False) -> sa.Column[str]:
-    return sa.Column(
-        sa.String(CONVERSATION_ID_MAX_CHARS),
-        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-        primary_key=primary_key,
-        nullable=False,
-    )
 
 
 class PausedRun(SQLModel, table=True):
@@ -26,7 +17,7 @@ class PausedRun(SQLModel, table=True):
 
     __tablename__ = "paused_runs"
 
-    conversation_id: str = Field(sa_column=_conversation(primary_key=True))
+    conversation_id: str = Field(sa_column=conversation_id_column(primary_key=True))
     owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
     state: str = Field(sa_type=sa.Text(), nullable=False)
     message_id: str | None = Field(default=None, max_length=128, nullable=True)
@@ -44,7 +35,7 @@ class ToolApproval(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_tool_approvals_conversation", "conversation_id", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=64)
-    conversation_id: str = Field(sa_column=_conversation())
+    conversation_id: str = Field(sa_column=conversation_id_column())
     owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
     tool_call_id: str = Field(max_length=256, nullable=False)
     tool: str = Field(max_length=256, nullable=False)

@@ -28,6 +28,16 @@ def _timestamp(nullable: bool = False) -> Any:
     return Field(default_factory=utc_now, sa_type=sa.DateTime(timezone=True), nullable=False)
 
 
+def conversation_id_column(*, primary_key: bool = False) -> sa.Column[str]:
+    """A row's conversation: a key into `conversations`, its rows deleted with the conversation."""
+    return sa.Column(
+        sa.String(CONVERSATION_ID_MAX_CHARS),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
+
+
 # How a recorded run ended when it was cut off: stopped, cancelled, or its instance died.
 INTERRUPTED = "interrupted"
 
@@ -59,13 +69,7 @@ class ConversationRun(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_conversation_runs_conversation", "conversation_id", "started_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    conversation_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(CONVERSATION_ID_MAX_CHARS),
-            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    conversation_id: str = Field(sa_column=conversation_id_column())
     owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
     request_id: str = Field(default="", max_length=128, nullable=False)
     started_at: datetime.datetime = _timestamp()
@@ -92,13 +96,7 @@ class ConversationMessage(SQLModel, table=True):
     __tablename__ = "conversation_messages"
     __table_args__ = (sa.Index("ix_conversation_messages_first_item", "conversation_id", "first_item"),)
 
-    conversation_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(CONVERSATION_ID_MAX_CHARS),
-            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    conversation_id: str = Field(sa_column=conversation_id_column(primary_key=True))
     id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX_CHARS)
     owner: str = Field(max_length=OWNER_MAX_CHARS, nullable=False)
     role: str = Field(max_length=16, nullable=False)
