@@ -11,7 +11,7 @@ import httpx
 import pytest
 from agents.testing import ModelCall, assistant_message, function_call
 
-from support.live_app import LiveApp, start_live_app, stream_chat
+from support.live_app import LiveApp, leave_stream_at, start_live_app
 from support.models import tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.tokens import auth
@@ -206,11 +206,7 @@ def test_disconnect_mid_stream_keeps_history_consistent(app: LiveApp) -> None:
 
     app.model.policy = policy
     try:
-        with stream_chat(app, "who am I, slowly?", user="leaver") as response:
-            conversation_id = response.headers["x-conversation-id"]
-            for text in response.iter_text():
-                if "tool-output-available" in text:
-                    break
+        conversation_id, _ = leave_stream_at(app, "tool-output-available", "who am I, slowly?", user="leaver")
         # The model answers only on `release`, not set yet: only cancelling the run reaps the child.
         assert wait_until(lambda: not tool_server_children(), timeout=60)
     finally:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from agents.testing import assistant_message, function_call
 
-from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, start_live_app, stream_chat
+from support.live_app import LIVE_APP_LAUNCHERS, LiveApp, leave_stream_at, start_live_app, stream_chat
 from support.models import answer, tool_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.tokens import auth
@@ -146,10 +146,7 @@ def test_disconnect_mid_stream_reaps_the_child_before_the_model_answers(app: Liv
 
     app.model.policy = policy
     try:
-        with stream_chat(app) as response:
-            for text in response.iter_text():
-                if "tool-output-available" in text:
-                    break
+        leave_stream_at(app, "tool-output-available")
         # The model answers only on `release`, not set yet: only cancelling the run reaps the child.
         assert wait_until(lambda: not tool_server_children(), timeout=60)
     finally:

@@ -19,7 +19,7 @@ from chatgate.conversations.models import ConversationRun
 from chatgate.conversations.store import ConversationStore
 from chatgate.storage import create_engine
 from database.conftest import new_user
-from support.live_app import LiveApp, stream_chat
+from support.live_app import LiveApp, leave_stream_at
 from support.models import answer, stalls_mid_text, turn_outputs, until_set
 from support.processes import tool_server_children, wait_until
 from support.threads import chat, thread, use_chat_body
@@ -132,13 +132,7 @@ def test_a_stopped_answer_is_marked_interrupted_under_its_streamed_id(app: LiveA
 
     app.model.policy = policy
     try:
-        with stream_chat(app, "who am I, slowly?", user=user) as response:
-            cid = response.headers["x-conversation-id"]
-            seen = ""
-            for text in response.iter_text():
-                seen += text
-                if "tool-output-available" in seen:
-                    break
+        cid, seen = leave_stream_at(app, "tool-output-available", "who am I, slowly?", user=user)
         assert wait_until(lambda: not tool_server_children(), timeout=60)
     finally:
         release.set()
@@ -227,13 +221,7 @@ def test_a_stop_mid_text_keeps_what_was_shown_and_the_model_sees_it(app: LiveApp
 
     app.model.policy = policy
     try:
-        with stream_chat(app, "tell me slowly", user=user) as response:
-            cid = response.headers["x-conversation-id"]
-            seen = ""
-            for text in response.iter_text():
-                seen += text
-                if "Half an ans" in seen:
-                    break
+        cid, seen = leave_stream_at(app, "Half an ans", "tell me slowly", user=user)
         assert wait_until(lambda: not tool_server_children(), timeout=60)
     finally:
         release.set()

@@ -43,6 +43,22 @@ def stream_chat(
     )
 
 
+def leave_stream_at(
+    app: LiveApp, marker: str, message: str = "hi", *, user: str = "alice"
+) -> tuple[str, str]:
+    """Stream a chat, read it until `marker` has arrived, then leave (the client disconnects).
+
+    Returns the conversation id and the text read so far."""
+    with stream_chat(app, message, user=user) as response:
+        conversation_id = response.headers["x-conversation-id"]
+        seen = ""
+        for text in response.iter_text():
+            seen += text
+            if marker in seen:
+                break
+    return conversation_id, seen
+
+
 def start_live_app(state_dir: Path, **env: Any) -> tuple[ThreadedServer, LiveApp]:
     """An app for `make_settings(state_dir, **env)` behind a not-yet-started server (`with server:`)."""
     model = SwitchableModel()
