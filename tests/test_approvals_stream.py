@@ -8,7 +8,6 @@ reports progress with `ctx.report_progress` when it runs. Both launchers.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ from agents.testing import ModelCall, assistant_message, function_call
 from chatgate.approvals.resume import DENIED_TEXT
 from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs
+from support.node import run_node_script
 from support.processes import tool_server_children, wait_until
 from support.tokens import auth, mint
 from support.ui_stream import parse_sse
-from test_streaming_ai_sdk import NODE_DIR, node_client, validate  # noqa: F401 - the fixture
+from test_streaming_ai_sdk import node_client, validate  # noqa: F401 - the fixture
 
 PROJECT = Path(__file__).parent / "approval_project"
 
@@ -138,17 +138,17 @@ def test_stream_denied_call(app: LiveApp, tmp_path: Path) -> None:
 
 
 def drive(node: Path, app: LiveApp, flavor: str, chat_id: str, verdict: str) -> dict[str, Any]:
-    completed = subprocess.run(
-        [str(node), "drive-approval.mjs", flavor, f"{app.url}/api/agents/chat", mint("sdk-approver"), chat_id]
-        + ["sweep please", verdict],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
+    result: dict[str, Any] = run_node_script(
+        node,
+        "drive-approval.mjs",
+        flavor,
+        f"{app.url}/api/agents/chat",
+        mint("sdk-approver"),
+        chat_id,
+        "sweep please",
+        verdict,
         timeout=180,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result: dict[str, Any] = json.loads(completed.stdout)
     return result
 
 

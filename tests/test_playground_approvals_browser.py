@@ -11,7 +11,6 @@ browser puts its release file into the user's file space, so the bar is seen wit
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from chatgate.approvals.resume import DENIED_TEXT
 from support.browser import browser_tools  # noqa: F401 - the fixture
 from support.live_app import LiveApp, start_live_app
 from support.models import turn_outputs
-from support.node import NODE_DIR
+from support.node import run_node_script
 
 PROJECT = Path(__file__).parent / "approval_project"
 USER = "alice"
@@ -118,17 +117,17 @@ def test_approvals_and_progress_in_chromium(
     node, chromium = browser_tools
     api = Api(approvals_app)
     approve_id, deny_id, reload_id = (item["id"] for item in api.outputs("create a b c", "setup"))
-    completed = subprocess.run(
-        [str(node), "playground-approvals.mjs", str(chromium), approvals_app.url, USER]
-        + [approve_id, deny_id, reload_id],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
+    report = run_node_script(
+        node,
+        "playground-approvals.mjs",
+        str(chromium),
+        approvals_app.url,
+        USER,
+        approve_id,
+        deny_id,
+        reload_id,
         timeout=720,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    report = json.loads(completed.stdout)
     assert report["consoleErrors"] == []
     bodies = report["chatBodies"]
     assert len(bodies) == 8  # four messages, each answered by one continuation

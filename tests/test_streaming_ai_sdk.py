@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from agents.testing import assistant_message, function_call
 
 from support.live_app import LiveApp, start_live_app
 from support.models import tool_outputs, turn_outputs
-from support.node import NODE_DIR, install_node_packages
+from support.node import install_node_packages, run_node_script
 from support.tokens import auth, mint
 
 FLAVORS = ["ai5", "ai6", "ai7"]  # npm aliases of `ai` 5, 6 and 7 (tests/node/package.json)
@@ -45,25 +44,16 @@ def app(tmp_path_factory: pytest.TempPathFactory, launcher_name: str) -> Iterato
 def drive(
     node: Path, app: LiveApp, flavor: str, chat_id: str, user_message_id: str = "user-1"
 ) -> dict[str, Any]:
-    completed = subprocess.run(
-        [
-            str(node),
-            "drive-stream.mjs",
-            flavor,
-            f"{app.url}/api/agents/chat",
-            mint("sdk-user"),
-            chat_id,
-            "Who am I?",
-            user_message_id,
-        ],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    message: dict[str, Any] = run_node_script(
+        node,
+        "drive-stream.mjs",
+        flavor,
+        f"{app.url}/api/agents/chat",
+        mint("sdk-user"),
+        chat_id,
+        "Who am I?",
+        user_message_id,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    message: dict[str, Any] = json.loads(completed.stdout)
     return message
 
 
@@ -91,17 +81,9 @@ def test_ai_sdk_client_assembles_text_and_tool_parts(node_client: Path, app: Liv
 
 def validate(node: Path, flavor: str, thread: dict[str, Any]) -> list[dict[str, Any]]:
     """The thread through the real package's `validateUIMessages` (and `convertToModelMessages`)."""
-    completed = subprocess.run(
-        [str(node), "validate-thread.mjs", flavor],
-        cwd=NODE_DIR,
-        input=json.dumps(thread),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    validated: list[dict[str, Any]] = run_node_script(
+        node, "validate-thread.mjs", flavor, stdin=json.dumps(thread)
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    validated: list[dict[str, Any]] = json.loads(completed.stdout)
     return validated
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
@@ -28,3 +30,23 @@ def install_node_packages(npm: str, packages: Iterable[str], *, timeout: float =
     if installed.returncode != 0:
         return installed.stderr[-2000:]
     return None
+
+
+def run_node_script(
+    node: Path, script: str, *args: str, stdin: str | None = None, timeout: float = 120
+) -> Any:
+    """Run `node tests/node/<script> *args` (with `stdin`) and return the JSON it printed.
+
+    Fails the test with the script's stderr when it exits non-zero.
+    """
+    completed = subprocess.run(
+        [str(node), script, *args],
+        cwd=NODE_DIR,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout)
