@@ -16,9 +16,10 @@ import pytest
 from agents.testing import ModelCall, assistant_message
 
 from support.live_app import LiveApp, start_live_app
+from support.node import NODE_DIR
 from support.threads import thread
 from support.tokens import mint
-from test_streaming_ai_sdk import FLAVORS, NODE_DIR, node_client  # noqa: F401 - `node_client` is a fixture
+from test_streaming_ai_sdk import FLAVORS, node_client  # noqa: F401 - `node_client` is a fixture
 
 pytestmark = pytest.mark.node
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from support.live_app import LiveApp, start_live_app
+from support.node import NODE_DIR
 from support.sse_reader import StreamReader
 from support.tokens import mint
 from test_resume import look_up_then_wait, start_stream
-from test_streaming_ai_sdk import FLAVORS, NODE_DIR, node_client  # noqa: F401 - `node_client` is a fixture
+from test_streaming_ai_sdk import FLAVORS, node_client  # noqa: F401 - `node_client` is a fixture
 
 pytestmark = pytest.mark.node
 
